@@ -1,0 +1,188 @@
+/**
+ * JWE compact serialization (RFC 7516) for the algorithms of the v1 contract, on node:crypto:
+ * key management `A256KW`, `RSA-OAEP-256` and `dir`, content encryption `A256GCM`.
+ *
+ * Every failure to open a JWE throws the same JweError with the same message, whatever the cause
+ * (bad header, bad padding, bad tag), so a failure tells a caller nothing it could use as an oracle.
+ */
+import { constants, createCipheriv, createDecipheriv, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+
+export type KeyManagementAlg = 'A256KW' | 'RSA-OAEP-256' | 'dir';
+export const CONTENT_ENC = 'A256GCM';
+
+export interface JweHeader {
+  alg: KeyManagementAlg;
+  enc: typeof CONTENT_ENC;
+  kid?: string;
+  typ?: string;
+  cty?: string;
+}
+
+/** The single error every failed decryption raises. */
+export class JweError extends Error {
+  readonly code = 'ERR_JWE_INVALID';
+  constructor(options?: { cause?: unknown }) {
+    super('JWE cannot be opened', options);
+    this.name = 'JweError';
+  }
+}
+
+const B64U = /^[A-Za-z0-9_-]*$/;
+const ALLOWED_HEADER_MEMBERS = new Set(['alg', 'enc', 'kid', 'typ', 'cty']);
+const KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
+/** Default ceiling on a compact JWE's length, checked before any parsing or crypto. */
+export const DEFAULT_MAX_JWE_LENGTH = 16 * 1024;
+
+/** Strict base64url: Buffer's own decoder silently skips characters outside the alphabet. */
+export function b64uDecode(s: string): Buffer {
+  if (!B64U.test(s) || s.length % 4 === 1) throw new JweError();
+  return Buffer.from(s, 'base64url');
+}
+
+export function b64u(data: Uint8Array | string): string {
+  return Buffer.from(data).toString('base64url');
+}
+
+function gcmEncrypt(cek: Uint8Array, plaintext: Uint8Array, aad: string) {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
+  cipher.setAAD(Buffer.from(aad, 'ascii'));
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { iv, ciphertext, tag: cipher.getAuthTag() };
+}
+
+function gcmDecrypt(cek: Uint8Array, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: string): Buffer {
+  if (cek.length !== 32 || iv.length !== 12 || tag.length !== 16) throw new JweError();
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
+    decipher.setAAD(Buffer.from(aad, 'ascii'));
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } catch (cause) {
+    throw new JweError({ cause });
+  }
+}
+
+/** AES Key Wrap (RFC 3394) with a 256-bit key-encryption key. */
+export function aesKeyWrap(kek: Uint8Array, cek: Uint8Array): Buffer {
+  const c = createCipheriv('id-aes256-wrap', kek, KW_IV);
+  return Buffer.concat([c.update(cek), c.final()]);
+}
+
+export function aesKeyUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
+  try {
+    const d = createDecipheriv('id-aes256-wrap', kek, KW_IV);
+    return Buffer.concat([d.update(wrapped), d.final()]);
+  } catch (cause) {
+    throw new JweError({ cause });
+  }
+}
+
+/** Key for encryption: a 32-byte secret for `A256KW` and `dir`, an RSA public KeyObject for `RSA-OAEP-256`. */
+export type EncryptKey = Uint8Array | KeyObject;
+
+export interface EncryptOptions {
+  header: JweHeader;
+  plaintext: Uint8Array | string;
+  key: EncryptKey;
+  /** For `RSA-OAEP-256` and `A256KW`: use this CEK instead of a fresh one (the H5 envelope's R). */
+  cek?: Uint8Array;
+}
+
+/** Encrypts to a JWE compact string. */
+export function encryptCompact({ header, plaintext, key, cek: givenCek }: EncryptOptions): string {
+  if (header.enc !== CONTENT_ENC) throw new TypeError(`unsupported enc ${header.enc}`);
+  let cek: Uint8Array;
+  let encryptedKey: Buffer;
+  switch (header.alg) {
+    case 'dir':
+      cek = key as Uint8Array;
+      encryptedKey = Buffer.alloc(0);
+      break;
+    case 'A256KW':
+      cek = givenCek ?? randomBytes(32);
+      encryptedKey = aesKeyWrap(key as Uint8Array, cek);
+      break;
+    case 'RSA-OAEP-256':
+      cek = givenCek ?? randomBytes(32);
+      encryptedKey = publicEncrypt({ key: key as KeyObject, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
+      break;
+    default:
+      throw new TypeError(`unsupported alg ${(header as { alg: string }).alg}`);
+  }
+  if (cek.length !== 32) throw new TypeError('A256GCM needs a 256-bit key');
+  const protectedB64 = b64u(JSON.stringify(header));
+  const pt = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+  const { iv, ciphertext, tag } = gcmEncrypt(cek, pt, protectedB64);
+  return [protectedB64, b64u(encryptedKey), b64u(iv), b64u(ciphertext), b64u(tag)].join('.');
+}
+
+export interface DecryptOptions {
+  /** Key-management algorithms accepted here; anything else fails before any crypto. */
+  algorithms: readonly KeyManagementAlg[];
+  /** Returns the key for a header (by `kid`), or undefined when there is none: that fails too. */
+  key: (header: JweHeader) => EncryptKey | undefined;
+  maxLength?: number;
+}
+
+export interface Decrypted {
+  header: JweHeader;
+  plaintext: Buffer;
+  /** The content-encryption key: for the H5 envelope this is R, which seals the reply. */
+  cek: Buffer;
+}
+
+/** Parses and checks the protected header; throws JweError for anything outside the allow-list. */
+export function parseProtectedHeader(segment: string, algorithms: readonly KeyManagementAlg[]): JweHeader {
+  let header: unknown;
+  try {
+    header = JSON.parse(b64uDecode(segment).toString('utf8'));
+  } catch (cause) {
+    throw new JweError({ cause });
+  }
+  if (!header || typeof header !== 'object' || Array.isArray(header)) throw new JweError();
+  const h = header as Record<string, unknown>;
+  for (const k of Object.keys(h)) if (!ALLOWED_HEADER_MEMBERS.has(k)) throw new JweError();
+  if (typeof h.alg !== 'string' || !(algorithms as readonly string[]).includes(h.alg)) throw new JweError();
+  if (h.enc !== CONTENT_ENC) throw new JweError();
+  for (const k of ['kid', 'typ', 'cty'] as const) if (h[k] !== undefined && typeof h[k] !== 'string') throw new JweError();
+  return h as unknown as JweHeader;
+}
+
+/** Opens a JWE compact string. Throws JweError, always the same, on any failure. */
+export function decryptCompact(jwe: unknown, opts: DecryptOptions): Decrypted {
+  if (typeof jwe !== 'string' || jwe.length > (opts.maxLength ?? DEFAULT_MAX_JWE_LENGTH)) throw new JweError();
+  const parts = jwe.split('.');
+  if (parts.length !== 5) throw new JweError();
+  const [p0, p1, p2, p3, p4] = parts as [string, string, string, string, string];
+  const header = parseProtectedHeader(p0, opts.algorithms);
+  const key = opts.key(header);
+  if (!key) throw new JweError();
+  const encryptedKey = b64uDecode(p1);
+  const iv = b64uDecode(p2);
+  const ciphertext = b64uDecode(p3);
+  const tag = b64uDecode(p4);
+
+  let cek: Buffer;
+  switch (header.alg) {
+    case 'dir':
+      if (encryptedKey.length !== 0) throw new JweError();
+      cek = Buffer.from(key as Uint8Array);
+      break;
+    case 'A256KW':
+      cek = aesKeyUnwrap(key as Uint8Array, encryptedKey);
+      break;
+    case 'RSA-OAEP-256':
+      try {
+        cek = privateDecrypt({ key: key as KeyObject, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, encryptedKey);
+      } catch {
+        // Go on with a random key so a bad padding costs the same and fails at the same place
+        // (the tag check) as a bad ciphertext: no padding oracle (RFC 7516 section 11.5).
+        cek = randomBytes(32);
+      }
+      if (cek.length !== 32) cek = randomBytes(32);
+      break;
+  }
+  const plaintext = gcmDecrypt(cek, iv, ciphertext, tag, p0);
+  return { header, plaintext, cek };
+}

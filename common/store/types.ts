@@ -1,0 +1,39 @@
+import { Problem } from '../problem.ts';
+
+/** Values that start with this mark a consumed single-use token (a tombstone). */
+export const TOMBSTONE_PREFIX = 'used:';
+
+/**
+ * Where tokens and nonces live. Two implementations pass one contract suite
+ * (test/store-contract.test.ts): memory (development) and Redis.
+ */
+export interface TokenStore {
+  readonly kind: 'memory' | 'redis';
+  /** Stores `value` for `ttlSeconds` unless `key` exists; true when it was stored. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /** The live value of `key`, or null. */
+  get(key: string): Promise<string | null>;
+  /**
+   * Consumes a single-use value in one atomic step: when `key` holds a live value, replaces it
+   * with `tombstone` (which must start with TOMBSTONE_PREFIX) for `ttlSeconds` and returns the old
+   * value; when it holds a tombstone, leaves it and returns it; when absent, returns null.
+   * Of many concurrent calls on one live key, exactly one gets the live value.
+   */
+  consume(key: string, tombstone: string, ttlSeconds: number): Promise<string | null>;
+  /** Removes `key`; true when it existed. */
+  delete(key: string): Promise<boolean>;
+  /** Throws StoreUnavailable when the store cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The store could not be reached or refused a command: token endpoints fail closed. */
+export class StoreUnavailable extends Problem {
+  constructor(cause?: unknown) {
+    super(503, 'store_unavailable', 'The token store is unavailable; try again shortly.', { cause, headers: { 'Retry-After': '1' } });
+  }
+}
+
+export function checkTombstone(tombstone: string): void {
+  if (!tombstone.startsWith(TOMBSTONE_PREFIX)) throw new TypeError(`a tombstone must start with ${TOMBSTONE_PREFIX}`);
+}
