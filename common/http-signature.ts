@@ -79,10 +79,15 @@ export interface ParsedSignature {
 
 function componentValue(name: string, msg: MessageView): string {
   if (name.startsWith('@')) {
-    const url = new URL(msg.targetUri);
+    if (name === '@method') return msg.method.toUpperCase();
+    if (name === '@target-uri') return msg.targetUri;
+    let url: URL;
+    try {
+      url = new URL(msg.targetUri);
+    } catch {
+      throw new SignatureError('components', 'the target URI cannot be parsed');
+    }
     switch (name) {
-      case '@method': return msg.method.toUpperCase();
-      case '@target-uri': return msg.targetUri;
       case '@authority': return url.host.toLowerCase();
       case '@scheme': return url.protocol.slice(0, -1).toLowerCase();
       case '@path': return url.pathname;

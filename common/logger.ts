@@ -52,3 +52,11 @@ export function requestLog(log: Logger) {
     }
   };
 }
+
+/** Security events an operator audits: issuance, exchange, replay, revocation, refused signatures. */
+export type AuditEvent = 'at.issued' | 'vt.issued' | 'at.replayed' | 'vt.revoked' | 'signature.rejected' | 'envelope.rejected';
+
+/** Writes one audit line: the event, who, and why; never a token value. */
+export function audit(log: Logger, event: AuditEvent, fields: Record<string, string | number | undefined>): void {
+  log.info({ audit: event, ...fields }, event);
+}

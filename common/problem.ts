@@ -98,7 +98,7 @@ function toProblem(err: unknown): Problem {
   const status = e?.status ?? e?.statusCode;
   if (status === 413 || e?.type === 'entity.too.large') return new Problem(413, 'payload_too_large');
   if (status === 415) return new Problem(415, 'unsupported_media_type');
-  if (status === 405) return new Problem(405, 'method_not_allowed');
+  if (status === 405 || status === 501) return new Problem(405, 'method_not_allowed');
   if (status === 404) return new Problem(404, 'not_found');
   if (status && status >= 400 && status < 500) return new Problem(status, 'invalid_request');
   return new Problem(500, 'internal_error', 'The request could not be completed.', { cause: err });

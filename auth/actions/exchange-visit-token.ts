@@ -1,0 +1,118 @@
+import type { Context } from 'koa';
+import { decryptCompact, encryptCompact, JweError } from '../../common/jwe.ts';
+import { audit } from '../../common/logger.ts';
+import { noStore, readJsonBody } from '../../common/http.ts';
+import { Problem } from '../../common/problem.ts';
+import { TOMBSTONE_PREFIX, type TokenStore } from '../../common/store/index.ts';
+import {
+  atKey, newOpaqueToken, nowSeconds, OPAQUE_TOKEN_RE, parseRecord, tokenHash, vtKey,
+  type AccessTokenRecord, type VisitTokenRecord,
+} from '../../common/tokens.ts';
+import type { AuthDeps } from '../context.ts';
+
+const MAX_ENVELOPE = 8192;
+
+const envelopeInvalid = (cause?: unknown) => new Problem(400, 'envelope_invalid', 'The envelope cannot be opened.', { cause });
+const atInvalid = () => new Problem(401, 'at_invalid', 'The access token is unknown, expired or already used. Open the page from the app again.');
+
+/** The AT inside an opened envelope, or envelope_invalid. */
+function readEnvelopePlaintext(plaintext: Buffer): { at: string; iat: number } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+  } catch (cause) {
+    throw envelopeInvalid(cause);
+  }
+  const p = parsed as { at?: unknown; iat?: unknown };
+  if (!p || typeof p !== 'object' || typeof p.at !== 'string' || typeof p.iat !== 'number') throw envelopeInvalid();
+  return { at: p.at, iat: p.iat };
+}
+
+/**
+ * A second presentation of a consumed AT is a sign of theft: the VT it produced is revoked
+ * (OAuth's rule for a reused code, RFC 6749 section 4.1.2).
+ */
+async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDeps, ctx: Context, appId?: string): Promise<void> {
+  const vtHash = tombstone.slice(TOMBSTONE_PREFIX.length);
+  const revoked = await store.delete(vtKey(vtHash));
+  audit(deps.log, 'at.replayed', { appId, reqId: ctx.state.requestId, revokedVt: revoked ? 1 : 0 });
+  if (revoked) audit(deps.log, 'vt.revoked', { appId, reason: 'at_replayed', reqId: ctx.state.requestId });
+}
+
+/**
+ * `POST /internal/visit-tokens`: opens the H5 envelope (R wrapped to our key), consumes the AT
+ * once, issues a VT and seals it under the same R.
+ *
+ * Order matters for "no VT without its AT consumed, no AT consumed twice": the VT record is
+ * written first, then the AT is consumed in one atomic step that names the VT in its tombstone.
+ * Only the caller whose consume returned the live AT answers with its VT; every other caller
+ * deletes its own VT record, so a VT leaves this service only for the one winning consume.
+ */
+export function exchangeVisitToken(deps: AuthDeps) {
+  const { store, config, log } = deps;
+  const keysByKid = new Map(deps.keys.map((k) => [k.kid, k.privateKey]));
+
+  return [
+    async function openEnvelope(ctx: Context, next: () => Promise<void>): Promise<void> {
+      const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE + 256 });
+      let opened;
+      try {
+        opened = decryptCompact(body.envelope, {
+          algorithms: ['RSA-OAEP-256'],
+          key: (h) => (h.kid ? keysByKid.get(h.kid) : undefined),
+          maxLength: MAX_ENVELOPE,
+        });
+      } catch (err) {
+        if (!(err instanceof JweError)) throw err;
+        audit(log, 'envelope.rejected', { reqId: ctx.state.requestId });
+        throw envelopeInvalid(err);
+      }
+      ctx.state.envelope = { ...readEnvelopePlaintext(opened.plaintext), r: opened.cek };
+      await next();
+    },
+
+    async function consumeAccessToken(ctx: Context): Promise<void> {
+      const { at, r } = ctx.state.envelope as { at: string; iat: number; r: Buffer };
+      if (!OPAQUE_TOKEN_RE.test(at)) throw atInvalid();
+      const key = atKey(tokenHash(at));
+      const current = await store.get(key);
+      if (current === null) throw atInvalid();
+      if (current.startsWith(TOMBSTONE_PREFIX)) {
+        await revokeOnReplay(store, current, deps, ctx);
+        throw atInvalid();
+      }
+      const atRecord = parseRecord<AccessTokenRecord>(current, 'at');
+      const now = nowSeconds();
+      if (!atRecord || atRecord.exp <= now) throw atInvalid();
+
+      const vt = newOpaqueToken();
+      const vtHash = tokenHash(vt);
+      const vtRecord: VisitTokenRecord = {
+        typ: 'vt', appId: atRecord.appId, userId: atRecord.userId, productId: atRecord.productId,
+        iat: now, exp: now + config.vtTtlSeconds,
+      };
+      if (!(await store.setIfAbsent(vtKey(vtHash), JSON.stringify(vtRecord), config.vtTtlSeconds))) {
+        throw new Problem(500, 'internal_error', undefined, { cause: new Error('VT collision') });
+      }
+      let previous: string | null;
+      try {
+        // The tombstone lives as long as the VT, so a replay during the VT's life revokes it.
+        previous = await store.consume(key, TOMBSTONE_PREFIX + vtHash, config.vtTtlSeconds);
+      } catch (err) {
+        // Outcome unknown: never retried. Our VT was not handed out; remove it where we can.
+        await store.delete(vtKey(vtHash)).catch(() => undefined);
+        throw err;
+      }
+      if (previous !== current) {
+        await store.delete(vtKey(vtHash));
+        if (previous?.startsWith(TOMBSTONE_PREFIX)) await revokeOnReplay(store, previous, deps, ctx, atRecord.appId);
+        throw atInvalid();
+      }
+
+      audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: ctx.state.requestId });
+      const reply = JSON.stringify({ vt, expiresIn: config.vtTtlSeconds, productId: atRecord.productId, userId: atRecord.userId });
+      noStore(ctx);
+      ctx.body = { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };
+    },
+  ];
+}

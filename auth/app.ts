@@ -1,0 +1,40 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import { apiSecurityHeaders, requireInternalCaller } from '../common/http.ts';
+import { toJwks } from '../common/keys.ts';
+import { requestLog } from '../common/logger.ts';
+import { problemHandler } from '../common/problem.ts';
+import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
+import { issueAccessToken } from './actions/issue-access-token.ts';
+import type { AuthDeps } from './context.ts';
+
+/** The auth service: internal only, answers the gateway alone. Opens no port. */
+export function createAuthApp(deps: AuthDeps): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const jwks = toJwks(deps.keys);
+  const internal = requireInternalCaller(deps.config.internalToken);
+
+  router.get('/healthz', async function health(ctx) {
+    let store = 'ok';
+    try {
+      await deps.store.ping();
+    } catch {
+      store = 'unavailable';
+    }
+    ctx.status = store === 'ok' ? 200 : 503;
+    ctx.body = { status: store === 'ok' ? 'ok' : 'degraded', store };
+  });
+  router.get('/internal/jwks', internal, async function publishJwks(ctx) {
+    ctx.body = jwks;
+  });
+  router.post('/internal/access-tokens', internal, ...issueAccessToken(deps));
+  router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(deps));
+
+  app.use(requestLog(deps.log));
+  app.use(problemHandler(deps.log));
+  app.use(apiSecurityHeaders);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}

@@ -1,0 +1,114 @@
+/**
+ * Configuration: read from the environment once, checked, frozen. A bad value stops the process
+ * at start with a message naming the variable. docs and README list every variable.
+ */
+import { randomBytes } from 'node:crypto';
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface BrokerConfig {
+  nodeEnv: string;
+  /** Address the public services (gateway, h5, demo) bind to. */
+  host: string;
+  /** Address auth and the product backend bind to: internal only. */
+  internalHost: string;
+  ports: { gateway: number; auth: number; h5: number; products: number; demo: number };
+  urls: { gatewayPublic: string; h5Public: string; demoPublic: string; auth: string; products: string };
+  /** Extra origins allowed to call the gateway's browser APIs (the H5 public origin always is). */
+  corsOrigins: string[];
+  /** Shared credential gateway -> auth and gateway -> product backend. */
+  internalToken: string;
+  redisUrl?: string;
+  redisPrefix: string;
+  appsFile: string;
+  keysFile?: string;
+  atTtlSeconds: number;
+  vtTtlSeconds: number;
+  signatureWindowSeconds: number;
+  /** Timeout of the gateway's calls to auth and the product backend (ms). */
+  upstreamTimeoutMs: number;
+  demoAppId: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(env: Env, name: string, def: string): string {
+  const raw = env[name] || def;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an absolute URL, got "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(name, 'must be http or https');
+  return raw.replace(/\/+$/, '');
+}
+
+/** Builds the configuration from `env` (process.env by default). */
+export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
+  const nodeEnv = env.NODE_ENV || 'development';
+  const host = env.HOST || '127.0.0.1';
+  const internalHost = env.INTERNAL_HOST || '127.0.0.1';
+  const ports = {
+    gateway: int(env, 'GATEWAY_PORT', 8080, 0, 65535),
+    auth: int(env, 'AUTH_PORT', 8081, 0, 65535),
+    h5: int(env, 'H5_PORT', 8082, 0, 65535),
+    products: int(env, 'PRODUCTS_PORT', 8083, 0, 65535),
+    demo: int(env, 'DEMO_PORT', 8090, 0, 65535),
+  };
+  const local = (p: number) => `http://127.0.0.1:${p}`;
+  const urls = {
+    gatewayPublic: url(env, 'GATEWAY_PUBLIC_URL', local(ports.gateway)),
+    h5Public: url(env, 'H5_PUBLIC_URL', local(ports.h5)),
+    demoPublic: url(env, 'DEMO_PUBLIC_URL', local(ports.demo)),
+    auth: url(env, 'AUTH_URL', local(ports.auth)),
+    products: url(env, 'PRODUCTS_URL', local(ports.products)),
+  };
+  const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const o of corsOrigins) if (new URL(o).origin !== o) throw new ConfigError('CORS_ORIGINS', `"${o}" is not an origin`);
+
+  let internalToken = env.INTERNAL_TOKEN ?? '';
+  if (!internalToken) {
+    if (nodeEnv === 'production') throw new ConfigError('INTERNAL_TOKEN', 'is required in production (the credential the gateway presents to auth)');
+    // Development: one process runs every component, so a per-process random credential serves.
+    internalToken = randomBytes(32).toString('base64url');
+  } else if (internalToken.length < 32) {
+    throw new ConfigError('INTERNAL_TOKEN', 'must be at least 32 characters');
+  }
+
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://');
+
+  return Object.freeze({
+    nodeEnv,
+    host,
+    internalHost,
+    ports,
+    urls,
+    corsOrigins,
+    internalToken,
+    redisUrl,
+    redisPrefix: env.REDIS_PREFIX || 'h5b:',
+    appsFile: env.APPS_FILE || 'config/apps.json',
+    keysFile: env.AUTH_KEYS_FILE === '' ? undefined : env.AUTH_KEYS_FILE || '.data/auth-keys.json',
+    atTtlSeconds: int(env, 'AT_TTL_SECONDS', 300, 10, 3600),
+    vtTtlSeconds: int(env, 'VT_TTL_SECONDS', 1800, 60, 86400),
+    signatureWindowSeconds: int(env, 'SIGNATURE_WINDOW_SECONDS', 300, 5, 3600),
+    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 100, 60000),
+    demoAppId: env.DEMO_APP_ID || 'demo-app',
+  });
+}

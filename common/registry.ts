@@ -1,0 +1,110 @@
+/**
+ * The registry of third-party apps: who may sign requests, how their ATs are encrypted back to
+ * them, which products they may open and which origins may frame the H5 pages for them.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+export interface AppEntry {
+  appId: string;
+  name: string;
+  /** HMAC key of the app's request signatures. */
+  appSecret: string;
+  /** 256-bit key the AT JWE is wrapped under (A256KW); absent when `publicKey` is used. */
+  encKey?: Buffer;
+  /** RSA public key the AT JWE is encrypted to (RSA-OAEP-256), instead of `encKey`. */
+  publicKey?: KeyObject;
+  products: readonly string[];
+  /** Origins that may frame the H5 pages (the app's WebView host page, or the demo). */
+  allowedOrigins: readonly string[];
+}
+
+export interface AppRegistry {
+  get(appId: string): AppEntry | undefined;
+  all(): readonly AppEntry[];
+}
+
+const APP_ID_RE = /^[A-Za-z0-9._-]{3,64}$/;
+const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
+
+export class RegistryError extends Error {
+  constructor(where: string, problem: string) {
+    super(`app registry ${where}: ${problem}`);
+    this.name = 'RegistryError';
+  }
+}
+
+function parseEntry(raw: unknown, i: number): AppEntry {
+  const at = `apps[${i}]`;
+  if (!raw || typeof raw !== 'object') throw new RegistryError(at, 'must be an object');
+  const r = raw as Record<string, unknown>;
+  if (typeof r.appId !== 'string' || !APP_ID_RE.test(r.appId)) throw new RegistryError(at, 'appId must be 3-64 of A-Z a-z 0-9 . _ -');
+  const where = `app ${r.appId}`;
+  if (typeof r.appSecret !== 'string' || r.appSecret.length < 32) throw new RegistryError(where, 'appSecret must be at least 32 characters');
+  let encKey: Buffer | undefined;
+  let publicKey: KeyObject | undefined;
+  if (r.encKey !== undefined) {
+    if (typeof r.encKey !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(r.encKey)) throw new RegistryError(where, 'encKey must be 32 bytes, base64url');
+    encKey = Buffer.from(r.encKey, 'base64url');
+  }
+  if (r.publicJwk !== undefined) {
+    try {
+      publicKey = createPublicKey({ key: r.publicJwk as any, format: 'jwk' });
+    } catch {
+      throw new RegistryError(where, 'publicJwk is not a valid public JWK');
+    }
+    if (publicKey.asymmetricKeyType !== 'rsa' || (publicKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+      throw new RegistryError(where, 'publicJwk must be an RSA key of at least 2048 bits');
+    }
+  }
+  if (!encKey === !publicKey) throw new RegistryError(where, 'exactly one of encKey and publicJwk is required');
+  if (!Array.isArray(r.products) || r.products.length === 0 || !r.products.every((p) => typeof p === 'string' && PRODUCT_ID_RE.test(p))) {
+    throw new RegistryError(where, 'products must be a non-empty list of product ids');
+  }
+  const origins = r.allowedOrigins ?? [];
+  if (!Array.isArray(origins) || !origins.every((o) => typeof o === 'string' && safeOrigin(o) === o)) {
+    throw new RegistryError(where, 'allowedOrigins must be a list of origins like https://app.example.com');
+  }
+  return {
+    appId: r.appId,
+    name: typeof r.name === 'string' ? r.name : r.appId,
+    appSecret: r.appSecret,
+    encKey,
+    publicKey,
+    products: Object.freeze([...(r.products as string[])]),
+    allowedOrigins: Object.freeze([...(origins as string[])]),
+  };
+}
+
+function safeOrigin(o: string): string | undefined {
+  try {
+    return new URL(o).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds a registry from parsed JSON `{ "apps": [...] }`, checking every entry. */
+export function createRegistry(doc: unknown): AppRegistry {
+  const apps = (doc as { apps?: unknown })?.apps;
+  if (!Array.isArray(apps)) throw new RegistryError('file', 'must be {"apps": [...]}');
+  const byId = new Map<string, AppEntry>();
+  apps.forEach((raw, i) => {
+    const entry = parseEntry(raw, i);
+    if (byId.has(entry.appId)) throw new RegistryError(`app ${entry.appId}`, 'is listed twice');
+    byId.set(entry.appId, entry);
+  });
+  const all = Object.freeze([...byId.values()]);
+  return { get: (id) => byId.get(id), all: () => all };
+}
+
+/** Loads the registry from a JSON file (APPS_FILE). */
+export function loadRegistry(file: string): AppRegistry {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RegistryError(file, `cannot be read as JSON (${(err as Error).message})`);
+  }
+  return createRegistry(doc);
+}

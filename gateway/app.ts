@@ -1,0 +1,64 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import cors from '@koa/cors';
+import { apiSecurityHeaders } from '../common/http.ts';
+import { requestLog } from '../common/logger.ts';
+import { problemHandler } from '../common/problem.ts';
+import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
+import { getProduct } from './actions/get-product.ts';
+import { issueAccessToken } from './actions/issue-access-token.ts';
+import { publishJwks } from './actions/jwks.ts';
+import type { GatewayDeps } from './context.ts';
+
+/** The gateway: the only public entry of the broker. Opens no port. */
+export function createGatewayApp(deps: GatewayDeps): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
+
+  // Only the H5 pages' origins may call the browser-facing APIs; AT issuance is server to server
+  // and answers no preflight at all.
+  const browserCors = cors({
+    origin: (ctx) => (browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
+    allowMethods: ['GET', 'POST'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+    exposeHeaders: ['X-Request-Id', 'Retry-After'],
+    maxAge: 600,
+    credentials: false,
+  });
+
+  router.get('/healthz', async function liveness(ctx) {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async function readiness(ctx) {
+    const checks: Record<string, string> = {};
+    try {
+      await deps.store.ping();
+      checks.store = 'ok';
+    } catch {
+      checks.store = 'unavailable';
+    }
+    try {
+      const a = await deps.auth.request(ctx, 'GET', '/healthz');
+      checks.auth = a.status === 200 ? 'ok' : 'unavailable';
+    } catch {
+      checks.auth = 'unavailable';
+    }
+    const ok = Object.values(checks).every((v) => v === 'ok');
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ok' : 'degraded', checks };
+  });
+  router.get('/.well-known/jwks.json', browserCors, ...publishJwks(deps));
+  router.post('/v1/access-tokens', ...issueAccessToken(deps));
+  router.options('/v1/visit-tokens', browserCors);
+  router.post('/v1/visit-tokens', browserCors, ...exchangeVisitToken(deps));
+  router.options('/v1/products/:productId', browserCors);
+  router.get('/v1/products/:productId', browserCors, ...getProduct(deps));
+
+  app.use(requestLog(deps.log));
+  app.use(problemHandler(deps.log));
+  app.use(apiSecurityHeaders);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}

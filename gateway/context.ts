@@ -1,0 +1,15 @@
+import type { Logger } from 'pino';
+import type { BrokerConfig } from '../common/config.ts';
+import type { AppRegistry } from '../common/registry.ts';
+import type { TokenStore } from '../common/store/index.ts';
+import type { Upstream } from './upstream.ts';
+
+/** What the gateway's actions need; built once by createGatewayApp. */
+export interface GatewayDeps {
+  config: Pick<BrokerConfig, 'signatureWindowSeconds' | 'corsOrigins' | 'internalToken'> & { publicUrl?: string; h5Origin: string };
+  store: TokenStore;
+  registry: AppRegistry;
+  auth: Upstream;
+  products: Upstream;
+  log: Logger;
+}

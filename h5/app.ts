@@ -1,0 +1,109 @@
+import Koa, { type Context, type Next } from 'koa';
+import Router from '@koa/router';
+import type { Logger } from 'pino';
+import { apiSecurityHeaders, requireInternalCaller } from '../common/http.ts';
+import { requestLog } from '../common/logger.ts';
+import { Problem, problemHandler } from '../common/problem.ts';
+import type { AppRegistry } from '../common/registry.ts';
+import type { Asset } from './bundle.ts';
+import { renderNotFoundPage, renderProductPage } from './page.ts';
+import { findProduct } from './products.ts';
+
+export interface H5Deps {
+  gatewayUrl: string;
+  registry: AppRegistry;
+  /** Origins allowed to frame the pages besides the registered apps' (the bundled demo). */
+  extraFrameAncestors?: readonly string[];
+  assets: Map<string, Asset>;
+  log: Logger;
+}
+
+/** CSP of the H5 pages: our own script and style only, API calls to the gateway only. */
+export function pageCsp(gatewayUrl: string, frameAncestors: readonly string[]): string {
+  const ancestors = frameAncestors.length ? `'self' ${frameAncestors.join(' ')}` : "'self'";
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    `connect-src ${new URL(gatewayUrl).origin}`,
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    `frame-ancestors ${ancestors}`,
+  ].join('; ');
+}
+
+/** The H5 page server: product pages and their assets. Opens no port. */
+export function createH5App(deps: H5Deps): Koa {
+  const app = new Koa();
+  const router = new Router();
+  // Native WebViews load the page top-level; frames are allowed only for registered app origins.
+  const ancestors = [...new Set([...deps.registry.all().flatMap((a) => a.allowedOrigins), ...(deps.extraFrameAncestors ?? [])])];
+  const csp = pageCsp(deps.gatewayUrl, ancestors);
+
+  async function pageHeaders(ctx: Context, next: Next): Promise<void> {
+    ctx.set('Content-Security-Policy', csp);
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
+    await next();
+  }
+
+  router.get('/healthz', async function health(ctx) {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/h5/products/:productId', pageHeaders, async function productPage(ctx) {
+    const product = findProduct(ctx.params.productId ?? '');
+    ctx.type = 'text/html; charset=utf-8';
+    if (!product) {
+      ctx.status = 404;
+      ctx.body = renderNotFoundPage();
+      return;
+    }
+    ctx.body = renderProductPage({ gatewayUrl: deps.gatewayUrl, productId: product.id, title: product.name });
+  });
+  router.get('/h5/assets/:name', async function serveAsset(ctx) {
+    const a = deps.assets.get(ctx.params.name ?? '');
+    if (!a) throw new Problem(404, 'not_found');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.set('ETag', a.etag);
+    if (ctx.get('if-none-match') === a.etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.type = a.type;
+    ctx.body = a.body;
+  });
+
+  app.use(requestLog(deps.log));
+  app.use(problemHandler(deps.log));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}
+
+/**
+ * The sample product backend behind the gateway: it trusts the identity headers because only the
+ * gateway holds the internal credential. Internal only.
+ */
+export function createProductBackendApp(deps: { internalToken: string; log: Logger }): Koa {
+  const app = new Koa();
+  const router = new Router();
+  router.get('/healthz', async function health(ctx) {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/products/:productId', requireInternalCaller(deps.internalToken), async function productDetails(ctx) {
+    const product = findProduct(ctx.params.productId ?? '');
+    if (!product) throw new Problem(404, 'unknown_product');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { ...product, viewer: { userId: ctx.get('x-broker-user'), appId: ctx.get('x-broker-app') } };
+  });
+  app.use(requestLog(deps.log));
+  app.use(problemHandler(deps.log));
+  app.use(apiSecurityHeaders);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}

@@ -1,0 +1,92 @@
+/**
+ * The H5 product page (browser entry, bundled to /h5/assets/app.js): takes the AT from the URL
+ * fragment, trades it for a VT through the random-key envelope (protocol section 2), and renders
+ * the product from the product API (section 3).
+ *
+ * The AT and the VT live only in the `session` variable below: never in storage, never in the URL.
+ * The AT is dropped the moment the gateway accepts it, so no retry can send it twice.
+ */
+import { showError, showLoading, showProduct } from './render.ts';
+import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
+import { loadEnvelope } from './envelope-loader.ts';
+import { fetchEncryptionJwk, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
+import { parseProduct } from './product.ts';
+
+interface PageConfig {
+  gateway: string;
+  productId: string;
+  forgeSrc: string;
+}
+
+interface Session {
+  /** The AT, until the gateway accepts it (or refuses it for good). */
+  at: string | null;
+  /** The VT, once the exchange succeeded. */
+  vt: string | null;
+}
+
+/** Longest AT the page will send; a real one is a few dozen characters. */
+const MAX_AT_LENGTH = 4096;
+
+/** Reads `#at=<AT>` and erases the fragment at once, so the AT stays in neither history nor a copied link. */
+function takeAccessToken(): string | null {
+  const hash = location.hash;
+  if (!hash) return null;
+  const at = new URLSearchParams(hash.slice(1)).get('at');
+  try {
+    history.replaceState(null, '', location.pathname + location.search);
+  } catch {
+    location.hash = ''; // leaves a bare '#', but no token
+  }
+  return at && at.length <= MAX_AT_LENGTH ? at : null;
+}
+
+function readConfig(): PageConfig | null {
+  const data = document.body.dataset;
+  const gateway = (data.gateway ?? '').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+/.test(gateway) || !data.productId) return null;
+  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js' };
+}
+
+/** AT -> VT through the envelope. R lives only inside `sealed` and dies with it. */
+async function exchange(config: PageConfig, session: Session): Promise<string> {
+  const at = session.at;
+  if (!at) throw new PageError(PAGE_CODES.atMissing);
+  const impl = await loadEnvelope(config.forgeSrc);
+  document.body.dataset.envelope = impl.name;
+  const jwk = await fetchEncryptionJwk(config.gateway);
+  const sealed = await impl.seal(jwk, at, Math.floor(Date.now() / 1000));
+  const reply = await postEnvelope(config.gateway, sealed.jwe, () => {
+    session.at = null; // accepted: the AT is spent
+  });
+  return toVisitToken(await sealed.openReply(reply)).vt;
+}
+
+async function run(root: HTMLElement, config: PageConfig, session: Session): Promise<void> {
+  showLoading(root);
+  try {
+    if (!session.vt) session.vt = await exchange(config, session);
+    const product = parseProduct(await fetchProduct(config.gateway, config.productId, session.vt));
+    showProduct(root, product);
+  } catch (e) {
+    const error = toPageError(e);
+    if (error.code === 'at_invalid') session.at = null;
+    if (error.code === 'vt_invalid') session.vt = null;
+    // Retry the step that failed: the product call when a VT is held, else the exchange while
+    // the AT is still unspent. Never anything that would send a spent AT again.
+    const canRetry = !FINAL_CODES.has(error.code) && (session.vt !== null || session.at !== null);
+    showError(root, error.code, canRetry ? () => void run(root, config, session) : undefined);
+  }
+}
+
+function start(): void {
+  const root = document.getElementById('app');
+  if (!root) return;
+  const session: Session = { at: takeAccessToken(), vt: null };
+  const config = readConfig();
+  if (!config) return showError(root, PAGE_CODES.config);
+  if (!session.at) return showError(root, PAGE_CODES.atMissing);
+  void run(root, config, session);
+}
+
+start();

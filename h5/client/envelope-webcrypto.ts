@@ -1,0 +1,87 @@
+/**
+ * The H5 envelope on WebCrypto (protocol section 2): R wrapped with RSA-OAEP-256, the AT sealed
+ * with A256GCM under R, and the `dir` reply opened with R. R's raw bytes are wiped as soon as they
+ * are wrapped and imported; after that R exists only as a non-extractable CryptoKey, which is
+ * dropped once the reply is open.
+ */
+import {
+  CEK_BYTES,
+  EnvelopeError,
+  IV_BYTES,
+  TAG_BYTES,
+  asciiBytes,
+  checkJwk,
+  envelopeHeaderSegment,
+  envelopePlaintext,
+  joinCompact,
+  parseReply,
+  parseReplyPlaintext,
+  type EncryptionJwk,
+  type EnvelopeImpl,
+  type SealedEnvelope,
+} from './jwe-compact.ts';
+
+function webCrypto(): Crypto {
+  const c = globalThis.crypto;
+  if (!c || !c.subtle) throw new Error('WebCrypto is not available here');
+  return c;
+}
+
+async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<SealedEnvelope> {
+  checkJwk(jwk);
+  const { subtle } = webCrypto();
+  const publicKey = await subtle.importKey(
+    'jwk',
+    { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'RSA-OAEP-256', ext: true },
+    { name: 'RSA-OAEP', hash: 'SHA-256' },
+    false,
+    ['encrypt'],
+  );
+
+  const r = webCrypto().getRandomValues(new Uint8Array(CEK_BYTES));
+  let cek: CryptoKey | null;
+  let encryptedKey: ArrayBuffer;
+  try {
+    encryptedKey = await subtle.encrypt({ name: 'RSA-OAEP' }, publicKey, r);
+    cek = await subtle.importKey('raw', r, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+  } finally {
+    r.fill(0);
+  }
+
+  const protectedHeader = envelopeHeaderSegment(jwk.kid);
+  const iv = webCrypto().getRandomValues(new Uint8Array(IV_BYTES));
+  const sealed = new Uint8Array(
+    await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: asciiBytes(protectedHeader), tagLength: TAG_BYTES * 8 }, cek, envelopePlaintext(at, iat)),
+  );
+  // WebCrypto returns ciphertext || tag; JWE keeps them as separate parts.
+  const jwe = joinCompact({
+    protectedHeader,
+    encryptedKey: new Uint8Array(encryptedKey),
+    iv,
+    ciphertext: sealed.subarray(0, sealed.length - TAG_BYTES),
+    tag: sealed.subarray(sealed.length - TAG_BYTES),
+  });
+
+  return {
+    jwe,
+    async openReply(reply: string): Promise<unknown> {
+      if (!cek) throw new EnvelopeError();
+      const { aad, iv: replyIv, ciphertext, tag } = parseReply(reply);
+      const data = new Uint8Array(ciphertext.length + tag.length);
+      data.set(ciphertext);
+      data.set(tag, ciphertext.length);
+      let plaintext: ArrayBuffer;
+      try {
+        plaintext = await subtle.decrypt({ name: 'AES-GCM', iv: replyIv, additionalData: asciiBytes(aad), tagLength: TAG_BYTES * 8 }, cek, data);
+      } catch {
+        throw new EnvelopeError();
+      }
+      const value = parseReplyPlaintext(new Uint8Array(plaintext));
+      cek = null; // R has done its one job.
+      return value;
+    },
+  };
+}
+
+/** The envelope on the browser's (or Node's) WebCrypto. */
+export const webCryptoEnvelope: EnvelopeImpl = { name: 'webcrypto', seal };

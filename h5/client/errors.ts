@@ -1,0 +1,98 @@
+/**
+ * What can go wrong on the page, as stable codes (the gateway's problem+json `code`, or one of the
+ * page's own below), and the friendly words shown for each. Never a stack, never server detail.
+ */
+
+/** The page's own codes, for failures that have no gateway answer behind them. */
+export const PAGE_CODES = {
+  /** No `#at=` in the URL: the page was not opened from the app (or was reloaded). */
+  atMissing: 'at_missing',
+  /** fetch rejected, timed out, or the forge script failed to load. */
+  network: 'network_error',
+  /** The gateway answered 200 to the exchange but the reply could not be opened or read. */
+  replyInvalid: 'reply_invalid',
+  /** A 2xx body that is not what the contract says (JWKS without an enc key, malformed product). */
+  badResponse: 'bad_response',
+  /** The page itself is misconfigured (data attributes missing). */
+  config: 'config_invalid',
+  /** Anything not foreseen. */
+  unexpected: 'unexpected',
+} as const;
+
+/** An error the page shows: a stable code, and the HTTP status when the gateway gave one. */
+export class PageError extends Error {
+  readonly code: string;
+  readonly status: number | undefined;
+  constructor(code: string, status?: number) {
+    super(code);
+    this.name = 'PageError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** Turns anything thrown into a PageError. */
+export function toPageError(e: unknown): PageError {
+  if (e instanceof PageError) return e;
+  if (e && typeof e === 'object' && (e as { code?: unknown }).code === 'envelope_invalid') return new PageError(PAGE_CODES.replyInvalid);
+  return new PageError(PAGE_CODES.unexpected);
+}
+
+/**
+ * Codes after which trying again cannot help: the AT is spent or refused, the VT is gone, or the
+ * product is closed to this app. The user has to go back to the app.
+ */
+export const FINAL_CODES: ReadonlySet<string> = new Set([
+  'at_missing',
+  'at_invalid',
+  'vt_invalid',
+  'forbidden_product',
+  PAGE_CODES.replyInvalid,
+  PAGE_CODES.config,
+]);
+
+export interface FriendlyMessage {
+  title: string;
+  text: string;
+}
+
+const MESSAGES: Record<string, FriendlyMessage> = {
+  at_missing: {
+    title: 'Open this page from the app',
+    text: 'This page only works when you open it from the app you came from. Go back to the app and tap the product there.',
+  },
+  at_invalid: {
+    title: 'This link has expired',
+    text: 'This link has expired or was already used. Go back to the app and open the product again.',
+  },
+  vt_invalid: {
+    title: 'Your session has expired',
+    text: 'For your security, sessions end after a while. Go back to the app and open the product again.',
+  },
+  forbidden_product: {
+    title: 'Not available in your app',
+    text: 'This product is not available for the app you came from.',
+  },
+  rate_limited: {
+    title: 'Too many requests',
+    text: 'We are getting a lot of requests right now. Please try again in a moment.',
+  },
+  reply_invalid: {
+    title: 'We could not start your session',
+    text: 'Something went wrong while setting up a secure session. Go back to the app and open the product again.',
+  },
+  config_invalid: {
+    title: 'This page is not set up correctly',
+    text: 'Please go back to the app and try again later.',
+  },
+};
+
+const FALLBACK: FriendlyMessage = {
+  title: "We can't reach the service right now",
+  text: 'Please check your connection and try again.',
+};
+
+/** The words for a code; anything unknown reads as "can't reach the service". */
+export function friendlyMessage(code: string): FriendlyMessage {
+  return Object.prototype.hasOwnProperty.call(MESSAGES, code) ? MESSAGES[code]! : FALLBACK;
+}

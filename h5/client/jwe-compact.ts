@@ -1,0 +1,193 @@
+/**
+ * The JWE compact strings of the H5 envelope exchange (protocol section 2), shared by both
+ * envelope implementations (WebCrypto and the node-forge fallback): base64url, the exact protected
+ * headers, the request plaintext and the checks on the gateway's reply. No crypto here, and nothing
+ * browser-only beyond btoa/atob/TextEncoder, so the same code runs under Node in the tests.
+ */
+
+/** The public encryption key the envelope wraps R to: one JWKS entry with `use: "enc"`. */
+export interface EncryptionJwk {
+  n: string;
+  e: string;
+  kid: string;
+}
+
+/** One sealed request envelope; it holds R, which only `openReply` uses, once. */
+export interface SealedEnvelope {
+  /** The JWE to send as `{"envelope": jwe}` to `POST /v1/visit-tokens`. */
+  jwe: string;
+  /** Opens the gateway's `dir` reply with R and returns its parsed JSON; R is dropped on success. */
+  openReply(jwe: string): Promise<unknown>;
+}
+
+/** What both envelope implementations provide. */
+export interface EnvelopeImpl {
+  name: 'webcrypto' | 'forge';
+  /** Draws a fresh R and seals `{"at", "iat"}` under it, with R wrapped to `jwk` (RSA-OAEP-256). */
+  seal(jwk: EncryptionJwk, at: string, iat: number): Promise<SealedEnvelope>;
+}
+
+declare global {
+  interface Window {
+    /** Set by the envelope-forge bundle when it has loaded. */
+    __h5EnvelopeForge?: EnvelopeImpl;
+  }
+}
+
+/**
+ * The single error of a reply that cannot be opened, whatever the cause (format, header, tag), in
+ * the manner of the server's JweError: the failure says nothing about why.
+ */
+export class EnvelopeError extends Error {
+  readonly code = 'envelope_invalid';
+  constructor() {
+    super('the reply envelope cannot be opened');
+    this.name = 'EnvelopeError';
+  }
+}
+
+/** Key and IV sizes of A256GCM as the contract uses it. */
+export const CEK_BYTES = 32;
+export const IV_BYTES = 12;
+export const TAG_BYTES = 16;
+
+const B64U = /^[A-Za-z0-9_-]*$/;
+
+/** Bytes to a "binary string" (one char per byte), the form btoa and node-forge take. */
+export function bytesToBinary(bytes: Uint8Array): string {
+  let s = '';
+  // Chunked: String.fromCharCode.apply on a large array overflows the stack on some engines.
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + 0x8000)));
+  }
+  return s;
+}
+
+/** A "binary string" back to bytes. */
+export function binaryToBytes(s: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** base64url without padding (RFC 7515 section 2). */
+export function b64uEncode(data: Uint8Array | string): string {
+  const binary = typeof data === 'string' ? data : bytesToBinary(data);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** Strict base64url to a binary string: anything outside the alphabet or with padding fails. */
+export function b64uDecodeBinary(s: string): string {
+  if (!B64U.test(s) || s.length % 4 === 1) throw new EnvelopeError();
+  const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4);
+  try {
+    return atob(b64);
+  } catch {
+    throw new EnvelopeError();
+  }
+}
+
+/** Strict base64url to bytes. */
+export function b64uDecode(s: string): Uint8Array<ArrayBuffer> {
+  return binaryToBytes(b64uDecodeBinary(s));
+}
+
+/** UTF-8 encoding, with a fallback for the old engines that the forge path exists for. */
+export function utf8Encode(s: string): Uint8Array<ArrayBuffer> {
+  if (typeof TextEncoder !== 'undefined') return new TextEncoder().encode(s) as Uint8Array<ArrayBuffer>;
+  return binaryToBytes(unescape(encodeURIComponent(s)));
+}
+
+/** UTF-8 decoding that fails (rather than substituting U+FFFD) on malformed input. */
+export function utf8Decode(bytes: Uint8Array): string {
+  if (typeof TextDecoder !== 'undefined') return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  return decodeURIComponent(escape(bytesToBinary(bytes)));
+}
+
+/** ASCII bytes of a string that is already ASCII (a base64url segment, used as the GCM AAD). */
+export function asciiBytes(s: string): Uint8Array<ArrayBuffer> {
+  return binaryToBytes(s);
+}
+
+/**
+ * The base64url protected header of the request envelope. The member order is the contract's:
+ * `{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":"<kid>"}`; the segment is also the GCM AAD.
+ */
+export function envelopeHeaderSegment(kid: string): string {
+  return b64uEncode(utf8Encode(JSON.stringify({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid })));
+}
+
+/** The request plaintext, UTF-8 JSON `{"at": "<AT>", "iat": <unix seconds>}`. */
+export function envelopePlaintext(at: string, iat: number): Uint8Array<ArrayBuffer> {
+  return utf8Encode(JSON.stringify({ at, iat }));
+}
+
+/** The five parts of a JWE compact string, in order, each already base64url-encoded by the caller. */
+export interface CompactParts {
+  protectedHeader: string;
+  encryptedKey: Uint8Array;
+  iv: Uint8Array;
+  ciphertext: Uint8Array;
+  tag: Uint8Array;
+}
+
+/** Joins header segment and raw parts into a JWE compact string. */
+export function joinCompact(p: CompactParts): string {
+  return [p.protectedHeader, b64uEncode(p.encryptedKey), b64uEncode(p.iv), b64uEncode(p.ciphertext), b64uEncode(p.tag)].join('.');
+}
+
+/** A parsed, checked `dir` reply; `aad` is the protected header segment, as the GCM AAD. */
+export interface ReplyParts {
+  aad: string;
+  iv: Uint8Array<ArrayBuffer>;
+  ciphertext: Uint8Array<ArrayBuffer>;
+  tag: Uint8Array<ArrayBuffer>;
+}
+
+/** Most a reply may be; a VT reply is a few hundred bytes. */
+const MAX_REPLY_LENGTH = 16 * 1024;
+
+/**
+ * Splits the gateway's reply and checks it is what the contract says: protected header
+ * `{"alg":"dir","enc":"A256GCM"}` (no other members but typ/cty), an empty encrypted key, a 12-byte
+ * IV and a 16-byte tag. Throws EnvelopeError otherwise.
+ */
+export function parseReply(jwe: unknown): ReplyParts {
+  if (typeof jwe !== 'string' || jwe.length > MAX_REPLY_LENGTH) throw new EnvelopeError();
+  const parts = jwe.split('.');
+  if (parts.length !== 5) throw new EnvelopeError();
+  const [h, ek, iv, ct, tag] = parts as [string, string, string, string, string];
+  let header: unknown;
+  try {
+    header = JSON.parse(utf8Decode(b64uDecode(h)));
+  } catch {
+    throw new EnvelopeError();
+  }
+  if (!header || typeof header !== 'object' || Array.isArray(header)) throw new EnvelopeError();
+  const hdr = header as Record<string, unknown>;
+  if (hdr.alg !== 'dir' || hdr.enc !== 'A256GCM') throw new EnvelopeError();
+  for (const k of Object.keys(hdr)) {
+    if (k !== 'alg' && k !== 'enc' && k !== 'typ' && k !== 'cty') throw new EnvelopeError();
+  }
+  if (ek !== '') throw new EnvelopeError();
+  const parsed = { aad: h, iv: b64uDecode(iv), ciphertext: b64uDecode(ct), tag: b64uDecode(tag) };
+  if (parsed.iv.length !== IV_BYTES || parsed.tag.length !== TAG_BYTES) throw new EnvelopeError();
+  return parsed;
+}
+
+/** Parses the decrypted reply plaintext as JSON; malformed UTF-8 or JSON is an EnvelopeError. */
+export function parseReplyPlaintext(plaintext: Uint8Array): unknown {
+  try {
+    return JSON.parse(utf8Decode(plaintext));
+  } catch {
+    throw new EnvelopeError();
+  }
+}
+
+/** Checks the JWK fields the envelope needs are base64url strings (and the kid a plain string). */
+export function checkJwk(jwk: EncryptionJwk): void {
+  if (!jwk || typeof jwk.n !== 'string' || typeof jwk.e !== 'string' || typeof jwk.kid !== 'string') {
+    throw new TypeError('the encryption key needs n, e and kid');
+  }
+  if (!jwk.n || !jwk.e || !B64U.test(jwk.n) || !B64U.test(jwk.e)) throw new TypeError('n and e must be base64url');
+}

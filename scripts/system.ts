@@ -1,0 +1,160 @@
+/**
+ * Starts components in one process: all five for `npm start` and the tests, or any subset for a
+ * component's own main. Binds every port first, so that ephemeral ports (0) work and each
+ * component learns the others' real addresses.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import { createAuthApp } from '../auth/app.ts';
+import type { BrokerConfig } from '../common/config.ts';
+import { loadOrCreateEncryptionKeys, type EncryptionKey } from '../common/keys.ts';
+import { createLogger } from '../common/logger.ts';
+import { loadRegistry, type AppRegistry } from '../common/registry.ts';
+import { createStore, type TokenStore } from '../common/store/index.ts';
+import { createGatewayApp } from '../gateway/app.ts';
+import { createUpstream, type Upstream } from '../gateway/upstream.ts';
+import { buildAssets } from '../h5/bundle.ts';
+import { createH5App, createProductBackendApp } from '../h5/app.ts';
+import { findProduct } from '../h5/products.ts';
+import { createDemoApp } from '../third-party-demo/app.ts';
+import { BrokerClient } from '../third-party-demo/sdk.ts';
+
+export type ComponentName = 'gateway' | 'auth' | 'h5' | 'products' | 'demo';
+export const ALL_COMPONENTS: readonly ComponentName[] = ['products', 'auth', 'gateway', 'h5', 'demo'];
+
+export interface SystemOptions {
+  components?: readonly ComponentName[];
+  /** Defaults: from config (REDIS_URL or memory), loadRegistry(config.appsFile), keys from config.keysFile. */
+  store?: TokenStore;
+  registry?: AppRegistry | ((urls: SystemUrls) => AppRegistry);
+  keys?: EncryptionKey[];
+  log?: Logger;
+}
+
+export interface SystemUrls {
+  gateway: string;
+  auth: string;
+  h5: string;
+  products: string;
+  demo: string;
+}
+
+export interface RunningSystem {
+  urls: SystemUrls;
+  store: TokenStore;
+  registry: AppRegistry;
+  keys: EncryptionKey[];
+  servers: Partial<Record<ComponentName, http.Server>>;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
+  close(graceMs?: number): Promise<void>;
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: http.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** Starts the chosen components; see SystemOptions for the defaults. */
+export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOptions = {}): Promise<RunningSystem> {
+  const components = new Set(opts.components ?? ALL_COMPONENTS);
+  const log = opts.log ?? createLogger('broker');
+  const servers: Partial<Record<ComponentName, http.Server>> = {};
+  const hosts: Record<ComponentName, string> = {
+    gateway: config.host, h5: config.host, demo: config.host, auth: config.internalHost, products: config.internalHost,
+  };
+  const upstreams: Upstream[] = [];
+  let store: TokenStore | undefined;
+
+  try {
+    const urls: SystemUrls = {
+      gateway: config.urls.gatewayPublic, auth: config.urls.auth, h5: config.urls.h5Public,
+      products: config.urls.products, demo: config.urls.demoPublic,
+    };
+    for (const name of ALL_COMPONENTS) {
+      if (!components.has(name)) continue;
+      const server = http.createServer();
+      // Bounded header and request times: a slow client cannot hold a socket for ever.
+      server.headersTimeout = 10_000;
+      server.requestTimeout = 30_000;
+      server.maxHeadersCount = 100;
+      servers[name] = server;
+      const port = await listen(server, config.ports[name], hosts[name]);
+      if (config.ports[name] === 0) urls[name] = `http://127.0.0.1:${port}`;
+    }
+
+    const registry = typeof opts.registry === 'function' ? opts.registry(urls) : opts.registry ?? loadRegistry(config.appsFile);
+    const needsStore = components.has('gateway') || components.has('auth');
+    store = opts.store ?? (needsStore ? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, nodeEnv: config.nodeEnv }, log) : undefined);
+    const keys = opts.keys ?? (components.has('auth') ? loadOrCreateEncryptionKeys(config.keysFile) : []);
+    const apps: Partial<Record<ComponentName, Koa>> = {};
+
+    if (components.has('products')) {
+      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }) });
+    }
+    if (components.has('auth')) {
+      apps.auth = createAuthApp({ config, store: store!, registry, keys, log: log.child({ component: 'auth' }) });
+    }
+    if (components.has('gateway')) {
+      const auth = createUpstream('auth', urls.auth, config.internalToken, config.upstreamTimeoutMs);
+      const products = createUpstream('product', urls.products, config.internalToken, config.upstreamTimeoutMs);
+      upstreams.push(auth, products);
+      apps.gateway = createGatewayApp({
+        config: {
+          signatureWindowSeconds: config.signatureWindowSeconds,
+          corsOrigins: config.corsOrigins,
+          internalToken: config.internalToken,
+          h5Origin: new URL(urls.h5).origin,
+          publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
+        },
+        store: store!, registry, auth, products, log: log.child({ component: 'gateway' }),
+      });
+    }
+    if (components.has('h5')) {
+      // The demo app (when it runs here) may frame the H5 pages wherever it listens.
+      const extraAncestors = components.has('demo') ? [new URL(urls.demo).origin] : [];
+      apps.h5 = createH5App({ gatewayUrl: urls.gateway, registry, extraFrameAncestors: extraAncestors, assets: await buildAssets(), log: log.child({ component: 'h5' }) });
+    }
+    if (components.has('demo')) {
+      const entry = registry.get(config.demoAppId);
+      if (!entry?.encKey) throw new Error(`the demo app "${config.demoAppId}" must be in the app registry with an encKey`);
+      const client = new BrokerClient({ gatewayUrl: urls.gateway, appId: entry.appId, appSecret: entry.appSecret, encKey: entry.encKey.toString('base64url') });
+      const products = entry.products.map((id) => ({ id, name: findProduct(id)?.name ?? id }));
+      apps.demo = createDemoApp({ client, appName: entry.name, h5Url: urls.h5, products, log: log.child({ component: 'demo' }) });
+    }
+    for (const [name, app] of Object.entries(apps) as [ComponentName, Koa][]) servers[name]!.on('request', app.callback());
+
+    const stopStore = opts.store ? undefined : store;
+    return {
+      urls, store: store!, registry, keys, servers,
+      async close(graceMs = 10_000) {
+        await Promise.all(Object.values(servers).map((s) => closeServer(s, graceMs)));
+        upstreams.forEach((u) => u.close());
+        await stopStore?.close();
+      },
+    };
+  } catch (err) {
+    await Promise.all(Object.values(servers).map((s) => closeServer(s, 0)));
+    upstreams.forEach((u) => u.close());
+    if (!opts.store) await store?.close().catch(() => undefined);
+    throw err;
+  }
+}

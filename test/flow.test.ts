@@ -1,0 +1,93 @@
+import { expect } from 'chai';
+import { MemoryStore, type TokenStore } from '../common/store/index.ts';
+import type { RunningSystem } from '../scripts/system.ts';
+import { connectTestRedis } from './support/env.ts';
+import { fullFlow, http } from './support/clients.ts';
+import { startTestSystem } from './support/system.ts';
+
+for (const kind of ['memory', 'redis'] as const) {
+  describe(`the whole flow over HTTP (${kind} store)`, function () {
+    let system: RunningSystem;
+    let store: TokenStore;
+
+    before(async function () {
+      store = kind === 'memory' ? new MemoryStore() : await connectTestRedis(this);
+      system = await startTestSystem({ store });
+    });
+    after(async function () {
+      await system?.close(0);
+      await store?.close();
+    });
+
+    it('signs -> AT -> envelope -> VT -> product', async function () {
+      const { token, reply, product } = await fullFlow(system.urls.gateway, 'alice', 'city-pass');
+      expect(token.userId).to.equal('alice');
+      expect(token.productId).to.equal('city-pass');
+      expect(token.at).to.match(/^[A-Za-z0-9_-]{43}$/);
+      expect(token.exp - Math.floor(Date.now() / 1000)).to.be.within(290, 300);
+      expect(reply).to.include({ userId: 'alice', productId: 'city-pass', expiresIn: 1800 });
+      expect(product.status).to.equal(200);
+      expect(product.data.name).to.equal('Lisbon City Pass');
+      // The product backend saw the identity the gateway verified, not anything the client sent.
+      expect(product.data.viewer).to.deep.equal({ userId: 'alice', appId: 'demo-app' });
+      expect(product.headers['cache-control']).to.equal('no-store');
+    });
+
+    it('the product backend ignores identity headers a client sets itself', async function () {
+      const { reply } = await fullFlow(system.urls.gateway, 'bob', 'savings-plus');
+      const res = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, {
+        headers: { authorization: `Bearer ${reply.vt}`, 'x-broker-user': 'mallory', 'x-broker-app': 'evil' },
+      });
+      expect(res.data.viewer).to.deep.equal({ userId: 'bob', appId: 'demo-app' });
+    });
+
+    it('a VT opens only its own product', async function () {
+      const { reply } = await fullFlow(system.urls.gateway, 'alice', 'city-pass');
+      const res = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, { headers: { authorization: `Bearer ${reply.vt}` } });
+      expect(res.status).to.equal(403);
+      expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
+      expect(res.data.code).to.equal('forbidden_product');
+    });
+
+    it('the product API refuses a missing or unknown VT with vt_invalid', async function () {
+      const none = await http.get(`${system.urls.gateway}/v1/products/city-pass`);
+      const unknown = await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${'A'.repeat(43)}` } });
+      for (const res of [none, unknown]) {
+        expect(res.status).to.equal(401);
+        expect(res.data).to.include({ code: 'vt_invalid', status: 401 });
+        expect(res.headers['www-authenticate']).to.match(/^Bearer/);
+      }
+    });
+
+    it('auth refuses anyone but the gateway', async function () {
+      const res = await http.post(`${system.urls.auth}/internal/access-tokens`, { appId: 'demo-app', userId: 'x', productId: 'city-pass' });
+      expect(res.status).to.equal(403);
+      expect(res.data.code).to.equal('forbidden');
+      const wrong = await http.post(`${system.urls.auth}/internal/access-tokens`, { appId: 'demo-app', userId: 'x', productId: 'city-pass' }, { headers: { 'x-broker-internal': 'guess' } });
+      expect(wrong.status).to.equal(403);
+    });
+
+    it('publishes the encryption key in the JWKS, with a kid, use enc and no private part', async function () {
+      const res = await http.get(`${system.urls.gateway}/.well-known/jwks.json`);
+      expect(res.status).to.equal(200);
+      const [key] = res.data.keys;
+      expect(key).to.include({ kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256' });
+      expect(key.kid).to.be.a('string').with.length.greaterThan(20);
+      for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key).not.to.have.property(priv);
+    });
+
+    it('health and readiness answer', async function () {
+      expect((await http.get(`${system.urls.gateway}/healthz`)).status).to.equal(200);
+      const ready = await http.get(`${system.urls.gateway}/readyz`);
+      expect(ready.status).to.equal(200);
+      expect(ready.data.checks).to.deep.equal({ store: 'ok', auth: 'ok' });
+    });
+
+    it('an unknown route is a problem+json 404, never a stack trace', async function () {
+      const res = await http.get(`${system.urls.gateway}/v1/nothing-here`);
+      expect(res.status).to.equal(404);
+      expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
+      expect(res.data.code).to.equal('not_found');
+    });
+  });
+}

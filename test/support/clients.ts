@@ -1,0 +1,54 @@
+/** Test clients that speak the wire contract: a third-party backend and an H5 page, in Node. */
+import { randomBytes, createPublicKey } from 'node:crypto';
+import axios from 'axios';
+import { decryptCompact, encryptCompact } from '../../common/jwe.ts';
+import type { PublicEncJwk } from '../../common/keys.ts';
+import { BrokerClient } from '../../third-party-demo/sdk.ts';
+import { DEMO_APP } from './system.ts';
+
+export const http = axios.create({ validateStatus: () => true, proxy: false, timeout: 10_000 });
+
+export function demoClient(gatewayUrl: string, app: { appId: string; appSecret: string; encKey: string } = DEMO_APP): BrokerClient {
+  return new BrokerClient({ gatewayUrl, appId: app.appId, appSecret: app.appSecret, encKey: app.encKey });
+}
+
+export async function fetchEncJwk(gatewayUrl: string): Promise<PublicEncJwk> {
+  const res = await http.get(`${gatewayUrl}/.well-known/jwks.json`);
+  const key = (res.data.keys as PublicEncJwk[]).find((k) => k.use === 'enc' && k.alg === 'RSA-OAEP-256');
+  if (!key) throw new Error('no encryption key in the JWKS');
+  return key;
+}
+
+/** Seals an AT the way the H5 page does (our JWE code), keeping R to open the reply. */
+export function sealEnvelope(jwk: PublicEncJwk, at: string, iat = Math.floor(Date.now() / 1000)): { envelope: string; r: Buffer } {
+  const r = randomBytes(32);
+  const envelope = encryptCompact({
+    header: { alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid },
+    plaintext: JSON.stringify({ at, iat }),
+    key: createPublicKey({ key: jwk, format: 'jwk' }),
+    cek: r,
+  });
+  return { envelope, r };
+}
+
+export function openReply(envelope: string, r: Buffer): { vt: string; expiresIn: number; productId: string; userId: string } {
+  const { plaintext } = decryptCompact(envelope, { algorithms: ['dir'], key: () => r });
+  return JSON.parse(plaintext.toString('utf8'));
+}
+
+/** POST /v1/visit-tokens with an envelope; returns the raw answer. */
+export function exchange(gatewayUrl: string, envelope: string) {
+  return http.post(`${gatewayUrl}/v1/visit-tokens`, { envelope }, { headers: { 'content-type': 'application/json' } });
+}
+
+/** The whole flow for one user and product; returns the VT and the product answer. */
+export async function fullFlow(gatewayUrl: string, userId = 'alice', productId = 'city-pass') {
+  const token = await demoClient(gatewayUrl).requestAccessToken({ userId, productId });
+  const jwk = await fetchEncJwk(gatewayUrl);
+  const { envelope, r } = sealEnvelope(jwk, token.at);
+  const ex = await exchange(gatewayUrl, envelope);
+  if (ex.status !== 200) throw new Error(`exchange answered ${ex.status} ${JSON.stringify(ex.data)}`);
+  const reply = openReply(ex.data.envelope, r);
+  const product = await http.get(`${gatewayUrl}/v1/products/${productId}`, { headers: { authorization: `Bearer ${reply.vt}` } });
+  return { token, reply, product };
+}

@@ -1,0 +1,31 @@
+/** Test environment: real Redis and real Chromium, required under CI=true, skipped otherwise. */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { Context } from 'mocha';
+import { RedisStore } from '../../common/store/index.ts';
+
+export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+export const TEST_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/**
+ * A RedisStore on the test Redis under a fresh key prefix. Where Redis cannot be reached the test
+ * is skipped on a developer's machine and fails under CI.
+ */
+export async function connectTestRedis(ctx: Context): Promise<RedisStore> {
+  try {
+    return await RedisStore.connect({ url: TEST_REDIS_URL, prefix: `test:${randomBytes(6).toString('hex')}:` });
+  } catch (err) {
+    if (IN_CI) throw new Error(`Redis at ${TEST_REDIS_URL} is required under CI=true: ${(err as Error).message}`);
+    ctx.skip();
+    throw err;
+  }
+}
+
+/** Chromium's path, or a skip (a failure under CI) when it is not installed. */
+export function requireChromium(ctx: Context): string {
+  if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
+  if (IN_CI) throw new Error(`Chromium is required under CI=true (looked at ${CHROMIUM_PATH}); .ci/run installs Debian's chromium`);
+  ctx.skip();
+  return '';
+}

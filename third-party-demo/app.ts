@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Logger } from 'pino';
+import { field, noStore, readJsonBody } from '../common/http.ts';
+import { requestLog } from '../common/logger.ts';
+import { Problem, problemHandler } from '../common/problem.ts';
+import { BrokerClient, BrokerError, h5PageUrl } from './sdk.ts';
+
+export interface DemoDeps {
+  client: BrokerClient;
+  appName: string;
+  h5Url: string;
+  products: readonly { id: string; name: string }[];
+  log: Logger;
+}
+
+/** The demo app's users (a real app has its own accounts; these stand in). */
+export const DEMO_USERS = [
+  { id: 'alice', name: 'Alice Martin' },
+  { id: 'bob', name: 'Bob Okafor' },
+  { id: 'chen', name: 'Chen Wei' },
+];
+
+const file = (p: string) => readFileSync(fileURLToPath(new URL(p, import.meta.url)));
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function renderAppPage(deps: DemoDeps): string {
+  const users = DEMO_USERS.map((u) => `<option value="${escapeHtml(u.id)}">${escapeHtml(u.name)}</option>`).join('');
+  const products = deps.products
+    .map((p) => `<li><span>${escapeHtml(p.name)}</span><button type="button" class="open" data-product-id="${escapeHtml(p.id)}">Open</button></li>`)
+    .join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(deps.appName)}</title><link rel="stylesheet" href="/demo.css"><script defer src="/demo.js"></script></head>
+<body><div class="layout">
+<section class="app"><h1>${escapeHtml(deps.appName)}</h1>
+<p class="lead">A third-party app. Pick a signed-in user, then open a partner product: the app's backend gets a one-time access token from the broker and opens the provider's H5 page with it.</p>
+<label>Signed in as <select id="user">${users}</select></label>
+<ul class="products">${products}</ul>
+<p id="status" role="status"></p></section>
+<section class="phone" aria-label="WebView"><div class="screen"><iframe id="webview" title="Provider H5 page" referrerpolicy="no-referrer"></iframe></div></section>
+</div></body></html>`;
+}
+
+/** The demo third-party app: its page, and its backend's one call to the broker. Opens no port. */
+export function createDemoApp(deps: DemoDeps): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const h5Origin = new URL(deps.h5Url).origin;
+  const assets = { js: file('./public/demo.js'), css: file('./public/demo.css') };
+  const productIds = new Set(deps.products.map((p) => p.id));
+
+  router.get('/', async function appPage(ctx) {
+    ctx.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-src ${h5Origin}; base-uri 'none'`);
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = renderAppPage(deps);
+  });
+  router.get('/demo.js', async function script(ctx) {
+    ctx.type = 'application/javascript; charset=utf-8';
+    ctx.body = assets.js;
+  });
+  router.get('/demo.css', async function style(ctx) {
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.body = assets.css;
+  });
+  router.post('/api/open', async function openProduct(ctx) {
+    const { body } = await readJsonBody(ctx, { limit: 1024 });
+    const userId = field(body, 'userId', /^[a-z]{1,32}$/);
+    const productId = field(body, 'productId', /^[a-z0-9-]{1,64}$/);
+    if (!DEMO_USERS.some((u) => u.id === userId) || !productIds.has(productId)) throw new Problem(400, 'invalid_request', 'Unknown user or product.');
+    try {
+      const token = await deps.client.requestAccessToken({ userId, productId });
+      noStore(ctx);
+      ctx.body = { url: h5PageUrl(deps.h5Url, productId, token.at), expiresAt: token.exp };
+    } catch (err) {
+      if (err instanceof BrokerError && err.problem.code) {
+        throw new Problem(502, 'upstream_unavailable', `The broker refused: ${err.problem.code}.`, { cause: err });
+      }
+      throw new Problem(502, 'upstream_unavailable', 'The broker did not answer.', { cause: err });
+    }
+  });
+
+  app.use(requestLog(deps.log));
+  app.use(problemHandler(deps.log));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}
