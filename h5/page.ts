@@ -27,6 +27,7 @@ function documentHtml(opts: { title: string; bodyAttributes: string; main: strin
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex, nofollow">
 <title>${escapeHtml(opts.title)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${H5_ASSETS.css}">
 ${opts.script ? `<script defer src="${escapeHtml(opts.script)}"></script>\n` : ''}</head>
 <body ${opts.bodyAttributes}>

@@ -39,6 +39,7 @@ export class RedisStore implements TokenStore {
 
   /** Connects; throws StoreUnavailable when Redis does not answer. */
   static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
+    let everReady = false;
     const client = createClient({
       url: opts.url,
       scripts: { consume: CONSUME },
@@ -46,7 +47,10 @@ export class RedisStore implements TokenStore {
       disableOfflineQueue: true,
       socket: {
         connectTimeout: opts.connectTimeoutMs ?? 2000,
-        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
+        // At start a Redis that does not answer is a failed start (bounded), not an endless wait;
+        // once it has answered, the client reconnects for ever so the broker recovers by itself.
+        reconnectStrategy: (retries: number, cause: Error) =>
+          !everReady && retries >= 2 ? cause : Math.min(50 * 2 ** retries, 2000),
       },
     });
     let lastLogged = 0;
@@ -59,6 +63,7 @@ export class RedisStore implements TokenStore {
     });
     try {
       await client.connect();
+      everReady = true;
     } catch (err) {
       await client.destroy?.();
       throw new StoreUnavailable(err);

@@ -25,7 +25,7 @@ export function sealEnvelope(jwk: PublicEncJwk, at: string, iat = Math.floor(Dat
   const envelope = encryptCompact({
     header: { alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid },
     plaintext: JSON.stringify({ at, iat }),
-    key: createPublicKey({ key: jwk, format: 'jwk' }),
+    key: createPublicKey({ key: { ...jwk } as Record<string, string>, format: 'jwk' }),
     cek: r,
   });
   return { envelope, r };
