@@ -1,0 +1,102 @@
+/**
+ * Interop with jose, an independent JOSE implementation: a third party or an H5 page built with
+ * an off-the-shelf library, not our code, must be able to do every step.
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import * as jose from 'jose';
+import { decryptCompact, encryptCompact } from '../common/jwe.ts';
+import { MemoryStore } from '../common/store/index.ts';
+import type { RunningSystem } from '../scripts/system.ts';
+import { fetchEncJwk, http } from './support/clients.ts';
+import { DEMO_APP, startTestSystem } from './support/system.ts';
+import { signRequest } from '../common/http-signature.ts';
+
+describe('interop with jose', function () {
+  let system: RunningSystem;
+  const store = new MemoryStore();
+
+  before(async function () {
+    system = await startTestSystem({ store });
+  });
+  after(async function () {
+    await system?.close(0);
+    await store.close();
+  });
+
+  async function requestAtJwe(userId = 'alice', productId = 'city-pass'): Promise<string> {
+    const path = '/v1/access-tokens';
+    const body = JSON.stringify({ userId, productId });
+    const headers = { 'content-type': 'application/json' };
+    const sig = signRequest({ method: 'POST', targetUri: system.urls.gateway + path, headers, body, keyId: DEMO_APP.appId, secret: DEMO_APP.appSecret });
+    const res = await http.post(system.urls.gateway + path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] });
+    expect(res.status).to.equal(201);
+    return res.data.accessToken;
+  }
+
+  it('jose opens the AT JWE with the app encKey (A256KW / A256GCM)', async function () {
+    const jwe = await requestAtJwe();
+    const { plaintext, protectedHeader } = await jose.compactDecrypt(jwe, Buffer.from(DEMO_APP.encKey, 'base64url'), {
+      keyManagementAlgorithms: ['A256KW'],
+      contentEncryptionAlgorithms: ['A256GCM'],
+    });
+    expect(protectedHeader).to.include({ alg: 'A256KW', enc: 'A256GCM' });
+    const payload = JSON.parse(new TextDecoder().decode(plaintext));
+    expect(payload).to.include({ userId: 'alice', productId: 'city-pass' });
+    expect(payload.at).to.match(/^[A-Za-z0-9_-]{43}$/);
+    expect(payload.exp).to.be.a('number');
+  });
+
+  it('a jose client seals the envelope, gets a VT, and opens the reply with its own R', async function () {
+    const jwe = await requestAtJwe('chen', 'savings-plus');
+    const { plaintext } = await jose.compactDecrypt(jwe, Buffer.from(DEMO_APP.encKey, 'base64url'));
+    const { at } = JSON.parse(new TextDecoder().decode(plaintext));
+
+    const jwk = await fetchEncJwk(system.urls.gateway);
+    const publicKey = await jose.importJWK(jwk, 'RSA-OAEP-256');
+    const r = randomBytes(32);
+    const envelope = await new jose.CompactEncrypt(new TextEncoder().encode(JSON.stringify({ at, iat: Math.floor(Date.now() / 1000) })))
+      .setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid })
+      .setContentEncryptionKey(r)
+      .encrypt(publicKey);
+    const ex = await http.post(`${system.urls.gateway}/v1/visit-tokens`, { envelope });
+    expect(ex.status, JSON.stringify(ex.data)).to.equal(200);
+
+    const reply = await jose.compactDecrypt(ex.data.envelope, r, { keyManagementAlgorithms: ['dir'] });
+    expect(reply.protectedHeader).to.deep.equal({ alg: 'dir', enc: 'A256GCM' });
+    const vt = JSON.parse(new TextDecoder().decode(reply.plaintext));
+    expect(vt).to.include({ userId: 'chen', productId: 'savings-plus', expiresIn: 1800 });
+    const product = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, { headers: { authorization: `Bearer ${vt.vt}` } });
+    expect(product.status).to.equal(200);
+    expect(product.data.viewer.userId).to.equal('chen');
+  });
+
+  it('our code opens JWEs jose made: A256KW, RSA-OAEP-256 and dir', async function () {
+    const secret = randomBytes(32);
+    const kw = await new jose.CompactEncrypt(new TextEncoder().encode('kw')).setProtectedHeader({ alg: 'A256KW', enc: 'A256GCM' }).encrypt(secret);
+    expect(decryptCompact(kw, { algorithms: ['A256KW'], key: () => secret }).plaintext.toString()).to.equal('kw');
+
+    const { publicKey, privateKey } = await jose.generateKeyPair('RSA-OAEP-256', { extractable: true });
+    const rsa = await new jose.CompactEncrypt(new TextEncoder().encode('rsa')).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: 'k1' }).encrypt(publicKey);
+    const opened = decryptCompact(rsa, { algorithms: ['RSA-OAEP-256'], key: () => privateKey as unknown as import('node:crypto').KeyObject });
+    expect(opened.plaintext.toString()).to.equal('rsa');
+    expect(opened.cek).to.have.length(32);
+
+    const dir = await new jose.CompactEncrypt(new TextEncoder().encode('dir')).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(secret);
+    expect(decryptCompact(dir, { algorithms: ['dir'], key: () => secret }).plaintext.toString()).to.equal('dir');
+  });
+
+  it('jose opens JWEs our code made, and ours refuses what jose would refuse', async function () {
+    const secret = randomBytes(32);
+    const ours = encryptCompact({ header: { alg: 'A256KW', enc: 'A256GCM' }, plaintext: 'hello', key: secret });
+    expect(new TextDecoder().decode((await jose.compactDecrypt(ours, secret)).plaintext)).to.equal('hello');
+    const parts = ours.split('.');
+    const tag = Buffer.from(parts[4]!, 'base64url');
+    tag[0]! ^= 1;
+    const tampered = [...parts.slice(0, 4), tag.toString('base64url')].join('.');
+    let joseError: unknown;
+    await jose.compactDecrypt(tampered, secret).catch((e) => (joseError = e));
+    expect(joseError).to.be.instanceOf(jose.errors.JWEDecryptionFailed);
+    expect(() => decryptCompact(tampered, { algorithms: ['A256KW'], key: () => secret })).to.throw('JWE cannot be opened');
+  });
+});
