@@ -42,7 +42,11 @@ export function createUpstream(name: string, baseUrl: string, internalToken: str
           data: opts.body,
           headers: { 'x-request-id': String(ctx.state.requestId ?? ''), ...opts.headers },
         });
-      } catch (cause) {
+      } catch (err) {
+        // Only the code and message are kept: an axios error carries the request config, whose
+        // headers hold the internal credential, and the cause is logged.
+        const e = err as { code?: string; message?: string };
+        const cause = new Error(`${name}: ${e.code ?? 'error'} ${e.message ?? ''}`.trim());
         throw new Problem(503, 'upstream_unavailable', `The ${name} service did not answer; try again shortly.`, { cause, headers: { 'Retry-After': '1' } });
       }
       const headers: Record<string, string> = {};
