@@ -55,19 +55,27 @@ export class Problem extends Error {
   readonly code: ProblemCode;
   readonly detail: string;
   readonly headers: Record<string, string>;
+  /** RFC 9457 extension members, e.g. a readiness answer's `checks`. */
+  readonly extensions: Record<string, unknown>;
 
-  constructor(status: number, code: ProblemCode, detail?: string, opts: { cause?: unknown; headers?: Record<string, string> } = {}) {
+  constructor(
+    status: number,
+    code: ProblemCode,
+    detail?: string,
+    opts: { cause?: unknown; headers?: Record<string, string>; extensions?: Record<string, unknown> } = {},
+  ) {
     super(detail ?? TITLES[code], { cause: opts.cause });
     this.name = 'Problem';
     this.status = status;
     this.code = code;
     this.detail = detail ?? TITLES[code];
     this.headers = opts.headers ?? {};
+    this.extensions = opts.extensions ?? {};
   }
 
   /** The RFC 9457 body. */
   toJSON(): ProblemBody {
-    return { type: PROBLEM_TYPE_BASE + this.code, title: TITLES[this.code], status: this.status, detail: this.detail, code: this.code };
+    return { ...this.extensions, type: PROBLEM_TYPE_BASE + this.code, title: TITLES[this.code], status: this.status, detail: this.detail, code: this.code };
   }
 }
 
@@ -104,10 +112,23 @@ function toProblem(err: unknown): Problem {
   return new Problem(500, 'internal_error', 'The request could not be completed.', { cause: err });
 }
 
+/** The authentication scheme a 401 names (HTTP requires WWW-Authenticate on every 401). */
+function challenge(code: ProblemCode): string {
+  switch (code) {
+    case 'invalid_signature':
+    case 'unknown_app':
+    case 'replayed_request':
+      return 'Signature realm="h5-broker"';
+    default:
+      return 'Bearer realm="h5-broker", error="invalid_token"';
+  }
+}
+
 /** Writes a problem answer on `ctx`. */
 export function sendProblem(ctx: Context, problem: Problem): void {
   ctx.status = problem.status;
   for (const [k, v] of Object.entries(problem.headers)) ctx.set(k, v);
+  if (problem.status === 401 && !problem.headers['WWW-Authenticate']) ctx.set('WWW-Authenticate', challenge(problem.code));
   ctx.set('Cache-Control', 'no-store');
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(problem.toJSON());
@@ -122,7 +143,8 @@ export function problemHandler(log: Logger) {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new Problem(404, 'not_found');
-      if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) throw new Problem(405, 'method_not_allowed');
+      // The router answers 405 (with Allow) or 501 without a body: give them ours.
+      if ((ctx.status === 405 || ctx.status === 501) && !ctx.body) throw new Problem(405, 'method_not_allowed');
     } catch (err) {
       const problem = toProblem(err);
       if (problem.status >= 500) {

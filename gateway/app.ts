@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import cors from '@koa/cors';
 import { apiSecurityHeaders } from '../common/http.ts';
 import { requestLog } from '../common/logger.ts';
-import { problemHandler } from '../common/problem.ts';
+import { Problem, problemHandler } from '../common/problem.ts';
 import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
 import { getProduct } from './actions/get-product.ts';
 import { issueAccessToken } from './actions/issue-access-token.ts';
@@ -44,9 +44,9 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
     } catch {
       checks.auth = 'unavailable';
     }
-    const ok = Object.values(checks).every((v) => v === 'ok');
-    ctx.status = ok ? 200 : 503;
-    ctx.body = { status: ok ? 'ok' : 'degraded', checks };
+    if (checks.store !== 'ok') throw new Problem(503, 'store_unavailable', 'The token store does not answer.', { extensions: { checks } });
+    if (checks.auth !== 'ok') throw new Problem(503, 'upstream_unavailable', 'The auth service does not answer.', { extensions: { checks } });
+    ctx.body = { status: 'ok', checks };
   });
   router.get('/.well-known/jwks.json', browserCors, ...publishJwks(deps));
   router.post('/v1/access-tokens', ...issueAccessToken(deps));
@@ -59,6 +59,6 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
   app.use(problemHandler(deps.log));
   app.use(apiSecurityHeaders);
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  app.use(router.allowedMethods());
   return app;
 }

@@ -70,7 +70,8 @@ export function relay(ctx: Context, answer: UpstreamAnswer, okStatuses: readonly
     ctx.body = answer.data;
     return;
   }
-  if (isProblemBody(answer.data)) throw problemFromBody(answer.data, answer.headers);
+  // `forbidden` from a service behind us means our own credential was refused: a fault here.
+  if (isProblemBody(answer.data) && answer.data.code !== 'forbidden') throw problemFromBody(answer.data, answer.headers);
   throw new Problem(502, 'upstream_unavailable', 'A service behind the gateway answered unexpectedly.', {
     cause: new Error(`upstream status ${answer.status}`),
   });

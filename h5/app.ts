@@ -80,7 +80,7 @@ export function createH5App(deps: H5Deps): Koa {
   app.use(requestLog(deps.log));
   app.use(problemHandler(deps.log));
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  app.use(router.allowedMethods());
   return app;
 }
 
@@ -104,6 +104,6 @@ export function createProductBackendApp(deps: { internalToken: string; log: Logg
   app.use(problemHandler(deps.log));
   app.use(apiSecurityHeaders);
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  app.use(router.allowedMethods());
   return app;
 }

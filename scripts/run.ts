@@ -13,6 +13,11 @@ export async function runComponents(components: readonly ComponentName[], opts: 
     if (split && !config.redisUrl) {
       throw new ConfigError('REDIS_URL', 'is required when gateway and auth run as separate processes (they must share one store); `npm start` runs everything in one process on the in-memory store');
     }
+    // Gateway, auth and product backend in different processes must present one credential.
+    const internalParts = components.filter((c) => c === 'gateway' || c === 'auth' || c === 'products');
+    if (internalParts.length > 0 && internalParts.length < 3 && !process.env.INTERNAL_TOKEN) {
+      throw new ConfigError('INTERNAL_TOKEN', 'is required when gateway, auth and the product backend do not all run in this process (they must share one credential)');
+    }
     system = await startSystem(config, { components, log });
   } catch (err) {
     // A start-up failure names its cause in one line; no stack trace for a bad setting.

@@ -83,6 +83,14 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(ready.data.checks).to.deep.equal({ store: 'ok', auth: 'ok' });
     });
 
+    it('a wrong method is a problem+json 405 that names the allowed ones', async function () {
+      const res = await http.get(`${system.urls.gateway}/v1/access-tokens`);
+      expect(res.status).to.equal(405);
+      expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
+      expect(res.data.code).to.equal('method_not_allowed');
+      expect(res.headers.allow).to.match(/POST/);
+    });
+
     it('an unknown route is a problem+json 404, never a stack trace', async function () {
       const res = await http.get(`${system.urls.gateway}/v1/nothing-here`);
       expect(res.status).to.equal(404);

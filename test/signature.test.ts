@@ -68,6 +68,7 @@ describe('AT issuance: request signatures (RFC 9421)', function () {
     expect(res.data).to.include({ status, code });
     expect(res.data.type).to.be.a('string');
     expect(res.data.title).to.be.a('string');
+    if (status === 401) expect(res.headers['www-authenticate']).to.match(/^Signature /);
     expect(JSON.stringify(res.data)).not.to.match(/\bat [\w./]+:\d+|node_modules|Error:/);
   }
 

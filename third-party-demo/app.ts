@@ -86,6 +86,6 @@ export function createDemoApp(deps: DemoDeps): Koa {
   app.use(requestLog(deps.log));
   app.use(problemHandler(deps.log));
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  app.use(router.allowedMethods());
   return app;
 }

@@ -58,7 +58,10 @@ export class BrokerClient {
     const res = await this.http.post(path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] });
     if (res.status !== 201) throw new BrokerError(res.status, res.data ?? {});
     const { plaintext } = decryptCompact(res.data.accessToken, { algorithms: ['A256KW'], key: () => this.encKey });
-    return JSON.parse(plaintext.toString('utf8')) as AccessToken;
+    const token = JSON.parse(plaintext.toString('utf8')) as AccessToken;
+    // Never hand a user a token minted for someone or something else.
+    if (token.userId !== input.userId || token.productId !== input.productId) throw new Error('the access token is not for this user and product');
+    return token;
   }
 }
 

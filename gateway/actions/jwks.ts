@@ -16,7 +16,7 @@ export function publishJwks(deps: GatewayDeps) {
         try {
           const answer = await deps.auth.request(ctx, 'GET', '/internal/jwks');
           if (answer.status === 200) cached = { body: answer.data, at: Date.now() };
-          else if (!cached) throw new Problem(503, 'upstream_unavailable', 'The keys are not available right now.');
+          else if (!cached) throw new Problem(503, 'upstream_unavailable', 'The keys are not available right now.', { headers: { 'Retry-After': '1' } });
         } catch (err) {
           if (!cached) throw err;
           deps.log.warn({ err: (err as Error).message }, 'serving the cached JWKS: auth did not answer');
