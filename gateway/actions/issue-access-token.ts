@@ -23,7 +23,7 @@ export function issueAccessToken(deps: GatewayDeps) {
     const reason = err instanceof SignatureError ? err.reason : err.code;
     audit(log, 'signature.rejected', { appId, reason, reqId: ctx.state.requestId });
     if (err instanceof Problem) throw err;
-    throw new Problem(401, 'invalid_signature', err.message, { headers: { 'WWW-Authenticate': 'Signature' } });
+    throw new Problem(401, 'invalid_signature', err.message);
   }
 
   return [
