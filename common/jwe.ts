@@ -1,14 +1,27 @@
 /**
  * JWE compact serialization (RFC 7516) for the algorithms of the v1 contract, on node:crypto:
- * key management `A256KW`, `RSA-OAEP-256` and `dir`, content encryption `A256GCM`.
+ * key management `A256KW`, `RSA-OAEP-256`, `ECDH-ES+A256KW` (P-256) and `dir`, content encryption
+ * `A256GCM`.
  *
  * Every failure to open a JWE throws the same JweError with the same message, whatever the cause
- * (bad header, bad padding, bad tag), so a failure tells a caller nothing it could use as an oracle.
+ * (bad header, bad padding, a point off the curve, bad tag), so a failure tells a caller nothing it
+ * could use as an oracle.
  */
-import { constants, createCipheriv, createDecipheriv, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  constants, createCipheriv, createDecipheriv, createECDH, createHash, diffieHellman, generateKeyPairSync,
+  privateDecrypt, publicEncrypt, randomBytes, type ECDH, type KeyObject,
+} from 'node:crypto';
 
-export type KeyManagementAlg = 'A256KW' | 'RSA-OAEP-256' | 'dir';
+export type KeyManagementAlg = 'A256KW' | 'RSA-OAEP-256' | 'ECDH-ES+A256KW' | 'dir';
 export const CONTENT_ENC = 'A256GCM';
+
+/** An ephemeral public key (`epk`, RFC 7518 section 4.6.1.1): exactly these members. */
+export interface EphemeralPublicJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+}
 
 export interface JweHeader {
   alg: KeyManagementAlg;
@@ -16,6 +29,11 @@ export interface JweHeader {
   kid?: string;
   typ?: string;
   cty?: string;
+  /** `ECDH-ES+A256KW` only: set by encryptCompact, required when opening. */
+  epk?: EphemeralPublicJwk;
+  /** `ECDH-ES+A256KW` only: PartyUInfo and PartyVInfo of the Concat KDF, base64url. */
+  apu?: string;
+  apv?: string;
 }
 
 /** The single error every failed decryption raises. */
@@ -29,6 +47,10 @@ export class JweError extends Error {
 
 const B64U = /^[A-Za-z0-9_-]*$/;
 const ALLOWED_HEADER_MEMBERS = new Set(['alg', 'enc', 'kid', 'typ', 'cty']);
+const ECDH_HEADER_MEMBERS = new Set([...ALLOWED_HEADER_MEMBERS, 'epk', 'apu', 'apv']);
+const EPK_MEMBERS = ['crv', 'kty', 'x', 'y'];
+/** Bytes of a P-256 coordinate; the JWK form is exactly this long (RFC 7518 section 6.2.1.2). */
+const P256_COORDINATE_BYTES = 32;
 const KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
 /** Default ceiling on a compact JWE's length, checked before any parsing or crypto. */
 export const DEFAULT_MAX_JWE_LENGTH = 16 * 1024;
@@ -78,18 +100,87 @@ export function aesKeyUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
   }
 }
 
-/** Key for encryption: a 32-byte secret for `A256KW` and `dir`, an RSA public KeyObject for `RSA-OAEP-256`. */
+function uint32be(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function lengthPrefixed(data: Uint8Array): Buffer {
+  return Buffer.concat([uint32be(data.length), data]);
+}
+
+/**
+ * The Concat KDF of NIST SP 800-56A with SHA-256, as JWA uses it for ECDH-ES (RFC 7518 section
+ * 4.6.2): OtherInfo is AlgorithmID || PartyUInfo || PartyVInfo || SuppPubInfo (keydatalen in bits),
+ * each of the first three a 32-bit big-endian length and the bytes.
+ */
+export function concatKdf(z: Uint8Array, keyDataLenBits: number, algorithmId: string, apu: Uint8Array = Buffer.alloc(0), apv: Uint8Array = Buffer.alloc(0)): Buffer {
+  const otherInfo = Buffer.concat([lengthPrefixed(Buffer.from(algorithmId, 'ascii')), lengthPrefixed(apu), lengthPrefixed(apv), uint32be(keyDataLenBits)]);
+  const rounds = Math.ceil(keyDataLenBits / 256);
+  const out: Buffer[] = [];
+  for (let i = 1; i <= rounds; i++) out.push(createHash('sha256').update(uint32be(i)).update(z).update(otherInfo).digest());
+  return Buffer.concat(out).subarray(0, keyDataLenBits / 8);
+}
+
+/**
+ * One ECDH context per private key of ours (never per attacker input), so that opening an
+ * envelope costs one point decode and one scalar multiplication. Turning each `epk` into a
+ * KeyObject (createPublicKey) would also run OpenSSL's full public-key check, a second scalar
+ * multiplication, and halve the throughput; for P-256 (cofactor 1) the on-curve check that
+ * computeSecret makes when it decodes the point is the check that matters (invalid-curve attacks).
+ */
+const ecdhContexts = new WeakMap<KeyObject, ECDH>();
+
+function ecdhContext(privateKey: KeyObject): ECDH {
+  let ecdh = ecdhContexts.get(privateKey);
+  if (!ecdh) {
+    if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new JweError();
+    }
+    ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.from((privateKey.export({ format: 'jwk' }) as { d: string }).d, 'base64url'));
+    ecdhContexts.set(privateKey, ecdh);
+  }
+  return ecdh;
+}
+
+/** The `epk` header member, checked: exactly kty, crv, x, y; an EC P-256 point in full-length coordinates. */
+function parseEpk(epk: unknown): Buffer {
+  if (!epk || typeof epk !== 'object' || Array.isArray(epk)) throw new JweError();
+  const e = epk as Record<string, unknown>;
+  const members = Object.keys(e).sort();
+  if (members.length !== EPK_MEMBERS.length || members.some((m, i) => m !== EPK_MEMBERS[i])) throw new JweError();
+  if (e.kty !== 'EC' || e.crv !== 'P-256' || typeof e.x !== 'string' || typeof e.y !== 'string') throw new JweError();
+  const x = b64uDecode(e.x);
+  const y = b64uDecode(e.y);
+  if (x.length !== P256_COORDINATE_BYTES || y.length !== P256_COORDINATE_BYTES) throw new JweError();
+  // Uncompressed SEC 1 point; whether it is on the curve is checked where it is decoded.
+  return Buffer.concat([Buffer.from([4]), x, y]);
+}
+
+/** The ECDH-ES+A256KW key-encryption key: Concat KDF over Z, keydatalen 256, AlgorithmID the alg. */
+function ecdhEsKek(z: Uint8Array, header: JweHeader): Buffer {
+  const apu = header.apu === undefined ? undefined : b64uDecode(header.apu);
+  const apv = header.apv === undefined ? undefined : b64uDecode(header.apv);
+  return concatKdf(z, 256, 'ECDH-ES+A256KW', apu, apv);
+}
+
+/**
+ * Key for encryption: a 32-byte secret for `A256KW` and `dir`, the recipient's public KeyObject
+ * for `RSA-OAEP-256` (RSA) and `ECDH-ES+A256KW` (EC P-256).
+ */
 export type EncryptKey = Uint8Array | KeyObject;
 
 export interface EncryptOptions {
   header: JweHeader;
   plaintext: Uint8Array | string;
   key: EncryptKey;
-  /** For `RSA-OAEP-256` and `A256KW`: use this CEK instead of a fresh one (the H5 envelope's R). */
+  /** For `RSA-OAEP-256`, `ECDH-ES+A256KW` and `A256KW`: use this CEK instead of a fresh one (the H5 envelope's R). */
   cek?: Uint8Array;
 }
 
-/** Encrypts to a JWE compact string. */
+/** Encrypts to a JWE compact string. For `ECDH-ES+A256KW` a fresh ephemeral key is drawn and set as `epk`. */
 export function encryptCompact({ header, plaintext, key, cek: givenCek }: EncryptOptions): string {
   if (header.enc !== CONTENT_ENC) throw new TypeError(`unsupported enc ${header.enc}`);
   let cek: Uint8Array;
@@ -107,6 +198,15 @@ export function encryptCompact({ header, plaintext, key, cek: givenCek }: Encryp
       cek = givenCek ?? randomBytes(32);
       encryptedKey = publicEncrypt({ key: key as KeyObject, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
       break;
+    case 'ECDH-ES+A256KW': {
+      cek = givenCek ?? randomBytes(32);
+      const ephemeral = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const { x, y } = ephemeral.publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+      header = { ...header, epk: { kty: 'EC', crv: 'P-256', x, y } };
+      const z = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: key as KeyObject });
+      encryptedKey = aesKeyWrap(ecdhEsKek(z, header), cek);
+      break;
+    }
     default:
       throw new TypeError(`unsupported alg ${(header as { alg: string }).alg}`);
   }
@@ -132,7 +232,10 @@ export interface Decrypted {
   cek: Buffer;
 }
 
-/** Parses and checks the protected header; throws JweError for anything outside the allow-list. */
+/**
+ * Parses and checks the protected header; throws JweError for anything outside the allow-list.
+ * `epk` (required), `apu` and `apv` are allowed for `ECDH-ES+A256KW` only.
+ */
 export function parseProtectedHeader(segment: string, algorithms: readonly KeyManagementAlg[]): JweHeader {
   let header: unknown;
   try {
@@ -142,10 +245,13 @@ export function parseProtectedHeader(segment: string, algorithms: readonly KeyMa
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) throw new JweError();
   const h = header as Record<string, unknown>;
-  for (const k of Object.keys(h)) if (!ALLOWED_HEADER_MEMBERS.has(k)) throw new JweError();
   if (typeof h.alg !== 'string' || !(algorithms as readonly string[]).includes(h.alg)) throw new JweError();
+  const ecdh = h.alg === 'ECDH-ES+A256KW';
+  const allowed = ecdh ? ECDH_HEADER_MEMBERS : ALLOWED_HEADER_MEMBERS;
+  for (const k of Object.keys(h)) if (!allowed.has(k)) throw new JweError();
   if (h.enc !== CONTENT_ENC) throw new JweError();
-  for (const k of ['kid', 'typ', 'cty'] as const) if (h[k] !== undefined && typeof h[k] !== 'string') throw new JweError();
+  for (const k of ['kid', 'typ', 'cty', 'apu', 'apv'] as const) if (h[k] !== undefined && typeof h[k] !== 'string') throw new JweError();
+  if (ecdh && h.epk === undefined) throw new JweError();
   return h as unknown as JweHeader;
 }
 
@@ -182,6 +288,25 @@ export function decryptCompact(jwe: unknown, opts: DecryptOptions): Decrypted {
       }
       if (cek.length !== 32) cek = randomBytes(32);
       break;
+    case 'ECDH-ES+A256KW': {
+      const point = parseEpk(header.epk);
+      let z: Buffer;
+      try {
+        // Throws for a point that is not on P-256 (an invalid-curve attack) or is the identity.
+        z = ecdhContext(key as KeyObject).computeSecret(point);
+      } catch (cause) {
+        throw new JweError({ cause });
+      }
+      const kek = ecdhEsKek(z, header);
+      try {
+        cek = aesKeyUnwrap(kek, encryptedKey);
+      } catch {
+        // As for RSA-OAEP: fail at the tag check, like every other bad envelope.
+        cek = randomBytes(32);
+      }
+      if (cek.length !== 32) cek = randomBytes(32);
+      break;
+    }
   }
   const plaintext = gcmDecrypt(cek, iv, ciphertext, tag, p0);
   return { header, plaintext, cek };

@@ -1,12 +1,17 @@
 /**
- * The provider's encryption keys: RSA-2048 pairs that H5 pages wrap R to (RSA-OAEP-256). Parsed
- * once into KeyObjects; published as a JWKS (RFC 7517) with RFC 7638 thumbprints as `kid`.
+ * The provider's encryption keys, that H5 pages wrap R to: an RSA-2048 key (`RSA-OAEP-256`) and
+ * an EC P-256 key (`ECDH-ES+A256KW`). Parsed once into KeyObjects; published as a JWKS (RFC 7517)
+ * with RFC 7638 thumbprints as `kid`.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-export interface PublicEncJwk {
+/** The envelope's key-management algorithms, one key of each in the key set. */
+export const ENVELOPE_ALGS = ['RSA-OAEP-256', 'ECDH-ES+A256KW'] as const;
+export type EnvelopeAlg = (typeof ENVELOPE_ALGS)[number];
+
+export interface RsaPublicEncJwk {
   kty: 'RSA';
   n: string;
   e: string;
@@ -15,8 +20,22 @@ export interface PublicEncJwk {
   alg: 'RSA-OAEP-256';
 }
 
+export interface EcPublicEncJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+  use: 'enc';
+  alg: 'ECDH-ES+A256KW';
+}
+
+export type PublicEncJwk = RsaPublicEncJwk | EcPublicEncJwk;
+
 export interface EncryptionKey {
   kid: string;
+  /** The one algorithm this key is used with; an envelope naming another alg fails. */
+  alg: EnvelopeAlg;
   privateKey: KeyObject;
   publicKey: KeyObject;
   publicJwk: PublicEncJwk;
@@ -31,41 +50,87 @@ export function rsaThumbprint(jwk: { n: string; e: string }): string {
   return createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n })).digest('base64url');
 }
 
-function fromPrivateJwk(jwk: JsonWebKey): EncryptionKey {
-  const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
-  if (privateKey.asymmetricKeyType !== 'rsa' || (privateKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
-    throw new Error('encryption keys must be RSA of at least 2048 bits');
-  }
-  const publicKey = createPublicKey(privateKey);
-  const pub = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
-  const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : rsaThumbprint(pub);
-  return { kid, privateKey, publicKey, publicJwk: { kty: 'RSA', n: pub.n, e: pub.e, kid, use: 'enc', alg: 'RSA-OAEP-256' } };
+/** RFC 7638 JWK thumbprint (SHA-256) of an EC key: members crv, kty, x, y in that order. */
+export function ecThumbprint(jwk: { crv: string; x: string; y: string }): string {
+  return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y })).digest('base64url');
 }
 
-/** Generates a new RSA-2048 encryption key. */
-export function generateEncryptionKey(): EncryptionKey {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+function publicJwkOf(alg: EnvelopeAlg, publicKey: KeyObject, storedKid: unknown): PublicEncJwk {
+  const kidOr = (thumbprint: () => string) => (typeof storedKid === 'string' && storedKid ? storedKid : thumbprint());
+  if (alg === 'RSA-OAEP-256') {
+    const { n, e } = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
+    return { kty: 'RSA', n, e, kid: kidOr(() => rsaThumbprint({ n, e })), use: 'enc', alg };
+  }
+  const { x, y } = publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+  return { kty: 'EC', crv: 'P-256', x, y, kid: kidOr(() => ecThumbprint({ crv: 'P-256', x, y })), use: 'enc', alg };
+}
+
+/** The alg a private key is for: RSA of at least 2048 bits, or EC P-256; anything else is refused. */
+function algOf(privateKey: KeyObject): EnvelopeAlg {
+  const details = privateKey.asymmetricKeyDetails;
+  if (privateKey.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return 'RSA-OAEP-256';
+  if (privateKey.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1') return 'ECDH-ES+A256KW';
+  throw new Error('encryption keys must be RSA of at least 2048 bits or EC P-256');
+}
+
+function fromPrivateJwk(jwk: JsonWebKey): EncryptionKey {
+  const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
+  const alg = algOf(privateKey);
+  if (jwk.alg !== undefined && jwk.alg !== alg) throw new Error(`an ${privateKey.asymmetricKeyType} key cannot be used with ${String(jwk.alg)}`);
+  const publicKey = createPublicKey(privateKey);
+  const publicJwk = publicJwkOf(alg, publicKey, jwk.kid);
+  return { kid: publicJwk.kid, alg, privateKey, publicKey, publicJwk };
+}
+
+/** The private JWK kept in the keys file. */
+function toPrivateJwk(key: EncryptionKey): JsonWebKey {
+  return { ...key.privateKey.export({ format: 'jwk' }), kid: key.kid, use: 'enc', alg: key.alg };
+}
+
+/** Generates a new encryption key: RSA-2048 for `RSA-OAEP-256` (the default), P-256 for `ECDH-ES+A256KW`. */
+export function generateEncryptionKey(alg: EnvelopeAlg = 'RSA-OAEP-256'): EncryptionKey {
+  const { privateKey } = alg === 'RSA-OAEP-256'
+    ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+    : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return fromPrivateJwk(privateKey.export({ format: 'jwk' }));
 }
 
+/** One new key per envelope alg: RSA first (the key pages without ECDH use), then P-256. */
+export function generateEncryptionKeys(): EncryptionKey[] {
+  return ENVELOPE_ALGS.map((alg) => generateEncryptionKey(alg));
+}
+
+/** Writes the file whole or not at all: a crash mid-write must not lose the keys already there. */
+function writeKeysFile(file: string, contents: Record<string, unknown>): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(contents, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+}
+
 /**
- * Loads the keys kept in `file` (private JWKs), or, where the file does not exist yet, generates
- * one key and keeps it there (mode 0600) so that a restart keeps the same `kid`. Without a file
- * the key lives only as long as the process (tests).
+ * Loads the keys kept in `file` (private JWKs) and makes sure there is one for each envelope alg:
+ * a missing one (a fresh start, or a file from before ECDH-ES+A256KW that holds only the RSA key)
+ * is generated and the file rewritten (mode 0600), so that a restart keeps the same `kid`s. The
+ * keys already in the file are kept as they are. Without a file the keys live only as long as the
+ * process (tests).
  */
 export function loadOrCreateEncryptionKeys(file?: string): EncryptionKey[] {
-  if (!file) return [generateEncryptionKey()];
+  if (!file) return generateEncryptionKeys();
+  let contents: { keys: JsonWebKey[] } & Record<string, unknown> = { keys: [] };
   if (existsSync(file)) {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as { keys?: JsonWebKey[] };
     if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error(`${file} holds no keys`);
-    return parsed.keys.map(fromPrivateJwk);
+    contents = parsed as typeof contents;
   }
-  const key = generateEncryptionKey();
-  mkdirSync(dirname(file), { recursive: true });
-  const jwk = { ...key.privateKey.export({ format: 'jwk' }), kid: key.kid, use: 'enc', alg: 'RSA-OAEP-256' };
-  writeFileSync(file, JSON.stringify({ keys: [jwk] }, null, 2) + '\n', { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return [key];
+  const keys = contents.keys.map(fromPrivateJwk);
+  const added = ENVELOPE_ALGS.filter((alg) => !keys.some((k) => k.alg === alg)).map((alg) => generateEncryptionKey(alg));
+  if (added.length > 0) {
+    writeKeysFile(file, { ...contents, keys: [...contents.keys, ...added.map(toPrivateJwk)] });
+    keys.push(...added);
+  }
+  return keys;
 }
 
 /** The public half of the key set, as served at /.well-known/jwks.json. */

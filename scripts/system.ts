@@ -147,13 +147,13 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
       urls, store: store!, registry, keys, servers,
       async close(graceMs = 10_000) {
         await Promise.all(Object.values(servers).map((s) => closeServer(s, graceMs)));
-        upstreams.forEach((u) => u.close());
+        await Promise.all(upstreams.map((u) => u.close()));
         await stopStore?.close();
       },
     };
   } catch (err) {
     await Promise.all(Object.values(servers).map((s) => closeServer(s, 0)));
-    upstreams.forEach((u) => u.close());
+    await Promise.all(upstreams.map((u) => u.close()));
     if (!opts.store) await store?.close().catch(() => undefined);
     throw err;
   }

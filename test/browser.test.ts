@@ -41,8 +41,8 @@ async function h5Frame(page: Page): Promise<Frame> {
 }
 
 const cases = [
-  { name: 'WebCrypto', envelope: 'webcrypto', h5Host: '127.0.0.1' },
-  { name: 'node-forge (plain-http origin, no crypto.subtle)', envelope: 'forge', h5Host: 'h5.test' },
+  { name: 'WebCrypto', envelope: 'webcrypto', envelopeAlg: 'ECDH-ES+A256KW', h5Host: '127.0.0.1' },
+  { name: 'node-forge (plain-http origin, no crypto.subtle)', envelope: 'forge', envelopeAlg: 'RSA-OAEP-256', h5Host: 'h5.test' },
 ] as const;
 
 for (const c of cases) {
@@ -75,6 +75,7 @@ for (const c of cases) {
       await frame.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
       expect(await frame.textContent('h1.product-name')).to.equal('Lisbon City Pass');
       expect(await frame.getAttribute('body', 'data-envelope')).to.equal(c.envelope);
+      expect(await frame.getAttribute('body', 'data-envelope-alg')).to.equal(c.envelopeAlg);
       expect(await frame.evaluate(() => document.body.textContent)).to.contain('bob');
       // The AT was erased from the address bar as soon as the page read it.
       expect(await frame.evaluate(() => location.hash)).to.equal('');

@@ -33,6 +33,13 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(product.headers['cache-control']).to.equal('no-store');
     });
 
+    it('signs -> AT -> ECDH-ES+A256KW envelope -> VT -> product', async function () {
+      const { reply, product } = await fullFlow(system.urls.gateway, 'chen', 'travel-insurance', 'ECDH-ES+A256KW');
+      expect(reply).to.include({ userId: 'chen', productId: 'travel-insurance', expiresIn: 1800 });
+      expect(product.status).to.equal(200);
+      expect(product.data.viewer).to.deep.equal({ userId: 'chen', appId: 'demo-app' });
+    });
+
     it('the product backend ignores identity headers a client sets itself', async function () {
       const { reply } = await fullFlow(system.urls.gateway, 'bob', 'savings-plus');
       const res = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, {
@@ -70,10 +77,16 @@ for (const kind of ['memory', 'redis'] as const) {
     it('publishes the encryption key in the JWKS, with a kid, use enc and no private part', async function () {
       const res = await http.get(`${system.urls.gateway}/.well-known/jwks.json`);
       expect(res.status).to.equal(200);
-      const [key] = res.data.keys;
-      expect(key).to.include({ kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256' });
-      expect(key.kid).to.be.a('string').with.length.greaterThan(20);
-      for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key).not.to.have.property(priv);
+      const [rsa, ec, ...more] = res.data.keys;
+      expect(more).to.deep.equal([]);
+      expect(rsa).to.include({ kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256' });
+      expect(ec).to.include({ kty: 'EC', crv: 'P-256', use: 'enc', alg: 'ECDH-ES+A256KW' });
+      expect(Object.keys(ec).sort()).to.deep.equal(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
+      for (const key of [rsa, ec]) {
+        expect(key.kid).to.be.a('string').with.length.greaterThan(20);
+        for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key).not.to.have.property(priv);
+      }
+      expect(rsa.kid).to.not.equal(ec.kid);
     });
 
     it('health and readiness answer', async function () {

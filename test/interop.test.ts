@@ -9,7 +9,7 @@ import { decryptCompact, encryptCompact } from '../common/jwe.ts';
 import { MemoryStore } from '../common/store/index.ts';
 import type { RunningSystem } from '../scripts/system.ts';
 import { fetchEncJwk, http } from './support/clients.ts';
-import { DEMO_APP, startTestSystem } from './support/system.ts';
+import { DEMO_APP, startTestSystem, testKey } from './support/system.ts';
 import { signRequest } from '../common/http-signature.ts';
 
 describe('interop with jose', function () {
@@ -69,6 +69,67 @@ describe('interop with jose', function () {
     const product = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, { headers: { authorization: `Bearer ${vt.vt}` } });
     expect(product.status).to.equal(200);
     expect(product.data.viewer.userId).to.equal('chen');
+  });
+
+  it('a jose client seals an ECDH-ES+A256KW envelope, gets a VT through the gateway, and opens the reply with its own R', async function () {
+    const jwe = await requestAtJwe('dana', 'travel-insurance');
+    const { plaintext } = await jose.compactDecrypt(jwe, Buffer.from(DEMO_APP.encKey, 'base64url'));
+    const { at } = JSON.parse(new TextDecoder().decode(plaintext));
+
+    const jwk = await fetchEncJwk(system.urls.gateway, 'ECDH-ES+A256KW');
+    expect(jwk).to.include({ kty: 'EC', crv: 'P-256', use: 'enc', alg: 'ECDH-ES+A256KW' });
+    const publicKey = await jose.importJWK(jwk, 'ECDH-ES+A256KW');
+    const r = randomBytes(32);
+    const envelope = await new jose.CompactEncrypt(new TextEncoder().encode(JSON.stringify({ at, iat: Math.floor(Date.now() / 1000) })))
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: jwk.kid })
+      .setContentEncryptionKey(r)
+      .encrypt(publicKey);
+    expect(jose.decodeProtectedHeader(envelope).epk).to.include({ kty: 'EC', crv: 'P-256' });
+    const ex = await http.post(`${system.urls.gateway}/v1/visit-tokens`, { envelope });
+    expect(ex.status, JSON.stringify(ex.data)).to.equal(200);
+
+    const reply = await jose.compactDecrypt(ex.data.envelope, r, { keyManagementAlgorithms: ['dir'] });
+    expect(reply.protectedHeader).to.deep.equal({ alg: 'dir', enc: 'A256GCM' });
+    const vt = JSON.parse(new TextDecoder().decode(reply.plaintext));
+    expect(vt).to.include({ userId: 'dana', productId: 'travel-insurance', expiresIn: 1800 });
+    const product = await http.get(`${system.urls.gateway}/v1/products/travel-insurance`, { headers: { authorization: `Bearer ${vt.vt}` } });
+    expect(product.status).to.equal(200);
+    expect(product.data.viewer.userId).to.equal('dana');
+  });
+
+  it('our code opens ECDH-ES+A256KW JWEs jose made, with and without apu/apv, and gets jose\'s CEK', async function () {
+    const key = testKey('ECDH-ES+A256KW');
+    const open = (jwe: string) => decryptCompact(jwe, { algorithms: ['ECDH-ES+A256KW'], key: () => key.privateKey });
+    const cek = randomBytes(32);
+    const plain = await new jose.CompactEncrypt(new TextEncoder().encode('ecdh'))
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid })
+      .setContentEncryptionKey(cek)
+      .encrypt(key.publicKey);
+    const opened = open(plain);
+    expect(opened.plaintext.toString()).to.equal('ecdh');
+    expect(opened.cek.equals(cek)).to.equal(true);
+
+    const withParties = await new jose.CompactEncrypt(new TextEncoder().encode('parties'))
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
+      .setKeyManagementParameters({ apu: new TextEncoder().encode('Alice'), apv: new TextEncoder().encode('Bob') })
+      .encrypt(key.publicKey);
+    expect(jose.decodeProtectedHeader(withParties)).to.include({ apu: 'QWxpY2U', apv: 'Qm9i' });
+    expect(open(withParties).plaintext.toString()).to.equal('parties');
+  });
+
+  it('jose opens ECDH-ES+A256KW JWEs our code made', async function () {
+    const key = testKey('ECDH-ES+A256KW');
+    const cek = randomBytes(32);
+    for (const header of [
+      { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid },
+      { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', apu: 'QWxpY2U', apv: 'Qm9i' },
+    ] as const) {
+      const ours = encryptCompact({ header, plaintext: 'hello', key: key.publicKey, cek });
+      const { plaintext, protectedHeader } = await jose.compactDecrypt(ours, key.privateKey, { keyManagementAlgorithms: ['ECDH-ES+A256KW'] });
+      expect(new TextDecoder().decode(plaintext)).to.equal('hello');
+      expect(protectedHeader).to.deep.include(header);
+      expect(protectedHeader.epk).to.have.all.keys('kty', 'crv', 'x', 'y');
+    }
   });
 
   it('our code opens JWEs jose made: A256KW, RSA-OAEP-256 and dir', async function () {

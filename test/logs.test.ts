@@ -17,11 +17,12 @@ describe('logs', function () {
       const replay = await exchange(system.urls.gateway, sealed.envelope);
       expect(replay.data.code).to.equal('at_invalid');
       secrets.push(token.at, reply.vt, sealed.envelope, sealed.r.toString('base64url'), DEMO_APP.appSecret, DEMO_APP.encKey);
-      const pk = testKey().privateKey.export({ format: 'jwk' }) as { d: string; p: string };
-      secrets.push(pk.d, pk.p);
+      const rsa = testKey('RSA-OAEP-256').privateKey.export({ format: 'jwk' }) as { d: string; p: string };
+      const ec = testKey('ECDH-ES+A256KW').privateKey.export({ format: 'jwk' }) as { d: string };
+      secrets.push(rsa.d, rsa.p, ec.d);
 
       // A failing upstream is logged with its cause: the cause must not carry the credential.
-      const second = await fullFlow(system.urls.gateway, 'bob', 'city-pass');
+      const second = await fullFlow(system.urls.gateway, 'bob', 'city-pass', 'ECDH-ES+A256KW');
       secrets.push(second.token.at, second.reply.vt);
       system.servers.products!.close();
       system.servers.products!.closeAllConnections();

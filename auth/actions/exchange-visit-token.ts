@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { decryptCompact, encryptCompact, JweError } from '../../common/jwe.ts';
+import { decryptCompact, encryptCompact, JweError, type JweHeader } from '../../common/jwe.ts';
 import { audit } from '../../common/logger.ts';
 import { noStore, readJsonBody } from '../../common/http.ts';
 import { Problem } from '../../common/problem.ts';
@@ -40,7 +40,8 @@ async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDe
 }
 
 /**
- * `POST /internal/visit-tokens`: opens the H5 envelope (R wrapped to our key), consumes the AT
+ * `POST /internal/visit-tokens`: opens the H5 envelope (R wrapped to one of our keys with
+ * `RSA-OAEP-256` or `ECDH-ES+A256KW`, each key for its own alg only), consumes the AT
  * once, issues a VT and seals it under the same R.
  *
  * Order matters for "no VT without its AT consumed, no AT consumed twice": the VT record is
@@ -50,7 +51,13 @@ async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDe
  */
 export function exchangeVisitToken(deps: AuthDeps) {
   const { store, config, log } = deps;
-  const keysByKid = new Map(deps.keys.map((k) => [k.kid, k.privateKey]));
+  const keysByKid = new Map(deps.keys.map((k) => [k.kid, k]));
+  const algorithms = [...new Set(deps.keys.map((k) => k.alg))];
+  /** The private key the header names by `kid`, only when that key is for the header's `alg`. */
+  const privateKeyFor = (h: JweHeader) => {
+    const key = h.kid === undefined ? undefined : keysByKid.get(h.kid);
+    return key && key.alg === h.alg ? key.privateKey : undefined;
+  };
 
   return [
     async function openEnvelope(ctx: Context, next: () => Promise<void>): Promise<void> {
@@ -58,8 +65,8 @@ export function exchangeVisitToken(deps: AuthDeps) {
       let opened;
       try {
         opened = decryptCompact(body.envelope, {
-          algorithms: ['RSA-OAEP-256'],
-          key: (h) => (h.kid ? keysByKid.get(h.kid) : undefined),
+          algorithms,
+          key: privateKeyFor,
           maxLength: MAX_ENVELOPE,
         });
       } catch (err) {

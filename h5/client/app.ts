@@ -8,8 +8,8 @@
  */
 import { showError, showLoading, showProduct } from './render.ts';
 import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
-import { loadEnvelope } from './envelope-loader.ts';
-import { fetchEncryptionJwk, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
+import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
+import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 
 interface PageConfig {
@@ -54,8 +54,10 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
   if (!at) throw new PageError(PAGE_CODES.atMissing);
   const impl = await loadEnvelope(config.forgeSrc);
   document.body.dataset.envelope = impl.name;
-  const jwk = await fetchEncryptionJwk(config.gateway);
-  const sealed = await impl.seal(jwk, at, Math.floor(Date.now() / 1000));
+  // WebCrypto prefers the ECDH-ES+A256KW key, forge can only use the RSA-OAEP-256 one.
+  const keys = await fetchEncryptionJwks(config.gateway, impl.algorithms);
+  const sealed = await sealToPreferredKey(impl, keys, at, Math.floor(Date.now() / 1000));
+  document.body.dataset.envelopeAlg = sealed.alg;
   const reply = await postEnvelope(config.gateway, sealed.jwe, () => {
     session.at = null; // accepted: the AT is spent
   });

@@ -1,6 +1,7 @@
 /**
  * The H5 envelope on node-forge, for pages where WebCrypto's `crypto.subtle` is missing (insecure
- * origins, old webviews). Same wire format and interface as envelope-webcrypto.ts. Built as its own
+ * origins, old webviews). Same wire format and interface as envelope-webcrypto.ts, RSA-OAEP-256
+ * only: forge has no P-256 ECDH, and pulling one in would grow this bundle. Built as its own
  * bundle, loaded only when needed; as a script it registers itself as `window.__h5EnvelopeForge`.
  */
 // Only the forge modules the envelope uses (RSA-OAEP with SHA-256, AES-GCM, the PRNG), not the
@@ -69,6 +70,7 @@ async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<Sealed
 
   return {
     jwe,
+    alg: 'RSA-OAEP-256',
     async openReply(reply: string): Promise<unknown> {
       if (r === null) throw new EnvelopeError();
       const { aad, iv: replyIv, ciphertext, tag } = parseReply(reply);
@@ -89,7 +91,7 @@ async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<Sealed
 }
 
 /** The envelope on node-forge. */
-export const forgeEnvelope: EnvelopeImpl = { name: 'forge', seal };
+export const forgeEnvelope: EnvelopeImpl = { name: 'forge', algorithms: ['RSA-OAEP-256'], seal };
 
 // Loaded as a classic script by the page (envelope-loader.ts waits for this global). Guarded so
 // that Node (the tests) can import the module.

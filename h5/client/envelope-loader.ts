@@ -4,7 +4,7 @@
  */
 import { webCryptoEnvelope } from './envelope-webcrypto.ts';
 import { PAGE_CODES, PageError } from './errors.ts';
-import type { EnvelopeImpl } from './jwe-compact.ts';
+import type { EncryptionJwk, EnvelopeImpl, SealedEnvelope } from './jwe-compact.ts';
 
 const LOAD_TIMEOUT_MS = 20_000;
 let forgeLoading: Promise<EnvelopeImpl> | undefined;
@@ -41,4 +41,21 @@ export function loadEnvelope(forgeSrc: string): Promise<EnvelopeImpl> {
     });
   }
   return forgeLoading;
+}
+
+/**
+ * Seals to the first of `keys` (ordered by preference) that this browser can use. A WebCrypto
+ * without P-256 ECDH or AES-KW fails to seal, before anything is sent, and falls back to the next
+ * key (RSA-OAEP-256), so such a browser still opens the page.
+ */
+export async function sealToPreferredKey(impl: EnvelopeImpl, keys: readonly EncryptionJwk[], at: string, iat: number): Promise<SealedEnvelope> {
+  let failure: unknown = new PageError(PAGE_CODES.badResponse);
+  for (const jwk of keys) {
+    try {
+      return await impl.seal(jwk, at, iat);
+    } catch (e) {
+      failure = e;
+    }
+  }
+  throw failure;
 }

@@ -1,9 +1,11 @@
 /**
- * The H5 envelope on WebCrypto (protocol section 2): R wrapped with RSA-OAEP-256, the AT sealed
- * with A256GCM under R, and the `dir` reply opened with R. R's raw bytes are wiped as soon as they
- * are wrapped and imported; after that R exists only as a non-extractable CryptoKey, which is
- * dropped once the reply is open.
+ * The H5 envelope on WebCrypto (protocol section 2): R wrapped to the provider's key, with
+ * ECDH-ES+A256KW for a P-256 key (preferred: cheaper for the server to open) or RSA-OAEP-256 for an
+ * RSA key; the AT sealed with A256GCM under R, and the `dir` reply opened with R. R's raw bytes are
+ * wiped as soon as they are wrapped and imported; after that R exists only as a non-extractable
+ * CryptoKey, which is dropped once the reply is open.
  */
+import { checkEcJwk, ECDH_ES_A256KW, wrapEcdhEsA256kw, type EphemeralPublicJwk } from './ecdh-es.ts';
 import {
   CEK_BYTES,
   EnvelopeError,
@@ -17,6 +19,7 @@ import {
   parseReply,
   parseReplyPlaintext,
   type EncryptionJwk,
+  type EnvelopeAlg,
   type EnvelopeImpl,
   type SealedEnvelope,
 } from './jwe-compact.ts';
@@ -27,9 +30,14 @@ function webCrypto(): Crypto {
   return c;
 }
 
-async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<SealedEnvelope> {
+interface WrappedR {
+  alg: EnvelopeAlg;
+  encryptedKey: Uint8Array;
+  epk?: EphemeralPublicJwk;
+}
+
+async function wrapRsaOaep256(subtle: SubtleCrypto, jwk: EncryptionJwk, r: Uint8Array<ArrayBuffer>): Promise<WrappedR> {
   checkJwk(jwk);
-  const { subtle } = webCrypto();
   const publicKey = await subtle.importKey(
     'jwk',
     { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'RSA-OAEP-256', ext: true },
@@ -37,18 +45,31 @@ async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<Sealed
     false,
     ['encrypt'],
   );
+  return { alg: 'RSA-OAEP-256', encryptedKey: new Uint8Array(await subtle.encrypt({ name: 'RSA-OAEP' }, publicKey, r)) };
+}
 
+/** R wrapped by the alg of the key's kind: ECDH-ES+A256KW for EC P-256, RSA-OAEP-256 for RSA. */
+async function wrapR(subtle: SubtleCrypto, jwk: EncryptionJwk, r: Uint8Array<ArrayBuffer>): Promise<WrappedR> {
+  if (jwk && jwk.kty === 'EC') {
+    checkEcJwk(jwk);
+    return { alg: ECDH_ES_A256KW, ...(await wrapEcdhEsA256kw(subtle, jwk, r)) };
+  }
+  return wrapRsaOaep256(subtle, jwk, r);
+}
+
+async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<SealedEnvelope> {
+  const { subtle } = webCrypto();
   const r = webCrypto().getRandomValues(new Uint8Array(CEK_BYTES));
   let cek: CryptoKey | null;
-  let encryptedKey: ArrayBuffer;
+  let wrapped: WrappedR;
   try {
-    encryptedKey = await subtle.encrypt({ name: 'RSA-OAEP' }, publicKey, r);
+    wrapped = await wrapR(subtle, jwk, r);
     cek = await subtle.importKey('raw', r, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
   } finally {
     r.fill(0);
   }
 
-  const protectedHeader = envelopeHeaderSegment(jwk.kid);
+  const protectedHeader = envelopeHeaderSegment(jwk.kid, wrapped.alg, wrapped.epk);
   const iv = webCrypto().getRandomValues(new Uint8Array(IV_BYTES));
   const sealed = new Uint8Array(
     await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: asciiBytes(protectedHeader), tagLength: TAG_BYTES * 8 }, cek, envelopePlaintext(at, iat)),
@@ -56,7 +77,7 @@ async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<Sealed
   // WebCrypto returns ciphertext || tag; JWE keeps them as separate parts.
   const jwe = joinCompact({
     protectedHeader,
-    encryptedKey: new Uint8Array(encryptedKey),
+    encryptedKey: wrapped.encryptedKey,
     iv,
     ciphertext: sealed.subarray(0, sealed.length - TAG_BYTES),
     tag: sealed.subarray(sealed.length - TAG_BYTES),
@@ -64,6 +85,7 @@ async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<Sealed
 
   return {
     jwe,
+    alg: wrapped.alg,
     async openReply(reply: string): Promise<unknown> {
       if (!cek) throw new EnvelopeError();
       const { aad, iv: replyIv, ciphertext, tag } = parseReply(reply);
@@ -84,4 +106,4 @@ async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<Sealed
 }
 
 /** The envelope on the browser's (or Node's) WebCrypto. */
-export const webCryptoEnvelope: EnvelopeImpl = { name: 'webcrypto', seal };
+export const webCryptoEnvelope: EnvelopeImpl = { name: 'webcrypto', algorithms: [ECDH_ES_A256KW, 'RSA-OAEP-256'], seal };

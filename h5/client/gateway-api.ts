@@ -3,7 +3,7 @@
  * exchange for a VT, and the product. Every call omits cookies and the Referer; every failure
  * becomes a PageError carrying the problem+json `code`.
  */
-import type { EncryptionJwk } from './jwe-compact.ts';
+import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
 import { PAGE_CODES, PageError } from './errors.ts';
 
 /** Gives up on a call after this long and reports it as a network failure. */
@@ -53,29 +53,34 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** `GET /.well-known/jwks.json`: the first RSA key with `use: "enc"` and `alg: "RSA-OAEP-256"`. */
-export async function fetchEncryptionJwk(gateway: string): Promise<EncryptionJwk> {
+const isB64uString = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z0-9_-]+$/.test(v);
+
+/** One JWKS entry as the envelope key of `alg`, or undefined when it is not one. */
+function asEncryptionJwk(k: unknown, alg: EnvelopeAlg): EncryptionJwk | undefined {
+  if (!isObject(k) || k.use !== 'enc' || k.alg !== alg || typeof k.kid !== 'string' || !k.kid) return undefined;
+  if (alg === 'RSA-OAEP-256' && k.kty === 'RSA' && isB64uString(k.n) && isB64uString(k.e)) return { kty: 'RSA', n: k.n, e: k.e, kid: k.kid };
+  if (alg === 'ECDH-ES+A256KW' && k.kty === 'EC' && k.crv === 'P-256' && isB64uString(k.x) && isB64uString(k.y)) {
+    return { kty: 'EC', crv: 'P-256', x: k.x, y: k.y, kid: k.kid };
+  }
+  return undefined;
+}
+
+/**
+ * The JWKS keys (`use: "enc"`) an envelope implementation can wrap R to, ordered by its
+ * `algorithms` (the preferred first), then as the JWKS lists them.
+ */
+export function usableEncryptionJwks(jwks: unknown, algorithms: readonly EnvelopeAlg[]): EncryptionJwk[] {
+  const keys: unknown[] = isObject(jwks) && Array.isArray(jwks.keys) ? jwks.keys : [];
+  return algorithms.flatMap((alg) => keys.map((k) => asEncryptionJwk(k, alg)).filter((k): k is EncryptionJwk => k !== undefined));
+}
+
+/** `GET /.well-known/jwks.json`: the keys the implementation can use, the preferred first (at least one). */
+export async function fetchEncryptionJwks(gateway: string, algorithms: readonly EnvelopeAlg[]): Promise<EncryptionJwk[]> {
   const res = await call(`${gateway}/.well-known/jwks.json`, { method: 'GET', headers: { Accept: 'application/json' } });
   if (!res.ok) throw await problem(res);
-  const body = await json(res);
-  const keys = isObject(body) && Array.isArray(body.keys) ? body.keys : [];
-  for (const k of keys) {
-    if (
-      isObject(k) &&
-      k.kty === 'RSA' &&
-      k.use === 'enc' &&
-      k.alg === 'RSA-OAEP-256' &&
-      typeof k.n === 'string' &&
-      typeof k.e === 'string' &&
-      typeof k.kid === 'string' &&
-      k.n &&
-      k.e &&
-      k.kid
-    ) {
-      return { n: k.n, e: k.e, kid: k.kid };
-    }
-  }
-  throw new PageError(PAGE_CODES.badResponse, res.status);
+  const keys = usableEncryptionJwks(await json(res), algorithms);
+  if (keys.length === 0) throw new PageError(PAGE_CODES.badResponse, res.status);
+  return keys;
 }
 
 /**

@@ -5,17 +5,35 @@
  * browser-only beyond btoa/atob/TextEncoder, so the same code runs under Node in the tests.
  */
 
-/** The public encryption key the envelope wraps R to: one JWKS entry with `use: "enc"`. */
-export interface EncryptionJwk {
+/** How R is wrapped to the provider's key: each JWKS key is for one of these. */
+export type EnvelopeAlg = 'RSA-OAEP-256' | 'ECDH-ES+A256KW';
+
+/** An RSA public encryption key (`alg: "RSA-OAEP-256"`), one JWKS entry with `use: "enc"`. */
+export interface RsaEncryptionJwk {
+  kty?: 'RSA';
   n: string;
   e: string;
   kid: string;
 }
 
+/** An EC P-256 public encryption key (`alg: "ECDH-ES+A256KW"`), one JWKS entry with `use: "enc"`. */
+export interface EcEncryptionJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+}
+
+/** The public encryption key the envelope wraps R to. */
+export type EncryptionJwk = RsaEncryptionJwk | EcEncryptionJwk;
+
 /** One sealed request envelope; it holds R, which only `openReply` uses, once. */
 export interface SealedEnvelope {
   /** The JWE to send as `{"envelope": jwe}` to `POST /v1/visit-tokens`. */
   jwe: string;
+  /** How R was wrapped (the JWE's `alg`). */
+  alg: EnvelopeAlg;
   /** Opens the gateway's `dir` reply with R and returns its parsed JSON; R is dropped on success. */
   openReply(jwe: string): Promise<unknown>;
 }
@@ -23,7 +41,9 @@ export interface SealedEnvelope {
 /** What both envelope implementations provide. */
 export interface EnvelopeImpl {
   name: 'webcrypto' | 'forge';
-  /** Draws a fresh R and seals `{"at", "iat"}` under it, with R wrapped to `jwk` (RSA-OAEP-256). */
+  /** The algs this implementation can wrap R with, the preferred first. */
+  algorithms: readonly EnvelopeAlg[];
+  /** Draws a fresh R and seals `{"at", "iat"}` under it, with R wrapped to `jwk` by the alg of its kind. */
   seal(jwk: EncryptionJwk, at: string, iat: number): Promise<SealedEnvelope>;
 }
 
@@ -111,10 +131,12 @@ export function asciiBytes(s: string): Uint8Array<ArrayBuffer> {
 
 /**
  * The base64url protected header of the request envelope. The member order is the contract's:
- * `{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":"<kid>"}`; the segment is also the GCM AAD.
+ * `{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":"<kid>"}`, or for ECDH-ES+A256KW the same with
+ * `"epk":{"kty":"EC","crv":"P-256","x":…,"y":…}` last; the segment is also the GCM AAD.
  */
-export function envelopeHeaderSegment(kid: string): string {
-  return b64uEncode(utf8Encode(JSON.stringify({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid })));
+export function envelopeHeaderSegment(kid: string, alg: EnvelopeAlg = 'RSA-OAEP-256', epk?: { kty: 'EC'; crv: 'P-256'; x: string; y: string }): string {
+  const header = epk ? { alg, enc: 'A256GCM', kid, epk: { kty: epk.kty, crv: epk.crv, x: epk.x, y: epk.y } } : { alg, enc: 'A256GCM', kid };
+  return b64uEncode(utf8Encode(JSON.stringify(header)));
 }
 
 /** The request plaintext, UTF-8 JSON `{"at": "<AT>", "iat": <unix seconds>}`. */
@@ -184,10 +206,12 @@ export function parseReplyPlaintext(plaintext: Uint8Array): unknown {
   }
 }
 
-/** Checks the JWK fields the envelope needs are base64url strings (and the kid a plain string). */
-export function checkJwk(jwk: EncryptionJwk): void {
-  if (!jwk || typeof jwk.n !== 'string' || typeof jwk.e !== 'string' || typeof jwk.kid !== 'string') {
-    throw new TypeError('the encryption key needs n, e and kid');
+/** Checks an RSA key's fields are base64url strings (and the kid a plain string). */
+export function checkJwk(jwk: EncryptionJwk): asserts jwk is RsaEncryptionJwk {
+  const k = jwk as Partial<RsaEncryptionJwk> | undefined;
+  if (!k || (k.kty !== undefined && k.kty !== 'RSA') || typeof k.n !== 'string' || typeof k.e !== 'string' || typeof k.kid !== 'string') {
+    throw new TypeError('the encryption key needs kty RSA, n, e and kid');
   }
-  if (!jwk.n || !jwk.e || !B64U.test(jwk.n) || !B64U.test(jwk.e)) throw new TypeError('n and e must be base64url');
+  if (!k.n || !k.e || !B64U.test(k.n) || !B64U.test(k.e)) throw new TypeError('n and e must be base64url');
 }
+

@@ -2,7 +2,7 @@
 import { randomBytes, createPublicKey } from 'node:crypto';
 import axios from 'axios';
 import { decryptCompact, encryptCompact } from '../../common/jwe.ts';
-import type { PublicEncJwk } from '../../common/keys.ts';
+import type { EnvelopeAlg, PublicEncJwk, RsaPublicEncJwk } from '../../common/keys.ts';
 import { BrokerClient } from '../../third-party-demo/sdk.ts';
 import { DEMO_APP } from './system.ts';
 
@@ -12,18 +12,24 @@ export function demoClient(gatewayUrl: string, app: { appId: string; appSecret: 
   return new BrokerClient({ gatewayUrl, appId: app.appId, appSecret: app.appSecret, encKey: app.encKey });
 }
 
-export async function fetchEncJwk(gatewayUrl: string): Promise<PublicEncJwk> {
+/** The JWKS key for `alg` (RSA-OAEP-256 by default), as a page or a third party finds it. */
+export async function fetchEncJwk(gatewayUrl: string): Promise<RsaPublicEncJwk>;
+export async function fetchEncJwk<A extends EnvelopeAlg>(gatewayUrl: string, alg: A): Promise<Extract<PublicEncJwk, { alg: A }>>;
+export async function fetchEncJwk(gatewayUrl: string, alg: EnvelopeAlg = 'RSA-OAEP-256'): Promise<PublicEncJwk> {
   const res = await http.get(`${gatewayUrl}/.well-known/jwks.json`);
-  const key = (res.data.keys as PublicEncJwk[]).find((k) => k.use === 'enc' && k.alg === 'RSA-OAEP-256');
-  if (!key) throw new Error('no encryption key in the JWKS');
+  const key = (res.data.keys as PublicEncJwk[]).find((k) => k.use === 'enc' && k.alg === alg);
+  if (!key) throw new Error(`no ${alg} encryption key in the JWKS`);
   return key;
 }
 
-/** Seals an AT the way the H5 page does (our JWE code), keeping R to open the reply. */
+/**
+ * Seals an AT the way the H5 page does (our JWE code), keeping R to open the reply: R wrapped
+ * with the JWK's alg (RSA-OAEP-256, or ECDH-ES+A256KW with a fresh `epk`).
+ */
 export function sealEnvelope(jwk: PublicEncJwk, at: string, iat = Math.floor(Date.now() / 1000)): { envelope: string; r: Buffer } {
   const r = randomBytes(32);
   const envelope = encryptCompact({
-    header: { alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid },
+    header: { alg: jwk.alg, enc: 'A256GCM', kid: jwk.kid },
     plaintext: JSON.stringify({ at, iat }),
     key: createPublicKey({ key: { ...jwk } as Record<string, string>, format: 'jwk' }),
     cek: r,
@@ -41,10 +47,10 @@ export function exchange(gatewayUrl: string, envelope: string) {
   return http.post(`${gatewayUrl}/v1/visit-tokens`, { envelope }, { headers: { 'content-type': 'application/json' } });
 }
 
-/** The whole flow for one user and product; returns the VT and the product answer. */
-export async function fullFlow(gatewayUrl: string, userId = 'alice', productId = 'city-pass') {
+/** The whole flow for one user and product, R wrapped with `alg`; returns the VT and the product answer. */
+export async function fullFlow(gatewayUrl: string, userId = 'alice', productId = 'city-pass', alg: EnvelopeAlg = 'RSA-OAEP-256') {
   const token = await demoClient(gatewayUrl).requestAccessToken({ userId, productId });
-  const jwk = await fetchEncJwk(gatewayUrl);
+  const jwk = await fetchEncJwk(gatewayUrl, alg);
   const { envelope, r } = sealEnvelope(jwk, token.at);
   const ex = await exchange(gatewayUrl, envelope);
   if (ex.status !== 200) throw new Error(`exchange answered ${ex.status} ${JSON.stringify(ex.data)}`);

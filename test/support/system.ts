@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type BrokerConfig } from '../../common/config.ts';
-import { generateEncryptionKey, type EncryptionKey } from '../../common/keys.ts';
+import { generateEncryptionKeys, type EncryptionKey, type EnvelopeAlg } from '../../common/keys.ts';
 import { REDACT_PATHS } from '../../common/logger.ts';
 import { createRegistry, type AppRegistry } from '../../common/registry.ts';
 import type { TokenStore } from '../../common/store/index.ts';
@@ -54,10 +54,18 @@ export class LogCapture {
   }
 }
 
-let sharedKey: EncryptionKey | undefined;
-/** One RSA key for the whole test run: generating one per test would only cost time. */
-export function testKey(): EncryptionKey {
-  return (sharedKey ??= generateEncryptionKey());
+let sharedKeys: EncryptionKey[] | undefined;
+/**
+ * One key set for the whole test run, as auth holds it (an RSA-OAEP-256 key, then an
+ * ECDH-ES+A256KW P-256 key): generating keys per test would only cost time.
+ */
+export function testKeys(): EncryptionKey[] {
+  return (sharedKeys ??= generateEncryptionKeys());
+}
+
+/** The test key set's key for `alg` (the RSA one by default). */
+export function testKey(alg: EnvelopeAlg = 'RSA-OAEP-256'): EncryptionKey {
+  return testKeys().find((k) => k.alg === alg)!;
 }
 
 export interface StartOptions {
@@ -72,7 +80,7 @@ export async function startTestSystem(opts: StartOptions): Promise<RunningSystem
     components: opts.components,
     store: opts.store,
     registry: (urls) => testRegistry(urls),
-    keys: [testKey()],
+    keys: testKeys(),
     log: opts.log ?? pino({ level: 'silent' }),
   });
 }

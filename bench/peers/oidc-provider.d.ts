@@ -1,0 +1,2 @@
+// node-oidc-provider ships no type declarations; the reference server uses only its constructor.
+declare module 'oidc-provider';

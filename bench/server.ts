@@ -1,0 +1,29 @@
+/**
+ * The broker under load: gateway, auth and the product backend, in one process or in N cluster
+ * workers sharing the ports (`BENCH_WORKERS`). Configured from the environment like `npm start`.
+ */
+import cluster from 'node:cluster';
+import { loadConfig } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { startSystem } from '../scripts/system.ts';
+
+const workers = Number(process.env.BENCH_WORKERS || '1');
+
+if (workers > 1 && cluster.isPrimary) {
+  for (let i = 0; i < workers; i++) cluster.fork();
+  const stop = () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} else {
+  const config = loadConfig();
+  const system = await startSystem(config, { components: ['products', 'auth', 'gateway'], log: createLogger('bench') });
+  const stop = async () => {
+    await system.close(1000);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}

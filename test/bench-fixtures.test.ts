@@ -1,0 +1,28 @@
+/** The benchmark's fixtures must be what a page sends, or the exchange figures measure errors. */
+import { expect } from 'chai';
+import { decryptCompact } from '../common/jwe.ts';
+import { MemoryStore } from '../common/store/index.ts';
+import { atKey, tokenHash } from '../common/tokens.ts';
+import { makeAccessTokens, rearmAccessTokens, sealEnvelopes } from '../bench/fixtures.ts';
+import { testKeys } from './support/system.ts';
+
+describe('benchmark fixtures', function () {
+  it('every sealed envelope opens with our server code and carries its AT', async function () {
+    const store = new MemoryStore();
+    const who = { appId: 'demo-app', userId: 'alice', productId: 'city-pass' };
+    const ats = await makeAccessTokens(store, 450, who);
+    for (const key of testKeys()) {
+      const envelopes = sealEnvelopes(ats, key);
+      expect(envelopes).to.have.length(ats.length);
+      envelopes.forEach((jwe, i) => {
+        const { header, plaintext } = decryptCompact(jwe, { algorithms: ['RSA-OAEP-256', 'ECDH-ES+A256KW'], key: () => key.privateKey });
+        expect(header.alg).to.equal(key.publicJwk.alg);
+        expect(JSON.parse(plaintext.toString()).at).to.equal(ats[i]);
+      });
+    }
+    await store.consume(atKey(tokenHash(ats[0]!)), 'used:x', 60);
+    await rearmAccessTokens(store, ats.slice(0, 1), who);
+    expect(JSON.parse((await store.get(atKey(tokenHash(ats[0]!))))!).typ).to.equal('at');
+    await store.close();
+  });
+});

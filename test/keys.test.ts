@@ -1,0 +1,74 @@
+/** auth's key set: one RSA-OAEP-256 and one ECDH-ES+A256KW (P-256) key, kept in AUTH_KEYS_FILE. */
+import { expect } from 'chai';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as jose from 'jose';
+import { generateEncryptionKey, loadOrCreateEncryptionKeys, toJwks } from '../common/keys.ts';
+
+describe('encryption keys', function () {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'h5b-keys-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const mode = (file: string) => statSync(file).mode & 0o777;
+  const stored = (file: string) => JSON.parse(readFileSync(file, 'utf8')).keys as Record<string, string>[];
+
+  it('a fresh start generates an RSA and a P-256 key, keeps them (0600), and loads the same kids again', function () {
+    const file = join(dir, 'sub', 'keys.json');
+    const keys = loadOrCreateEncryptionKeys(file);
+    expect(keys.map((k) => k.alg)).to.deep.equal(['RSA-OAEP-256', 'ECDH-ES+A256KW']);
+    expect(mode(file)).to.equal(0o600);
+    expect(stored(file).map((k) => [k.kty, k.alg, k.use, k.kid])).to.deep.equal(keys.map((k) => [k.publicJwk.kty, k.alg, 'enc', k.kid]));
+    expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(keys.map((k) => k.kid));
+  });
+
+  it('a file from before ECDH-ES+A256KW (RSA only) gets a P-256 key added; the RSA key and its kid stay', function () {
+    const file = join(dir, 'keys.json');
+    const rsa = generateEncryptionKey('RSA-OAEP-256');
+    // What the RSA-only version wrote.
+    const old = { ...rsa.privateKey.export({ format: 'jwk' }), kid: rsa.kid, use: 'enc', alg: 'RSA-OAEP-256' };
+    writeFileSync(file, JSON.stringify({ keys: [old] }, null, 2) + '\n', { mode: 0o644 });
+
+    const keys = loadOrCreateEncryptionKeys(file);
+    expect(keys.map((k) => k.alg)).to.deep.equal(['RSA-OAEP-256', 'ECDH-ES+A256KW']);
+    expect(keys[0]!.kid).to.equal(rsa.kid);
+    expect(mode(file)).to.equal(0o600);
+    const [first, second] = stored(file);
+    expect(first).to.deep.equal(old);
+    expect(second).to.include({ kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', use: 'enc', kid: keys[1]!.kid });
+    expect(second!.d).to.be.a('string');
+    // A second start changes nothing.
+    const before = readFileSync(file, 'utf8');
+    expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(keys.map((k) => k.kid));
+    expect(readFileSync(file, 'utf8')).to.equal(before);
+  });
+
+  it('kids are RFC 7638 thumbprints (crv, kty, x, y for EC), as jose computes them', async function () {
+    for (const key of loadOrCreateEncryptionKeys()) {
+      const { kid, use, alg, ...members } = key.publicJwk;
+      expect(kid).to.equal(await jose.calculateJwkThumbprint(members as jose.JWK, 'sha256'));
+      expect(use).to.equal('enc');
+      expect(alg).to.equal(key.alg);
+    }
+  });
+
+  it('the JWKS holds the public halves only, each key with its alg', function () {
+    const jwks = toJwks(loadOrCreateEncryptionKeys());
+    expect(jwks.keys.map((k) => [k.kty, k.alg])).to.deep.equal([['RSA', 'RSA-OAEP-256'], ['EC', 'ECDH-ES+A256KW']]);
+    for (const k of jwks.keys) for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k).not.to.have.property(priv);
+  });
+
+  it('refuses keys of another kind or curve, and a stored alg that does not fit the key', function () {
+    const file = join(dir, 'keys.json');
+    const p384 = { ...generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'jwk' }) };
+    writeFileSync(file, JSON.stringify({ keys: [p384] }));
+    expect(() => loadOrCreateEncryptionKeys(file)).to.throw(/P-256/);
+    const ec = { ...generateEncryptionKey('ECDH-ES+A256KW').privateKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
+    writeFileSync(file, JSON.stringify({ keys: [ec] }));
+    expect(() => loadOrCreateEncryptionKeys(file)).to.throw(/cannot be used with RSA-OAEP-256/);
+  });
+});
