@@ -108,7 +108,7 @@ function chartHtml(report: Report): string {
   const data = rows(report);
   const maxRps = Math.max(...data.map((d) => d.r.rps));
   const maxP99 = Math.max(...data.map((d) => d.r.p99), 1);
-  const bar = (value: number, max: number, color: string) => `<div class="bar" style="width:${Math.max(1, (value / max) * 100)}%;background:${color}"></div>`;
+  const bar = (value: number, max: number, color: string) => `<div class="bar" style="width:${Math.max(1, (value / max) * 78)}%;background:${color}"></div>`;
   const body = data
     .map((d) => `<tr><td class="name">${d.scenario}${d.processes > 1 ? ` (${d.processes} proc)` : ''}</td><td class="cell">${bar(d.r.rps, maxRps, '#2563eb')}<span>${d.r.rps} req/s</span></td><td class="cell">${bar(d.r.p99, maxP99, '#dc2626')}<span>${d.r.p99} ms</span></td></tr>`)
     .join('');
