@@ -9,8 +9,9 @@
  */
 import {
   constants, createCipheriv, createDecipheriv, createECDH, createHash, diffieHellman, generateKeyPairSync,
-  privateDecrypt, publicEncrypt, randomBytes, type ECDH, type KeyObject,
+  privateDecrypt, publicEncrypt, randomBytes, webcrypto, type ECDH, type KeyObject,
 } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 
 export type KeyManagementAlg = 'A256KW' | 'RSA-OAEP-256' | 'ECDH-ES+A256KW' | 'dir';
 export const CONTENT_ENC = 'A256GCM';
@@ -255,8 +256,18 @@ export function parseProtectedHeader(segment: string, algorithms: readonly KeyMa
   return h as unknown as JweHeader;
 }
 
-/** Opens a JWE compact string. Throws JweError, always the same, on any failure. */
-export function decryptCompact(jwe: unknown, opts: DecryptOptions): Decrypted {
+interface ParsedCompact {
+  header: JweHeader;
+  key: EncryptKey;
+  protectedSegment: string;
+  encryptedKey: Buffer;
+  iv: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+/** Splits, decodes and checks a compact JWE and finds its key; throws JweError. */
+function parseCompact(jwe: unknown, opts: DecryptOptions): ParsedCompact {
   if (typeof jwe !== 'string' || jwe.length > (opts.maxLength ?? DEFAULT_MAX_JWE_LENGTH)) throw new JweError();
   const parts = jwe.split('.');
   if (parts.length !== 5) throw new JweError();
@@ -264,30 +275,32 @@ export function decryptCompact(jwe: unknown, opts: DecryptOptions): Decrypted {
   const header = parseProtectedHeader(p0, opts.algorithms);
   const key = opts.key(header);
   if (!key) throw new JweError();
-  const encryptedKey = b64uDecode(p1);
-  const iv = b64uDecode(p2);
-  const ciphertext = b64uDecode(p3);
-  const tag = b64uDecode(p4);
+  return { header, key, protectedSegment: p0, encryptedKey: b64uDecode(p1), iv: b64uDecode(p2), ciphertext: b64uDecode(p3), tag: b64uDecode(p4) };
+}
 
-  let cek: Buffer;
+/**
+ * A CEK that failed to unwrap is replaced by a random one, so the JWE fails at the tag check like
+ * any other bad JWE and a bad padding costs the same: no padding oracle (RFC 7516 section 11.5).
+ */
+const orRandomCek = (cek: Buffer | undefined): Buffer => (cek && cek.length === 32 ? cek : randomBytes(32));
+
+/** Unwraps the CEK for every algorithm but the asynchronous RSA path. */
+function unwrapCek({ header, key, encryptedKey }: ParsedCompact): Buffer {
   switch (header.alg) {
     case 'dir':
       if (encryptedKey.length !== 0) throw new JweError();
-      cek = Buffer.from(key as Uint8Array);
-      break;
+      return Buffer.from(key as Uint8Array);
     case 'A256KW':
-      cek = aesKeyUnwrap(key as Uint8Array, encryptedKey);
-      break;
-    case 'RSA-OAEP-256':
+      return aesKeyUnwrap(key as Uint8Array, encryptedKey);
+    case 'RSA-OAEP-256': {
+      let cek: Buffer | undefined;
       try {
         cek = privateDecrypt({ key: key as KeyObject, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, encryptedKey);
       } catch {
-        // Go on with a random key so a bad padding costs the same and fails at the same place
-        // (the tag check) as a bad ciphertext: no padding oracle (RFC 7516 section 11.5).
-        cek = randomBytes(32);
+        cek = undefined;
       }
-      if (cek.length !== 32) cek = randomBytes(32);
-      break;
+      return orRandomCek(cek);
+    }
     case 'ECDH-ES+A256KW': {
       const point = parseEpk(header.epk);
       let z: Buffer;
@@ -297,17 +310,61 @@ export function decryptCompact(jwe: unknown, opts: DecryptOptions): Decrypted {
       } catch (cause) {
         throw new JweError({ cause });
       }
-      const kek = ecdhEsKek(z, header);
+      let cek: Buffer | undefined;
       try {
-        cek = aesKeyUnwrap(kek, encryptedKey);
+        cek = aesKeyUnwrap(ecdhEsKek(z, header), encryptedKey);
       } catch {
-        // As for RSA-OAEP: fail at the tag check, like every other bad envelope.
-        cek = randomBytes(32);
+        cek = undefined;
       }
-      if (cek.length !== 32) cek = randomBytes(32);
-      break;
+      return orRandomCek(cek);
     }
   }
-  const plaintext = gcmDecrypt(cek, iv, ciphertext, tag, p0);
-  return { header, plaintext, cek };
+}
+
+/** Opens a JWE compact string. Throws JweError, always the same, on any failure. */
+export function decryptCompact(jwe: unknown, opts: DecryptOptions): Decrypted {
+  const parsed = parseCompact(jwe, opts);
+  const cek = unwrapCek(parsed);
+  return { header: parsed.header, plaintext: gcmDecrypt(cek, parsed.iv, parsed.ciphertext, parsed.tag, parsed.protectedSegment), cek };
+}
+
+/**
+ * Copies of each RSA private key as WebCrypto keys, one per core: WebCrypto runs RSA in libuv's
+ * thread pool, off the event loop, and OpenSSL serialises concurrent operations on one key (its
+ * blinding), so each thread gets its own copy. Keyed by our own KeyObject, never by client input.
+ */
+const rsaWorkerKeys = new WeakMap<KeyObject, Promise<CryptoKey[]>>();
+let rsaRoundRobin = 0;
+
+function rsaKeysFor(privateKey: KeyObject): Promise<CryptoKey[]> {
+  let keys = rsaWorkerKeys.get(privateKey);
+  if (!keys) {
+    const der = privateKey.export({ type: 'pkcs8', format: 'der' });
+    const copies = Math.max(2, availableParallelism());
+    keys = Promise.all(Array.from({ length: copies }, () => webcrypto.subtle.importKey('pkcs8', der, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt'])));
+    rsaWorkerKeys.set(privateKey, keys);
+  }
+  return keys;
+}
+
+/**
+ * Opens a JWE compact string like decryptCompact, with the RSA-OAEP private-key operation off the
+ * event loop (the envelope exchange's hot path). Same checks, same single JweError.
+ */
+export async function decryptCompactAsync(jwe: unknown, opts: DecryptOptions): Promise<Decrypted> {
+  const parsed = parseCompact(jwe, opts);
+  let cek: Buffer;
+  if (parsed.header.alg === 'RSA-OAEP-256') {
+    const keys = await rsaKeysFor(parsed.key as KeyObject);
+    let unwrapped: Buffer | undefined;
+    try {
+      unwrapped = Buffer.from(await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, keys[rsaRoundRobin++ % keys.length]!, parsed.encryptedKey));
+    } catch {
+      unwrapped = undefined;
+    }
+    cek = orRandomCek(unwrapped);
+  } else {
+    cek = unwrapCek(parsed);
+  }
+  return { header: parsed.header, plaintext: gcmDecrypt(cek, parsed.iv, parsed.ciphertext, parsed.tag, parsed.protectedSegment), cek };
 }

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { decryptCompact, encryptCompact, JweError, type JweHeader } from '../../common/jwe.ts';
+import { decryptCompactAsync, encryptCompact, JweError, type JweHeader } from '../../common/jwe.ts';
 import { audit } from '../../common/logger.ts';
 import { noStore, readJsonBody } from '../../common/http.ts';
 import { Problem } from '../../common/problem.ts';
@@ -64,7 +64,7 @@ export function exchangeVisitToken(deps: AuthDeps) {
       const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE + 256 });
       let opened;
       try {
-        opened = decryptCompact(body.envelope, {
+        opened = await decryptCompactAsync(body.envelope, {
           algorithms,
           key: privateKeyFor,
           maxLength: MAX_ENVELOPE,
