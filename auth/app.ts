@@ -1,16 +1,14 @@
 import Koa from 'koa';
 import Router from '@koa/router';
-import { apiSecurityHeaders, requireInternalCaller } from '../common/http.ts';
+import { requireInternalCaller } from '../common/http.ts';
 import { toJwks } from '../common/keys.ts';
-import { requestLog } from '../common/logger.ts';
-import { problemHandler } from '../common/problem.ts';
+import { createService } from '../common/service.ts';
 import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
 import { issueAccessToken } from './actions/issue-access-token.ts';
 import type { AuthDeps } from './context.ts';
 
 /** The auth service: internal only, answers the gateway alone. Opens no port. */
 export function createAuthApp(deps: AuthDeps): Koa {
-  const app = new Koa();
   const router = new Router();
   const jwks = toJwks(deps.keys);
   const internal = requireInternalCaller(deps.config.internalToken);
@@ -31,10 +29,5 @@ export function createAuthApp(deps: AuthDeps): Koa {
   router.post('/internal/access-tokens', internal, ...issueAccessToken(deps));
   router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(deps));
 
-  app.use(requestLog(deps.log));
-  app.use(problemHandler(deps.log));
-  app.use(apiSecurityHeaders);
-  app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
-  return app;
+  return createService(router, deps.log);
 }

@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -18,6 +17,7 @@ import { measureCrypto, type CryptoLimits } from './crypto.ts';
 import { makeAccessTokens, makeVisitTokens, rearmAccessTokens, sealEnvelopes } from './fixtures.ts';
 import { load, type LoadResult } from './load.ts';
 import { writeReport } from './report.ts';
+import { freePort } from '../scripts/free-port.ts';
 
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const SECONDS = Number(process.env.BENCH_SECONDS || '6');
@@ -30,16 +30,6 @@ const USER = { appId: 'demo-app', userId: 'alice', productId: 'city-pass' };
 
 const say = (s: string) => process.stdout.write(`bench: ${s}\n`);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(url: string, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;

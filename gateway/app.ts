@@ -1,9 +1,8 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import cors from '@koa/cors';
-import { apiSecurityHeaders } from '../common/http.ts';
-import { requestLog } from '../common/logger.ts';
-import { Problem, problemHandler } from '../common/problem.ts';
+import { Problem } from '../common/problem.ts';
+import { createService } from '../common/service.ts';
 import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
 import { getProduct } from './actions/get-product.ts';
 import { issueAccessToken } from './actions/issue-access-token.ts';
@@ -12,7 +11,6 @@ import type { GatewayDeps } from './context.ts';
 
 /** The gateway: the only public entry of the broker. Opens no port. */
 export function createGatewayApp(deps: GatewayDeps): Koa {
-  const app = new Koa();
   const router = new Router();
   const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
@@ -55,10 +53,5 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
   router.options('/v1/products/:productId', browserCors);
   router.get('/v1/products/:productId', browserCors, ...getProduct(deps));
 
-  app.use(requestLog(deps.log));
-  app.use(problemHandler(deps.log));
-  app.use(apiSecurityHeaders);
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return app;
+  return createService(router, deps.log);
 }

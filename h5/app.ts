@@ -1,9 +1,9 @@
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
-import { apiSecurityHeaders, requireInternalCaller } from '../common/http.ts';
-import { requestLog } from '../common/logger.ts';
-import { Problem, problemHandler } from '../common/problem.ts';
+import { requireInternalCaller } from '../common/http.ts';
+import { Problem } from '../common/problem.ts';
+import { createService } from '../common/service.ts';
 import type { AppRegistry } from '../common/registry.ts';
 import type { Asset } from './bundle.ts';
 import { renderNotFoundPage, renderProductPage } from './page.ts';
@@ -35,7 +35,6 @@ export function pageCsp(gatewayUrl: string, frameAncestors: readonly string[]): 
 
 /** The H5 page server: product pages and their assets. Opens no port. */
 export function createH5App(deps: H5Deps): Koa {
-  const app = new Koa();
   const router = new Router();
   // Native WebViews load the page top-level; frames are allowed only for registered app origins.
   const ancestors = [...new Set([...deps.registry.all().flatMap((a) => a.allowedOrigins), ...(deps.extraFrameAncestors ?? [])])];
@@ -77,11 +76,7 @@ export function createH5App(deps: H5Deps): Koa {
     ctx.body = a.body;
   });
 
-  app.use(requestLog(deps.log));
-  app.use(problemHandler(deps.log));
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return app;
+  return createService(router, deps.log, { apiHeaders: false });
 }
 
 /**
@@ -89,7 +84,6 @@ export function createH5App(deps: H5Deps): Koa {
  * gateway holds the internal credential. Internal only.
  */
 export function createProductBackendApp(deps: { internalToken: string; log: Logger }): Koa {
-  const app = new Koa();
   const router = new Router();
   router.get('/healthz', async function health(ctx) {
     ctx.body = { status: 'ok' };
@@ -100,10 +94,5 @@ export function createProductBackendApp(deps: { internalToken: string; log: Logg
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ...product, viewer: { userId: ctx.get('x-broker-user'), appId: ctx.get('x-broker-app') } };
   });
-  app.use(requestLog(deps.log));
-  app.use(problemHandler(deps.log));
-  app.use(apiSecurityHeaders);
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return app;
+  return createService(router, deps.log);
 }

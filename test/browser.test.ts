@@ -3,13 +3,13 @@
  * a product in its "WebView" frame, once on WebCrypto and once on the node-forge fallback.
  */
 import { expect } from 'chai';
-import net from 'node:net';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { MemoryStore } from '../common/store/index.ts';
 import type { RunningSystem } from '../scripts/system.ts';
 import { requireChromium } from './support/env.ts';
 import { demoClient } from './support/clients.ts';
 import { startTestSystem } from './support/system.ts';
+import { freePort } from '../scripts/free-port.ts';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
@@ -19,16 +19,6 @@ export const CHROMIUM_ARGS = [
   '--host-resolver-rules=MAP h5.test 127.0.0.1',
 ];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function h5Frame(page: Page): Promise<Frame> {
   const handle = await page.waitForSelector('#webview');

@@ -4,8 +4,8 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
 import { field, noStore, readJsonBody } from '../common/http.ts';
-import { requestLog } from '../common/logger.ts';
-import { Problem, problemHandler } from '../common/problem.ts';
+import { Problem } from '../common/problem.ts';
+import { createService } from '../common/service.ts';
 import { BrokerClient, BrokerError, h5PageUrl } from './sdk.ts';
 
 export interface DemoDeps {
@@ -46,7 +46,6 @@ function renderAppPage(deps: DemoDeps): string {
 
 /** The demo third-party app: its page, and its backend's one call to the broker. Opens no port. */
 export function createDemoApp(deps: DemoDeps): Koa {
-  const app = new Koa();
   const router = new Router();
   const h5Origin = new URL(deps.h5Url).origin;
   const assets = { js: file('./public/demo.js'), css: file('./public/demo.css') };
@@ -83,9 +82,5 @@ export function createDemoApp(deps: DemoDeps): Koa {
     }
   });
 
-  app.use(requestLog(deps.log));
-  app.use(problemHandler(deps.log));
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return app;
+  return createService(router, deps.log, { apiHeaders: false });
 }
