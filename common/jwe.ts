@@ -53,6 +53,8 @@ const EPK_MEMBERS = ['crv', 'kty', 'x', 'y'];
 /** Bytes of a P-256 coordinate; the JWK form is exactly this long (RFC 7518 section 6.2.1.2). */
 const P256_COORDINATE_BYTES = 32;
 const KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
+/** Ceiling on an H5 envelope's length (an RSA or ECDH envelope is under 1 KiB). */
+export const MAX_ENVELOPE_LENGTH = 8192;
 /** Default ceiling on a compact JWE's length, checked before any parsing or crypto. */
 export const DEFAULT_MAX_JWE_LENGTH = 16 * 1024;
 

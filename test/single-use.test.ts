@@ -105,3 +105,21 @@ describe('AT lifetime', function () {
     }
   });
 });
+
+describe('envelope size limits', function () {
+  it('the gateway refuses an oversized envelope itself, with envelope_invalid, and a larger body with 413', async function () {
+    const store = new MemoryStore();
+    const system = await startTestSystem({ store });
+    try {
+      const long = await exchange(system.urls.gateway, 'a'.repeat(8193));
+      expect(long.status).to.equal(400);
+      expect(long.data.code).to.equal('envelope_invalid');
+      const huge = await exchange(system.urls.gateway, 'a'.repeat(9000));
+      expect(huge.status).to.equal(413);
+      expect(huge.data.code).to.equal('payload_too_large');
+    } finally {
+      await system.close(0);
+      await store.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { decryptCompactAsync, encryptCompact, JweError, type JweHeader } from '../../common/jwe.ts';
+import { decryptCompactAsync, encryptCompact, MAX_ENVELOPE_LENGTH, JweError, type JweHeader } from '../../common/jwe.ts';
 import { audit } from '../../common/logger.ts';
 import { noStore, readJsonBody } from '../../common/http.ts';
 import { Problem } from '../../common/problem.ts';
@@ -10,7 +10,6 @@ import {
 } from '../../common/tokens.ts';
 import type { AuthDeps } from '../context.ts';
 
-const MAX_ENVELOPE = 8192;
 
 const envelopeInvalid = (cause?: unknown) => new Problem(400, 'envelope_invalid', 'The envelope cannot be opened.', { cause });
 const atInvalid = () => new Problem(401, 'at_invalid', 'The access token is unknown, expired or already used. Open the page from the app again.');
@@ -61,13 +60,13 @@ export function exchangeVisitToken(deps: AuthDeps) {
 
   return [
     async function openEnvelope(ctx: Context, next: () => Promise<void>): Promise<void> {
-      const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE + 256 });
+      const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE_LENGTH + 256 });
       let opened;
       try {
         opened = await decryptCompactAsync(body.envelope, {
           algorithms,
           key: privateKeyFor,
-          maxLength: MAX_ENVELOPE,
+          maxLength: MAX_ENVELOPE_LENGTH,
         });
       } catch (err) {
         if (!(err instanceof JweError)) throw err;

@@ -47,6 +47,7 @@ export const FINAL_CODES: ReadonlySet<string> = new Set([
   'at_invalid',
   'vt_invalid',
   'forbidden_product',
+  'unknown_product',
   PAGE_CODES.replyInvalid,
   PAGE_CODES.config,
 ]);
@@ -72,6 +73,18 @@ const MESSAGES: Record<string, FriendlyMessage> = {
   forbidden_product: {
     title: 'Not available in your app',
     text: 'This product is not available for the app you came from.',
+  },
+  unknown_product: {
+    title: 'This product is not available',
+    text: 'We could not find this product. It may have been withdrawn. Go back to the app to see what is on offer.',
+  },
+  store_unavailable: {
+    title: 'We are having a short interruption',
+    text: 'Our service is briefly unavailable. Please try again in a moment.',
+  },
+  upstream_unavailable: {
+    title: 'We are having a short interruption',
+    text: 'Our service is briefly unavailable. Please try again in a moment.',
   },
   rate_limited: {
     title: 'Too many requests',
