@@ -10,7 +10,7 @@ import type { AuthDeps } from './context.ts';
 /** The auth service: internal only, answers the gateway alone. Opens no port. */
 export function createAuthApp(deps: AuthDeps): Koa {
   const router = new Router();
-  const jwks = toJwks(deps.keys);
+  const jwks = toJwks(deps.keys, [deps.signingKey]);
   const internal = requireInternalCaller(deps.config.internalToken);
 
   router.get('/healthz', async function health(ctx) {

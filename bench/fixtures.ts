@@ -4,10 +4,10 @@
  */
 import { createCipheriv, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { aesKeyWrap, b64u, concatKdf, encryptCompact } from '../common/jwe.ts';
-import type { EncryptionKey } from '../common/keys.ts';
+import type { EncryptionKey, SigningKey } from '../common/keys.ts';
 import type { TokenStore } from '../common/store/index.ts';
 import {
-  atKey, newOpaqueToken, nowSeconds, tokenHash, vtKey, type AccessTokenRecord, type VisitTokenRecord,
+  atKey, newOpaqueToken, nowSeconds, signVisitToken, tokenHash, vtKey, type AccessTokenRecord, type VisitTokenRecord,
 } from '../common/tokens.ts';
 
 const BATCH = 2000;
@@ -41,13 +41,15 @@ export async function rearmAccessTokens(store: TokenStore, ats: readonly string[
   }
 }
 
-/** Writes `n` live VTs; returns them. */
-export async function makeVisitTokens(store: TokenStore, n: number, who: { appId: string; userId: string; productId: string }, ttl = 900): Promise<string[]> {
+/** Signs `n` VTs as auth does and writes their liveness records; returns the VTs. */
+export async function makeVisitTokens(
+  store: TokenStore, n: number, who: { appId: string; userId: string; productId: string }, signing: { key: SigningKey; issuer: string }, ttl = 900,
+): Promise<string[]> {
   const now = nowSeconds();
-  const vts = Array.from({ length: n }, newOpaqueToken);
   const record = JSON.stringify({ typ: 'vt', ...who, iat: now, exp: now + ttl } satisfies VisitTokenRecord);
-  await writeAll(store, vts.map((vt) => [vtKey(tokenHash(vt)), record]), ttl);
-  return vts;
+  const signed = Array.from({ length: n }, () => signVisitToken(signing.key, { issuer: signing.issuer, ...who, ttlSeconds: ttl, now }));
+  await writeAll(store, signed.map(({ claims }) => [vtKey(claims.jti), record]), ttl);
+  return signed.map(({ vt }) => vt);
 }
 
 /**

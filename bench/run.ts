@@ -9,7 +9,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { signRequest } from '../common/http-signature.ts';
-import { loadOrCreateEncryptionKeys, type EncryptionKey } from '../common/keys.ts';
+import { loadOrCreateEncryptionKeys, loadOrCreateSigningKey, type EncryptionKey } from '../common/keys.ts';
 import { loadRegistry } from '../common/registry.ts';
 import { RedisStore } from '../common/store/index.ts';
 import { measureBrowser, type BrowserResult } from './browser.ts';
@@ -133,7 +133,7 @@ async function benchBroker(workers: number, prefix: string, keysFile: string, fi
     }
 
     say(`${workers} process(es): product API`);
-    const vts = await makeVisitTokens(store, 1000, USER);
+    const vts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: gateway });
     let j = 0;
     const productOpts = { url: `${gateway}/v1/products/${USER.productId}`, next: () => ({ headers: { authorization: `Bearer ${vts[j++ % vts.length]}` } }) };
     await load({ ...productOpts, seconds: WARMUP });
@@ -169,6 +169,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'broker-bench-'));
   const keysFile = join(dir, 'keys.json');
   const keys = loadOrCreateEncryptionKeys(keysFile);
+  loadOrCreateSigningKey(keysFile); // written before any broker process starts on the file
   const store = await RedisStore.connect({ url: REDIS_URL, prefix });
 
   try {

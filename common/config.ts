@@ -3,6 +3,7 @@
  * at start with a message naming the variable. docs and README list every variable.
  */
 import { randomBytes } from 'node:crypto';
+import { parseCidr } from './client-address.ts';
 
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
@@ -33,6 +34,11 @@ export interface BrokerConfig {
   /** Timeout of the gateway's calls to auth and the product backend (ms). */
   upstreamTimeoutMs: number;
   demoAppId: string;
+  /**
+   * Proxies (IPs or CIDR ranges) whose `X-Forwarded-For` and edge headers the gateway believes;
+   * empty: the socket's peer is the client and no forwarded header counts.
+   */
+  trustedProxies: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -90,6 +96,15 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     throw new ConfigError('INTERNAL_TOKEN', 'must be at least 32 characters');
   }
 
+  const trustedProxies = (env.TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const p of trustedProxies) {
+    try {
+      parseCidr(p);
+    } catch (err) {
+      throw new ConfigError('TRUSTED_PROXIES', `${(err as Error).message} (expected IPs or CIDR ranges, comma-separated)`);
+    }
+  }
+
   const redisUrl = env.REDIS_URL || undefined;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://');
 
@@ -110,5 +125,6 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     signatureWindowSeconds: int(env, 'SIGNATURE_WINDOW_SECONDS', 300, 5, 3600),
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 100, 60000),
     demoAppId: env.DEMO_APP_ID || 'demo-app',
+    trustedProxies,
   });
 }

@@ -41,8 +41,30 @@ export interface EncryptionKey {
   publicJwk: PublicEncJwk;
 }
 
+/** The public half of auth's signing key (`use: "sig"`), as the JWKS lists it. */
+export interface EcPublicSigJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+  use: 'sig';
+  alg: 'ES256';
+}
+
+/** The key VTs are signed with (ES256, P-256); never used for anything else. */
+export interface SigningKey {
+  kid: string;
+  alg: 'ES256';
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  publicJwk: EcPublicSigJwk;
+}
+
+export type PublicJwk = PublicEncJwk | EcPublicSigJwk;
+
 export interface Jwks {
-  keys: PublicEncJwk[];
+  keys: PublicJwk[];
 }
 
 /** RFC 7638 JWK thumbprint (SHA-256) of an RSA key. */
@@ -124,7 +146,8 @@ export function loadOrCreateEncryptionKeys(file?: string): EncryptionKey[] {
     if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error(`${file} holds no keys`);
     contents = parsed as typeof contents;
   }
-  const keys = contents.keys.map(fromPrivateJwk);
+  // Signing keys share the file; they are loaded by loadOrCreateSigningKey and kept as they are.
+  const keys = contents.keys.filter((k) => k.use !== 'sig').map(fromPrivateJwk);
   const added = ENVELOPE_ALGS.filter((alg) => !keys.some((k) => k.alg === alg)).map((alg) => generateEncryptionKey(alg));
   if (added.length > 0) {
     writeKeysFile(file, { ...contents, keys: [...contents.keys, ...added.map(toPrivateJwk)] });
@@ -133,7 +156,52 @@ export function loadOrCreateEncryptionKeys(file?: string): EncryptionKey[] {
   return keys;
 }
 
-/** The public half of the key set, as served at /.well-known/jwks.json. */
-export function toJwks(keys: readonly EncryptionKey[]): Jwks {
-  return { keys: keys.map((k) => k.publicJwk) };
+function signingKeyFromPrivateJwk(jwk: JsonWebKey): SigningKey {
+  const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error('the signing key must be EC P-256 (ES256)');
+  }
+  if (jwk.alg !== undefined && jwk.alg !== 'ES256') throw new Error(`a signing key cannot be used with ${String(jwk.alg)}`);
+  const publicKey = createPublicKey(privateKey);
+  const { x, y } = publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+  const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : ecThumbprint({ crv: 'P-256', x, y });
+  return { kid, alg: 'ES256', privateKey, publicKey, publicJwk: { kty: 'EC', crv: 'P-256', x, y, kid, use: 'sig', alg: 'ES256' } };
+}
+
+/** Generates a new ES256 (P-256) signing key; its `kid` is the RFC 7638 thumbprint. */
+export function generateSigningKey(): SigningKey {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return signingKeyFromPrivateJwk(privateKey.export({ format: 'jwk' }));
+}
+
+/**
+ * Loads the VT signing key kept in `file` beside the encryption keys (the entry with
+ * `use: "sig"`); a file without one (a fresh start, or one written before VTs were signed) gets
+ * one added and is rewritten whole (mode 0600), every other key kept as it is. The first signing
+ * key in the file signs. Without a file the key lives as long as the process (tests).
+ */
+export function loadOrCreateSigningKey(file?: string): SigningKey {
+  if (!file) return generateSigningKey();
+  let contents: { keys: JsonWebKey[] } & Record<string, unknown> = { keys: [] };
+  if (existsSync(file)) {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { keys?: JsonWebKey[] };
+    if (!Array.isArray(parsed.keys)) throw new Error(`${file} holds no keys`);
+    contents = parsed as typeof contents;
+  }
+  const stored = contents.keys.find((k) => k.use === 'sig');
+  if (stored) return signingKeyFromPrivateJwk(stored);
+  const key = generateSigningKey();
+  writeKeysFile(file, { ...contents, keys: [...contents.keys, { ...key.privateKey.export({ format: 'jwk' }), kid: key.kid, use: 'sig', alg: 'ES256' }] });
+  return key;
+}
+
+/** auth's whole key set: the envelope's encryption keys and the VT signing key, from one file. */
+export function loadOrCreateAuthKeys(file?: string): { encryption: EncryptionKey[]; signing: SigningKey } {
+  const encryption = loadOrCreateEncryptionKeys(file);
+  return { encryption, signing: loadOrCreateSigningKey(file) };
+}
+
+/** The public half of the key set, as served at /.well-known/jwks.json: encryption keys, then signing keys. */
+export function toJwks(keys: readonly EncryptionKey[], signing: readonly SigningKey[] = []): Jwks {
+  return { keys: [...keys.map((k) => k.publicJwk), ...signing.map((k) => k.publicJwk)] };
 }

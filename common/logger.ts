@@ -11,11 +11,13 @@ export const REDACT_PATHS = [
   'req.headers.signature',
   'req.headers["signature-input"]',
   'req.headers["x-broker-internal"]',
+  'req.headers["x-broker-vt"]',
   'headers.authorization',
   'body.envelope',
   'body.accessToken',
   '*.at',
   '*.vt',
+  '*.token',
   '*.accessToken',
   '*.envelope',
   '*.appSecret',
@@ -54,7 +56,7 @@ export function requestLog(log: Logger) {
 }
 
 /** Security events an operator audits: issuance, exchange, replay, revocation, refused signatures. */
-export type AuditEvent = 'at.issued' | 'vt.issued' | 'at.replayed' | 'vt.revoked' | 'signature.rejected' | 'envelope.rejected';
+export type AuditEvent = 'at.issued' | 'vt.issued' | 'at.replayed' | 'vt.revoked' | 'signature.rejected' | 'envelope.rejected' | 'issuance.refused';
 
 /** Writes one audit line: the event, who, and why; never a token value. */
 export function audit(log: Logger, event: AuditEvent, fields: Record<string, string | number | undefined>): void {

@@ -7,12 +7,14 @@ export type ProblemCode =
   | 'invalid_signature'
   | 'replayed_request'
   | 'unknown_app'
+  | 'invalid_client'
   | 'at_invalid'
   | 'envelope_invalid'
   | 'vt_invalid'
   | 'forbidden_product'
   | 'unknown_product'
   | 'forbidden'
+  | 'untrusted_network'
   | 'not_found'
   | 'method_not_allowed'
   | 'unsupported_media_type'
@@ -27,12 +29,14 @@ const TITLES: Record<ProblemCode, string> = {
   invalid_signature: 'The request signature is not valid',
   replayed_request: 'The request was already received',
   unknown_app: 'The app is not registered',
+  invalid_client: 'The client credentials are not valid',
   at_invalid: 'The access token is unknown, expired or already used',
   envelope_invalid: 'The envelope cannot be opened',
   vt_invalid: 'The visit token is not valid',
   forbidden_product: 'The product is not allowed for this token or app',
   unknown_product: 'The product does not exist',
   forbidden: 'The caller is not allowed here',
+  untrusted_network: 'The request did not come over a trusted network',
   not_found: 'Nothing is here',
   method_not_allowed: 'The method is not allowed here',
   unsupported_media_type: 'The content type is not supported',
@@ -119,6 +123,8 @@ function challenge(code: ProblemCode): string {
     case 'unknown_app':
     case 'replayed_request':
       return 'Signature realm="h5-broker"';
+    case 'invalid_client':
+      return 'Basic realm="h5-broker", charset="UTF-8"';
     default:
       return 'Bearer realm="h5-broker", error="invalid_token"';
   }

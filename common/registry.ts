@@ -1,9 +1,11 @@
 /**
  * The registry of third-party apps: who may sign requests, how their ATs are encrypted back to
- * them, which products they may open and which origins may frame the H5 pages for them.
+ * them, which products they may open, which origins may frame the H5 pages for them, and from
+ * which networks (and through which edge header) they may ask for ATs.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createNetworkList, type NetworkList } from './client-address.ts';
 
 export interface AppEntry {
   appId: string;
@@ -17,6 +19,18 @@ export interface AppEntry {
   products: readonly string[];
   /** Origins that may frame the H5 pages (the app's WebView host page, or the demo). */
   allowedOrigins: readonly string[];
+  /** Networks AT issuance is allowed from; absent: any network. */
+  trustedNetworks?: NetworkList;
+  /** A header a trusted edge proxy sets, required for AT issuance and copied into the AT as `claim`. */
+  requiredHeader?: RequiredHeader;
+}
+
+/** `{ "name": "x-operator-subscriber-id", "claim": "subscriber" }` in the registry. */
+export interface RequiredHeader {
+  /** Header name, lower case. */
+  name: string;
+  /** The attribute the value is carried under (the AT request's `attributes`, later the token). */
+  claim: string;
 }
 
 export interface AppRegistry {
@@ -26,6 +40,20 @@ export interface AppRegistry {
 
 const APP_ID_RE = /^[A-Za-z0-9._-]{3,64}$/;
 const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
+/** An RFC 9110 field name (a token). */
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+const CLAIM_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+/**
+ * Headers a third party or the broker itself sets, or that proxies rewrite: none of them can stand
+ * for an operator's verdict on the request.
+ */
+const RESERVED_HEADERS = new Set([
+  'host', 'content-type', 'content-length', 'content-digest', 'signature', 'signature-input', 'authorization',
+  'cookie', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'x-request-id',
+  'x-broker-internal', 'x-broker-app', 'x-broker-user', 'x-broker-product', 'connection', 'transfer-encoding', 'te', 'upgrade',
+]);
+/** Claim names a strict JSON reader refuses (see parseJsonObject in common/http.ts). */
+const RESERVED_CLAIMS = new Set(['constructor', 'prototype']);
 
 export class RegistryError extends Error {
   constructor(where: string, problem: string) {
@@ -65,6 +93,34 @@ function parseEntry(raw: unknown, i: number): AppEntry {
   if (!Array.isArray(origins) || !origins.every((o) => typeof o === 'string' && safeOrigin(o) === o)) {
     throw new RegistryError(where, 'allowedOrigins must be a list of origins like https://app.example.com');
   }
+  let trustedNetworks: NetworkList | undefined;
+  if (r.trustedNetworks !== undefined) {
+    const cidrs = r.trustedNetworks;
+    if (!Array.isArray(cidrs) || cidrs.length === 0 || !cidrs.every((c) => typeof c === 'string')) {
+      throw new RegistryError(where, 'trustedNetworks must be a non-empty list of CIDR ranges like "10.0.0.0/8" or "2001:db8::/32" (leave it out to allow any network)');
+    }
+    try {
+      trustedNetworks = createNetworkList(cidrs as string[]);
+    } catch (err) {
+      throw new RegistryError(where, `trustedNetworks: ${(err as Error).message}`);
+    }
+  }
+  let requiredHeader: RequiredHeader | undefined;
+  if (r.requiredHeader !== undefined) {
+    const h = r.requiredHeader as Record<string, unknown> | null;
+    if (!h || typeof h !== 'object' || Array.isArray(h) || typeof h.name !== 'string' || typeof h.claim !== 'string') {
+      throw new RegistryError(where, 'requiredHeader must be {"name": "<header>", "claim": "<attribute>"}');
+    }
+    const extra = Object.keys(h).filter((k) => k !== 'name' && k !== 'claim');
+    if (extra.length) throw new RegistryError(where, `requiredHeader has unknown members: ${extra.join(', ')}`);
+    const name = h.name.toLowerCase();
+    if (!HEADER_NAME_RE.test(name)) throw new RegistryError(where, `requiredHeader.name "${h.name}" is not a header name`);
+    if (RESERVED_HEADERS.has(name)) throw new RegistryError(where, `requiredHeader.name "${h.name}" is a header clients or the broker set; name the header your edge proxy sets`);
+    if (!CLAIM_RE.test(h.claim) || RESERVED_CLAIMS.has(h.claim)) {
+      throw new RegistryError(where, 'requiredHeader.claim must be 1-32 of A-Z a-z 0-9 _, starting with a letter (not "constructor" or "prototype")');
+    }
+    requiredHeader = Object.freeze({ name, claim: h.claim });
+  }
   return {
     appId: r.appId,
     name: typeof r.name === 'string' ? r.name : r.appId,
@@ -73,6 +129,8 @@ function parseEntry(raw: unknown, i: number): AppEntry {
     publicKey,
     products: Object.freeze([...(r.products as string[])]),
     allowedOrigins: Object.freeze([...(origins as string[])]),
+    trustedNetworks,
+    requiredHeader,
   };
 }
 

@@ -1,8 +1,11 @@
 /**
- * Opaque tokens (AT and VT) and their records in the store. Tokens are stored under the SHA-256
- * of their value, so a dump of the store yields no usable token.
+ * Tokens and their records in the store. The AT is opaque and stored under its SHA-256, so a dump
+ * of the store yields no usable AT. The VT is a signed JWT (`typ: "vt+jwt"`, ES256); the store
+ * keeps its liveness record under its `jti`, which alone is no token: revoking deletes the record.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { JwsError, signCompact, verifyCompact } from './jws.ts';
+import type { SigningKey } from './keys.ts';
 import type { TokenStore } from './store/index.ts';
 
 /** 256 random bits, base64url: 43 characters. */
@@ -17,7 +20,8 @@ export function tokenHash(token: string): string {
 }
 
 export const atKey = (atHash: string) => `at:${atHash}`;
-export const vtKey = (vtHash: string) => `vt:${vtHash}`;
+/** The VT's liveness record, by its `jti`. */
+export const vtKey = (jti: string) => `vt:${jti}`;
 export const nonceKey = (appId: string, nonce: string) => `nonce:${appId}:${nonce}`;
 
 export interface AccessTokenRecord {
@@ -50,10 +54,66 @@ export function parseRecord<T extends AccessTokenRecord | VisitTokenRecord>(raw:
   }
 }
 
-/** The live record of a VT, or undefined when it is unknown, expired or revoked. */
-export async function findVisitToken(store: TokenStore, vt: string, now = nowSeconds()): Promise<VisitTokenRecord | undefined> {
-  if (!OPAQUE_TOKEN_RE.test(vt)) return undefined;
-  const raw = await store.get(vtKey(tokenHash(vt)));
+/** The JOSE `typ` of a VT: no other token kind carries it, so none can pass as a VT. */
+export const VT_TYP = 'vt+jwt';
+
+/** 128 random bits, base64url (22 characters). */
+export const JTI_RE = /^[A-Za-z0-9_-]{22}$/;
+
+/** The claims of a VT. `aud` is the product id (an array once an external audience is added). */
+export interface VisitTokenClaims {
+  iss: string;
+  sub: string;
+  app: string;
+  aud: string | string[];
+  iat: number;
+  exp: number;
+  jti: string;
+  /** Reserved for the user profile a third party supplies; omitted when empty. */
+  profile?: Record<string, unknown>;
+}
+
+/** Signs a VT for one visit; returns the compact JWT and its claims. */
+export function signVisitToken(
+  key: SigningKey,
+  v: { issuer: string; userId: string; appId: string; productId: string; ttlSeconds: number; now?: number },
+): { vt: string; claims: VisitTokenClaims } {
+  const iat = v.now ?? nowSeconds();
+  const claims: VisitTokenClaims = {
+    iss: v.issuer, sub: v.userId, app: v.appId, aud: v.productId, iat, exp: iat + v.ttlSeconds, jti: randomBytes(16).toString('base64url'),
+  };
+  return { vt: signCompact({ typ: VT_TYP, kid: key.kid }, { ...claims }, key.privateKey), claims };
+}
+
+/** True when the VT's `aud` names `audience`. */
+export function hasAudience(claims: Pick<VisitTokenClaims, 'aud'>, audience: string): boolean {
+  return Array.isArray(claims.aud) ? claims.aud.includes(audience) : claims.aud === audience;
+}
+
+/**
+ * Verifies a VT's signature and claims (typ, alg, kid, iss, exp, and the claim types); throws
+ * JwsError on any failure. Liveness (revocation) is `findVisitToken`'s part.
+ */
+export async function verifyVisitToken(
+  vt: unknown,
+  opts: { issuer: string; keyFor: (kid: string) => KeyObject | undefined | Promise<KeyObject | undefined>; now?: number },
+): Promise<VisitTokenClaims> {
+  const { payload: c } = await verifyCompact(vt, { typ: VT_TYP, keyFor: opts.keyFor });
+  const str = (v: unknown) => typeof v === 'string' && v.length > 0;
+  const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
+  const audOk = str(c.aud) || (Array.isArray(c.aud) && c.aud.length > 0 && c.aud.every(str));
+  if (!str(c.iss) || !str(c.sub) || !str(c.app) || !audOk || !int(c.iat) || !int(c.exp) || typeof c.jti !== 'string' || !JTI_RE.test(c.jti)) {
+    throw new JwsError('claims malformed');
+  }
+  if (c.iss !== opts.issuer) throw new JwsError('iss');
+  if ((c.exp as number) <= (opts.now ?? nowSeconds())) throw new JwsError('expired');
+  return c as unknown as VisitTokenClaims;
+}
+
+/** The live record of a VT by its `jti`, or undefined when it is unknown, expired or revoked. */
+export async function findVisitToken(store: TokenStore, jti: string, now = nowSeconds()): Promise<VisitTokenRecord | undefined> {
+  if (!JTI_RE.test(jti)) return undefined;
+  const raw = await store.get(vtKey(jti));
   const rec = raw ? parseRecord<VisitTokenRecord>(raw, 'vt') : undefined;
   return rec && rec.exp > now ? rec : undefined;
 }

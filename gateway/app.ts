@@ -5,13 +5,17 @@ import { Problem } from '../common/problem.ts';
 import { createService } from '../common/service.ts';
 import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
 import { getProduct } from './actions/get-product.ts';
+import { introspectToken } from './actions/introspect.ts';
+import { revokeToken } from './actions/revoke.ts';
 import { issueAccessToken } from './actions/issue-access-token.ts';
 import { publishJwks } from './actions/jwks.ts';
 import type { GatewayDeps } from './context.ts';
+import { createVisitTokenChecker } from './visit-tokens.ts';
 
 /** The gateway: the only public entry of the broker. Opens no port. */
 export function createGatewayApp(deps: GatewayDeps): Koa {
   const router = new Router();
+  const visitTokens = createVisitTokenChecker({ auth: deps.auth, store: deps.store, issuer: deps.config.issuer, log: deps.log });
   const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
   // Only the H5 pages' origins may call the browser-facing APIs; AT issuance is server to server
@@ -51,7 +55,10 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
   router.options('/v1/visit-tokens', browserCors);
   router.post('/v1/visit-tokens', browserCors, ...exchangeVisitToken(deps));
   router.options('/v1/products/:productId', browserCors);
-  router.get('/v1/products/:productId', browserCors, ...getProduct(deps));
+  router.get('/v1/products/:productId', browserCors, ...getProduct(deps, visitTokens));
+  // RFC 7662 and RFC 7009, for registered apps (HTTP Basic), server to server: no CORS.
+  router.post('/v1/introspect', ...introspectToken(deps, visitTokens));
+  router.post('/v1/revoke', ...revokeToken(deps, visitTokens));
 
   return createService(router, deps.log);
 }

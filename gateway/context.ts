@@ -6,7 +6,12 @@ import type { Upstream } from './upstream.ts';
 
 /** What the gateway's actions need; built once by createGatewayApp. */
 export interface GatewayDeps {
-  config: Pick<BrokerConfig, 'signatureWindowSeconds' | 'corsOrigins' | 'internalToken'> & { publicUrl?: string; h5Origin: string };
+  config: Pick<BrokerConfig, 'signatureWindowSeconds' | 'corsOrigins' | 'internalToken'> & Partial<Pick<BrokerConfig, 'trustedProxies'>> & {
+    publicUrl?: string;
+    h5Origin: string;
+    /** The gateway's public URL as VTs name it in `iss`. */
+    issuer: string;
+  };
   store: TokenStore;
   registry: AppRegistry;
   auth: Upstream;

@@ -5,6 +5,7 @@ import { requireInternalCaller } from '../common/http.ts';
 import { Problem } from '../common/problem.ts';
 import { createService } from '../common/service.ts';
 import type { AppRegistry } from '../common/registry.ts';
+import { VisitTokenRejected, type VisitTokenVerifier } from '../common/vt-verifier.ts';
 import type { Asset } from './bundle.ts';
 import { renderNotFoundPage, renderProductPage } from './page.ts';
 import { findProduct } from './products.ts';
@@ -80,19 +81,35 @@ export function createH5App(deps: H5Deps): Koa {
 }
 
 /**
- * The sample product backend behind the gateway: it trusts the identity headers because only the
- * gateway holds the internal credential. Internal only.
+ * The sample product backend behind the gateway. Only the gateway holds the internal credential;
+ * besides that, the backend trusts the VT itself: the gateway passes it on in `x-broker-vt`, and the
+ * backend verifies it offline (signature against the broker's JWKS, typ, alg, iss, exp, and `aud`
+ * naming this product), and takes the viewer from its claims. Internal only.
  */
-export function createProductBackendApp(deps: { internalToken: string; log: Logger }): Koa {
+export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier }): Koa {
   const router = new Router();
   router.get('/healthz', async function health(ctx) {
     ctx.body = { status: 'ok' };
   });
-  router.get('/products/:productId', requireInternalCaller(deps.internalToken), async function productDetails(ctx) {
+  router.get('/products/:productId', requireInternalCaller(deps.internalToken), async function verifyVisitToken(ctx, next) {
+    const productId = ctx.params.productId ?? '';
+    try {
+      ctx.state.vt = await deps.visitTokens.verify(ctx.get('x-broker-vt'), { audience: productId });
+    } catch (err) {
+      if (!(err instanceof VisitTokenRejected)) throw err;
+      deps.log.warn({ reason: err.reason, reqId: ctx.state.requestId }, 'visit token refused by the product backend');
+      throw new Problem(401, 'vt_invalid', 'The visit token is not valid for this product.');
+    }
+    // The gateway's identity headers must say what the token says.
+    if (ctx.get('x-broker-user') !== ctx.state.vt.sub || ctx.get('x-broker-app') !== ctx.state.vt.app) {
+      throw new Problem(401, 'vt_invalid', 'The visit token does not match the identity it came with.');
+    }
+    await next();
+  }, async function productDetails(ctx) {
     const product = findProduct(ctx.params.productId ?? '');
     if (!product) throw new Problem(404, 'unknown_product');
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { ...product, viewer: { userId: ctx.get('x-broker-user'), appId: ctx.get('x-broker-app') } };
+    ctx.body = { ...product, viewer: { userId: ctx.state.vt.sub, appId: ctx.state.vt.app } };
   });
   return createService(router, deps.log);
 }

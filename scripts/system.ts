@@ -9,10 +9,11 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAuthApp } from '../auth/app.ts';
 import type { BrokerConfig } from '../common/config.ts';
-import { loadOrCreateEncryptionKeys, type EncryptionKey } from '../common/keys.ts';
+import { loadOrCreateEncryptionKeys, loadOrCreateSigningKey, type EncryptionKey, type SigningKey } from '../common/keys.ts';
 import { createLogger } from '../common/logger.ts';
 import { loadRegistry, type AppRegistry } from '../common/registry.ts';
 import { createStore, type TokenStore } from '../common/store/index.ts';
+import { createVisitTokenVerifier } from '../common/vt-verifier.ts';
 import { createGatewayApp } from '../gateway/app.ts';
 import { createUpstream, type Upstream } from '../gateway/upstream.ts';
 import { buildAssets } from '../h5/bundle.ts';
@@ -30,6 +31,8 @@ export interface SystemOptions {
   store?: TokenStore;
   registry?: AppRegistry | ((urls: SystemUrls) => AppRegistry);
   keys?: EncryptionKey[];
+  /** The VT signing key; by default from config.keysFile beside the encryption keys. */
+  signingKey?: SigningKey;
   log?: Logger;
 }
 
@@ -46,6 +49,8 @@ export interface RunningSystem {
   store: TokenStore;
   registry: AppRegistry;
   keys: EncryptionKey[];
+  /** auth's VT signing key (undefined when auth does not run here). */
+  signingKey?: SigningKey;
   servers: Partial<Record<ComponentName, http.Server>>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
   close(graceMs?: number): Promise<void>;
@@ -105,13 +110,16 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     const needsStore = components.has('gateway') || components.has('auth');
     store = opts.store ?? (needsStore ? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, nodeEnv: config.nodeEnv }, log) : undefined);
     const keys = opts.keys ?? (components.has('auth') ? loadOrCreateEncryptionKeys(config.keysFile) : []);
+    const signingKey = opts.signingKey ?? (components.has('auth') ? loadOrCreateSigningKey(config.keysFile) : undefined);
     const apps: Partial<Record<ComponentName, Koa>> = {};
 
     if (components.has('products')) {
-      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }) });
+      // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
+      const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [] });
+      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens });
     }
     if (components.has('auth')) {
-      apps.auth = createAuthApp({ config, store: store!, registry, keys, log: log.child({ component: 'auth' }) });
+      apps.auth = createAuthApp({ config: { ...config, issuer: urls.gateway }, store: store!, registry, keys, signingKey: signingKey!, log: log.child({ component: 'auth' }) });
     }
     if (components.has('gateway')) {
       const auth = createUpstream('auth', urls.auth, config.internalToken, config.upstreamTimeoutMs);
@@ -122,8 +130,10 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
           signatureWindowSeconds: config.signatureWindowSeconds,
           corsOrigins: config.corsOrigins,
           internalToken: config.internalToken,
+          trustedProxies: config.trustedProxies,
           h5Origin: new URL(urls.h5).origin,
           publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
+          issuer: urls.gateway,
         },
         store: store!, registry, auth, products, log: log.child({ component: 'gateway' }),
       });
@@ -144,7 +154,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
 
     const stopStore = opts.store ? undefined : store;
     return {
-      urls, store: store!, registry, keys, servers,
+      urls, store: store!, registry, keys, signingKey, servers,
       async close(graceMs = 10_000) {
         await Promise.all(Object.values(servers).map((s) => closeServer(s, graceMs)));
         await Promise.all(upstreams.map((u) => u.close()));

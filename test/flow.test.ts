@@ -3,7 +3,7 @@ import { MemoryStore, type TokenStore } from '../common/store/index.ts';
 import type { RunningSystem } from '../scripts/system.ts';
 import { connectTestRedis } from './support/env.ts';
 import { fullFlow, http } from './support/clients.ts';
-import { startTestSystem } from './support/system.ts';
+import { startTestSystem, testSigningKey } from './support/system.ts';
 
 for (const kind of ['memory', 'redis'] as const) {
   describe(`the whole flow over HTTP (${kind} store)`, function () {
@@ -74,19 +74,21 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(wrong.status).to.equal(403);
     });
 
-    it('publishes the encryption key in the JWKS, with a kid, use enc and no private part', async function () {
+    it('publishes the encryption keys (use enc) and the VT signing key (use sig) in the JWKS, with kids and no private part', async function () {
       const res = await http.get(`${system.urls.gateway}/.well-known/jwks.json`);
       expect(res.status).to.equal(200);
-      const [rsa, ec, ...more] = res.data.keys;
+      const [rsa, ec, sig, ...more] = res.data.keys;
       expect(more).to.deep.equal([]);
+      expect(sig).to.deep.equal(testSigningKey().publicJwk);
+      expect(sig).to.include({ kty: 'EC', crv: 'P-256', use: 'sig', alg: 'ES256' });
       expect(rsa).to.include({ kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256' });
       expect(ec).to.include({ kty: 'EC', crv: 'P-256', use: 'enc', alg: 'ECDH-ES+A256KW' });
       expect(Object.keys(ec).sort()).to.deep.equal(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
-      for (const key of [rsa, ec]) {
+      for (const key of [rsa, ec, sig]) {
         expect(key.kid).to.be.a('string').with.length.greaterThan(20);
         for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key).not.to.have.property(priv);
       }
-      expect(rsa.kid).to.not.equal(ec.kid);
+      expect(new Set([rsa.kid, ec.kid, sig.kid]).size).to.equal(3);
     });
 
     it('health and readiness answer', async function () {

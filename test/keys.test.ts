@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as jose from 'jose';
-import { generateEncryptionKey, loadOrCreateEncryptionKeys, toJwks } from '../common/keys.ts';
+import { generateEncryptionKey, loadOrCreateAuthKeys, loadOrCreateEncryptionKeys, toJwks } from '../common/keys.ts';
 
 describe('encryption keys', function () {
   let dir: string;
@@ -70,5 +70,26 @@ describe('encryption keys', function () {
     const ec = { ...generateEncryptionKey('ECDH-ES+A256KW').privateKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
     writeFileSync(file, JSON.stringify({ keys: [ec] }));
     expect(() => loadOrCreateEncryptionKeys(file)).to.throw(/cannot be used with RSA-OAEP-256/);
+  });
+
+  it('a file with encryption keys only gets an ES256 signing key added; every key and kid stays, and a restart changes nothing', async function () {
+    const file = join(dir, 'keys.json');
+    const enc = loadOrCreateEncryptionKeys(file);
+    const before = stored(file);
+    const { encryption, signing } = loadOrCreateAuthKeys(file);
+    expect(encryption.map((k) => k.kid)).to.deep.equal(enc.map((k) => k.kid));
+    expect(mode(file)).to.equal(0o600);
+    const after = stored(file);
+    expect(after.slice(0, 2)).to.deep.equal(before);
+    expect(after[2]).to.include({ kty: 'EC', crv: 'P-256', use: 'sig', alg: 'ES256', kid: signing.kid });
+    const { kid, use, alg, ...members } = signing.publicJwk;
+    expect(kid).to.equal(await jose.calculateJwkThumbprint(members as jose.JWK, 'sha256'));
+    expect([use, alg]).to.deep.equal(['sig', 'ES256']);
+    const text = readFileSync(file, 'utf8');
+    const again = loadOrCreateAuthKeys(file);
+    expect(again.signing.kid).to.equal(signing.kid);
+    expect(again.encryption.map((k) => k.kid)).to.deep.equal(enc.map((k) => k.kid));
+    expect(readFileSync(file, 'utf8')).to.equal(text);
+    expect(toJwks(again.encryption, [again.signing]).keys.map((k) => k.use)).to.deep.equal(['enc', 'enc', 'sig']);
   });
 });

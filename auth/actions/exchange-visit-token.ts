@@ -5,7 +5,7 @@ import { noStore, readJsonBody } from '../../common/http.ts';
 import { Problem } from '../../common/problem.ts';
 import { TOMBSTONE_PREFIX, type TokenStore } from '../../common/store/index.ts';
 import {
-  atKey, newOpaqueToken, nowSeconds, OPAQUE_TOKEN_RE, parseRecord, tokenHash, vtKey,
+  atKey, nowSeconds, OPAQUE_TOKEN_RE, parseRecord, signVisitToken, tokenHash, vtKey,
   type AccessTokenRecord, type VisitTokenRecord,
 } from '../../common/tokens.ts';
 import type { AuthDeps } from '../context.ts';
@@ -32,8 +32,9 @@ function readEnvelopePlaintext(plaintext: Buffer): { at: string; iat: number } {
  * (OAuth's rule for a reused code, RFC 6749 section 4.1.2).
  */
 async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDeps, ctx: Context, appId?: string): Promise<void> {
-  const vtHash = tombstone.slice(TOMBSTONE_PREFIX.length);
-  const revoked = await store.delete(vtKey(vtHash));
+  // The tombstone names the VT's jti; deleting its liveness record revokes the VT at once.
+  const jti = tombstone.slice(TOMBSTONE_PREFIX.length);
+  const revoked = await store.delete(vtKey(jti));
   audit(deps.log, 'at.replayed', { appId, reqId: ctx.state.requestId, revokedVt: revoked ? 1 : 0 });
   if (revoked) audit(deps.log, 'vt.revoked', { appId, reason: 'at_replayed', reqId: ctx.state.requestId });
 }
@@ -91,26 +92,29 @@ export function exchangeVisitToken(deps: AuthDeps) {
       const now = nowSeconds();
       if (!atRecord || atRecord.exp <= now) throw atInvalid();
 
-      const vt = newOpaqueToken();
-      const vtHash = tokenHash(vt);
+      const { vt, claims } = signVisitToken(deps.signingKey, {
+        issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
+        ttlSeconds: config.vtTtlSeconds, now,
+      });
+      const jti = claims.jti;
       const vtRecord: VisitTokenRecord = {
         typ: 'vt', appId: atRecord.appId, userId: atRecord.userId, productId: atRecord.productId,
-        iat: now, exp: now + config.vtTtlSeconds,
+        iat: now, exp: claims.exp,
       };
-      if (!(await store.setIfAbsent(vtKey(vtHash), JSON.stringify(vtRecord), config.vtTtlSeconds))) {
+      if (!(await store.setIfAbsent(vtKey(jti), JSON.stringify(vtRecord), config.vtTtlSeconds))) {
         throw new Problem(500, 'internal_error', undefined, { cause: new Error('VT collision') });
       }
       let previous: string | null;
       try {
         // The tombstone lives as long as the VT, so a replay during the VT's life revokes it.
-        previous = await store.consume(key, TOMBSTONE_PREFIX + vtHash, config.vtTtlSeconds);
+        previous = await store.consume(key, TOMBSTONE_PREFIX + jti, config.vtTtlSeconds);
       } catch (err) {
         // Outcome unknown: never retried. Our VT was not handed out; remove it where we can.
-        await store.delete(vtKey(vtHash)).catch(() => undefined);
+        await store.delete(vtKey(jti)).catch(() => undefined);
         throw err;
       }
       if (previous !== current) {
-        await store.delete(vtKey(vtHash));
+        await store.delete(vtKey(jti));
         if (previous?.startsWith(TOMBSTONE_PREFIX)) await revokeOnReplay(store, previous, deps, ctx, atRecord.appId);
         throw atInvalid();
       }

@@ -1,29 +1,47 @@
 import type { Context, Next } from 'koa';
+import { createNetworkList, resolveClientAddress } from '../../common/client-address.ts';
 import { noStore, parseJsonObject, readRawBody } from '../../common/http.ts';
 import {
   checkSignatureTime, parseSignature, SignatureError, verifyContentDigest, verifySignature, type ParsedSignature,
 } from '../../common/http-signature.ts';
 import { audit } from '../../common/logger.ts';
 import { Problem } from '../../common/problem.ts';
+import type { AppEntry } from '../../common/registry.ts';
 import { nonceKey, nowSeconds } from '../../common/tokens.ts';
 import type { GatewayDeps } from '../context.ts';
 import { relay } from '../upstream.ts';
 
 const MAX_BODY = 4096;
+/** A value an edge proxy vouches for: visible ASCII without commas (a comma means two headers were joined). */
+const EDGE_VALUE_RE = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
+const UNTRUSTED_NETWORK = 'Access tokens for this app are issued only over its trusted network; no token was issued.';
+const UNVOUCHED = 'Access tokens for this app are issued only through its operator\'s trusted network, which did not vouch for this request; no token was issued.';
 
 /**
  * `POST /v1/access-tokens`: a third-party backend's signed request (RFC 9421). Checks, in order:
- * signature headers, `created` window, the app, Content-Digest, the HMAC, then the nonce (only
- * a verified request may use up a nonce), and routes to auth.
+ * signature headers, `created` window, the app, Content-Digest, the HMAC; then the app's trusted
+ * networks and edge header; then the nonce (only a verified request from an allowed network may
+ * use up a nonce), and routes to auth.
  */
 export function issueAccessToken(deps: GatewayDeps) {
   const { registry, store, config, log } = deps;
+  const trustedProxies = createNetworkList(config.trustedProxies ?? []);
+  for (const app of registry.all()) {
+    if (app.requiredHeader && trustedProxies.cidrs.length === 0) {
+      log.warn({ appId: app.appId, header: app.requiredHeader.name }, 'this app requires a header set by a trusted proxy, but TRUSTED_PROXIES is empty: every AT request for it will be refused');
+    }
+  }
 
   function refuse(ctx: Context, err: SignatureError | Problem, appId?: string): never {
     const reason = err instanceof SignatureError ? err.reason : err.code;
     audit(log, 'signature.rejected', { appId, reason, reqId: ctx.state.requestId });
     if (err instanceof Problem) throw err;
     throw new Problem(401, 'invalid_signature', err.message);
+  }
+
+  function refuseIssuance(ctx: Context, app: AppEntry, reason: string, clientAddress: string, detail: string): never {
+    audit(log, 'issuance.refused', { appId: app.appId, reason, clientAddress, reqId: ctx.state.requestId });
+    throw new Problem(403, 'untrusted_network', detail);
   }
 
   return [
@@ -48,18 +66,45 @@ export function issueAccessToken(deps: GatewayDeps) {
         if (err instanceof SignatureError) refuse(ctx, err, appId);
         throw err;
       }
-      // The nonce is remembered a little longer than the window on both sides of `created`.
-      const fresh = await store.setIfAbsent(nonceKey(appId, parsed.params.nonce), '1', 2 * config.signatureWindowSeconds + 5);
-      if (!fresh) refuse(ctx, new Problem(401, 'replayed_request', 'This request (its nonce) was already received.'), appId);
       ctx.state.app = app;
-      ctx.state.body = parseJsonObject(ctx, raw);
+      ctx.state.signature = parsed;
+      ctx.state.rawBody = raw;
+      await next();
+    },
+
+    // After the signature, so an unauthenticated caller learns nothing of an app's networks; before
+    // the nonce, so a request from the wrong network does not use one up.
+    async function checkTrustedNetwork(ctx: Context, next: Next): Promise<void> {
+      const app: AppEntry = ctx.state.app;
+      const client = resolveClientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for') || undefined, trustedProxies);
+      if (app.trustedNetworks && !app.trustedNetworks.has(client.address)) {
+        refuseIssuance(ctx, app, 'outside_trusted_networks', client.address, UNTRUSTED_NETWORK);
+      }
+      if (app.requiredHeader) {
+        // Only a trusted proxy's word counts: from anyone else the header is the client's own claim.
+        if (!client.viaTrustedProxy) refuseIssuance(ctx, app, 'not_via_trusted_proxy', client.address, UNVOUCHED);
+        const value = ctx.get(app.requiredHeader.name);
+        if (!EDGE_VALUE_RE.test(value)) refuseIssuance(ctx, app, value ? 'required_header_malformed' : 'required_header_missing', client.address, UNVOUCHED);
+        ctx.state.attributes = { [app.requiredHeader.claim]: value };
+      }
+      await next();
+    },
+
+    async function useNonce(ctx: Context, next: Next): Promise<void> {
+      const app: AppEntry = ctx.state.app;
+      const parsed: ParsedSignature = ctx.state.signature;
+      // The nonce is remembered a little longer than the window on both sides of `created`.
+      const fresh = await store.setIfAbsent(nonceKey(app.appId, parsed.params.nonce), '1', 2 * config.signatureWindowSeconds + 5);
+      if (!fresh) refuse(ctx, new Problem(401, 'replayed_request', 'This request (its nonce) was already received.'), app.appId);
+      ctx.state.body = parseJsonObject(ctx, ctx.state.rawBody);
       await next();
     },
 
     async function routeToAuth(ctx: Context): Promise<void> {
       const { userId, productId } = ctx.state.body as Record<string, unknown>;
+      const attributes = ctx.state.attributes as Record<string, string> | undefined;
       const answer = await deps.auth.request(ctx, 'POST', '/internal/access-tokens', {
-        body: { appId: ctx.state.app.appId, userId, productId },
+        body: { appId: ctx.state.app.appId, userId, productId, ...(attributes && { attributes }) },
       });
       noStore(ctx);
       relay(ctx, answer, [201]);

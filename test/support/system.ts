@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type BrokerConfig } from '../../common/config.ts';
-import { generateEncryptionKeys, type EncryptionKey, type EnvelopeAlg } from '../../common/keys.ts';
+import { generateEncryptionKeys, generateSigningKey, type EncryptionKey, type EnvelopeAlg, type SigningKey } from '../../common/keys.ts';
 import { REDACT_PATHS } from '../../common/logger.ts';
 import { createRegistry, type AppRegistry } from '../../common/registry.ts';
 import type { TokenStore } from '../../common/store/index.ts';
@@ -63,6 +63,12 @@ export function testKeys(): EncryptionKey[] {
   return (sharedKeys ??= generateEncryptionKeys());
 }
 
+let sharedSigningKey: SigningKey | undefined;
+/** One VT signing key (ES256) for the whole test run, as auth holds it. */
+export function testSigningKey(): SigningKey {
+  return (sharedSigningKey ??= generateSigningKey());
+}
+
 /** The test key set's key for `alg` (the RSA one by default). */
 export function testKey(alg: EnvelopeAlg = 'RSA-OAEP-256'): EncryptionKey {
   return testKeys().find((k) => k.alg === alg)!;
@@ -81,6 +87,7 @@ export async function startTestSystem(opts: StartOptions): Promise<RunningSystem
     store: opts.store,
     registry: (urls) => testRegistry(urls),
     keys: testKeys(),
+    signingKey: testSigningKey(),
     log: opts.log ?? pino({ level: 'silent' }),
   });
 }

@@ -1,0 +1,28 @@
+import type { Context } from 'koa';
+import type { AppEntry } from '../../common/registry.ts';
+import { VT_TYP } from '../../common/tokens.ts';
+import { readTokenForm, requireAppClient } from '../client-auth.ts';
+import type { GatewayDeps } from '../context.ts';
+import type { VisitTokenChecker } from '../visit-tokens.ts';
+
+/**
+ * `POST /v1/introspect` (RFC 7662) for registered apps: a live VT issued to the calling app is
+ * `active` with its claims; anything else (expired, revoked, unknown, malformed, another app's,
+ * another kind of token) is `{"active": false}` and nothing more.
+ */
+export function introspectToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
+  return [
+    requireAppClient(deps.registry),
+    async function introspect(ctx: Context): Promise<void> {
+      const { token } = await readTokenForm(ctx);
+      const client = ctx.state.client as AppEntry;
+      const live = await visitTokens.check(ctx, token);
+      if (!live || live.claims.app !== client.appId) {
+        ctx.body = { active: false };
+        return;
+      }
+      const { iss, sub, app, aud, iat, exp, jti } = live.claims;
+      ctx.body = { active: true, iss, sub, app, aud, iat, exp, jti, token_type: VT_TYP };
+    },
+  ];
+}

@@ -1,0 +1,76 @@
+/** The verifier product backends use (common/vt-verifier.ts, on jose): fetch, cache, unknown kid storm, audience. */
+import { expect } from 'chai';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateKeyPairSync } from 'node:crypto';
+import * as jose from 'jose';
+import { toJwks } from '../common/keys.ts';
+import { signVisitToken } from '../common/tokens.ts';
+import { createVisitTokenVerifier, VisitTokenRejected } from '../common/vt-verifier.ts';
+import { testKeys, testSigningKey } from './support/system.ts';
+
+const ISSUER = 'https://gateway.example';
+
+describe('the VT verifier for product backends', function () {
+  let server: http.Server;
+  let jwksUrl: string;
+  let fetches = 0;
+
+  before(async function () {
+    const body = JSON.stringify(toJwks(testKeys(), [testSigningKey()]));
+    server = http.createServer((_req, res) => {
+      fetches++;
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  beforeEach(() => {
+    fetches = 0;
+  });
+
+  const vtFor = (productId = 'city-pass', issuer = ISSUER) =>
+    signVisitToken(testSigningKey(), { issuer, userId: 'alice', appId: 'demo-app', productId, ttlSeconds: 600 }).vt;
+  async function rejection(p: Promise<unknown>): Promise<VisitTokenRejected> {
+    try {
+      await p;
+    } catch (err) {
+      expect(err).to.be.instanceOf(VisitTokenRejected);
+      return err as VisitTokenRejected;
+    }
+    throw new Error('expected a rejection');
+  }
+
+  it('verifies a VT, fetching the JWKS once and then from its cache', async function () {
+    const verifier = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass' });
+    for (let i = 0; i < 20; i++) expect(await verifier.verify(vtFor())).to.include({ sub: 'alice', app: 'demo-app', aud: 'city-pass' });
+    expect(fetches).to.equal(1);
+  });
+
+  it('refuses another audience, another issuer, an expired VT and another typ', async function () {
+    const verifier = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass' });
+    expect((await rejection(verifier.verify(vtFor('savings-plus')))).reason).to.equal('ERR_JWT_CLAIM_VALIDATION_FAILED');
+    expect((await verifier.verify(vtFor('savings-plus'), { audience: 'savings-plus' })).aud).to.equal('savings-plus');
+    await rejection(verifier.verify(vtFor('city-pass', 'https://evil.example')));
+    const expired = signVisitToken(testSigningKey(), { issuer: ISSUER, userId: 'a', appId: 'demo-app', productId: 'city-pass', ttlSeconds: 60, now: Math.floor(Date.now() / 1000) - 120 }).vt;
+    expect((await rejection(verifier.verify(expired))).reason).to.equal('ERR_JWT_EXPIRED');
+    const at = await new jose.SignJWT({ sub: 'a', app: 'demo-app', jti: 'x' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: testSigningKey().kid })
+      .setIssuer(ISSUER).setAudience('city-pass').setIssuedAt().setExpirationTime('5m').sign(testSigningKey().privateKey);
+    await rejection(verifier.verify(at));
+  });
+
+  it('a storm of 50 tokens with an unknown kid makes at most 2 JWKS fetches', async function () {
+    const verifier = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass', cooldownMs: 30_000 });
+    await verifier.verify(vtFor());
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const forged = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+      new jose.SignJWT({ sub: 'a', app: 'demo-app', jti: `j${i}` }).setProtectedHeader({ alg: 'ES256', typ: 'vt+jwt', kid: `unknown-${i}` })
+        .setIssuer(ISSUER).setAudience('city-pass').setIssuedAt().setExpirationTime('5m').sign(other.privateKey)));
+    const results = await Promise.allSettled(forged.map((t) => verifier.verify(t)));
+    expect(results.every((r) => r.status === 'rejected')).to.equal(true);
+    expect(fetches).to.be.at.most(2);
+    // Known keys go on verifying throughout.
+    expect((await verifier.verify(vtFor())).sub).to.equal('alice');
+  });
+});
