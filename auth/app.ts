@@ -10,7 +10,6 @@ import type { AuthDeps } from './context.ts';
 /** The auth service: internal only, answers the gateway alone. Opens no port. */
 export function createAuthApp(deps: AuthDeps): Koa {
   const router = new Router();
-  const jwks = toJwks(deps.keys, [deps.signingKey]);
   const internal = requireInternalCaller(deps.config.internalToken);
 
   router.get('/healthz', async function health(ctx) {
@@ -24,7 +23,8 @@ export function createAuthApp(deps: AuthDeps): Koa {
     ctx.body = { status: store === 'ok' ? 'ok' : 'degraded', store };
   });
   router.get('/internal/jwks', internal, async function publishJwks(ctx) {
-    ctx.body = jwks;
+    // Built per request: the signing keys change as the set rotates (a few keys, cheap).
+    ctx.body = { keys: [...toJwks(deps.keys).keys, ...deps.signingKeys.publicJwks()] };
   });
   router.post('/internal/access-tokens', internal, ...issueAccessToken(deps));
   router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(deps));

@@ -28,6 +28,10 @@ export interface BrokerConfig {
   redisPrefix: string;
   appsFile: string;
   keysFile?: string;
+  /** `KEYS_KEK`: seals the signing keys' private halves in the store; else kept in keysFile. */
+  keysKek?: Buffer;
+  /** How often auth and gateway re-read the signing key set (ms): well under the 60 s retire margin. */
+  keysPollMs: number;
   atTtlSeconds: number;
   vtTtlSeconds: number;
   signatureWindowSeconds: number;
@@ -108,6 +112,12 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
   const redisUrl = env.REDIS_URL || undefined;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://');
 
+  let keysKek: Buffer | undefined;
+  if (env.KEYS_KEK) {
+    keysKek = /^[A-Za-z0-9_-]+$/.test(env.KEYS_KEK) ? Buffer.from(env.KEYS_KEK, 'base64url') : undefined;
+    if (keysKek?.length !== 32) throw new ConfigError('KEYS_KEK', 'must be 32 bytes, base64url (e.g. `openssl rand 32 | basenc --base64url`)');
+  }
+
   return Object.freeze({
     nodeEnv,
     host,
@@ -120,6 +130,8 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     redisPrefix: env.REDIS_PREFIX || 'h5b:',
     appsFile: env.APPS_FILE || 'config/apps.json',
     keysFile: env.AUTH_KEYS_FILE === '' ? undefined : env.AUTH_KEYS_FILE || '.data/auth-keys.json',
+    keysKek,
+    keysPollMs: int(env, 'KEYS_POLL_SECONDS', 5, 1, 30) * 1000,
     atTtlSeconds: int(env, 'AT_TTL_SECONDS', 300, 10, 3600),
     vtTtlSeconds: int(env, 'VT_TTL_SECONDS', 1800, 60, 86400),
     signatureWindowSeconds: int(env, 'SIGNATURE_WINDOW_SECONDS', 300, 5, 3600),

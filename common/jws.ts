@@ -20,7 +20,7 @@ export interface JwsHeader {
   kid: string;
 }
 
-/** Longest compact JWS accepted; a VT is about 450 characters. */
+/** Longest compact JWS accepted; a VT is about 450 characters, at most about 2.7 KB with a full profile. */
 export const MAX_JWS_LENGTH = 4096;
 
 const B64U = /^[A-Za-z0-9_-]*$/;

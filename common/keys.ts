@@ -3,7 +3,7 @@
  * an EC P-256 key (`ECDH-ES+A256KW`). Parsed once into KeyObjects; published as a JWKS (RFC 7517)
  * with RFC 7638 thumbprints as `kid`.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -156,7 +156,8 @@ export function loadOrCreateEncryptionKeys(file?: string): EncryptionKey[] {
   return keys;
 }
 
-function signingKeyFromPrivateJwk(jwk: JsonWebKey): SigningKey {
+/** A signing key from its private JWK (P-256 only); `kid` kept when given, else its thumbprint. */
+export function signingKeyFromPrivateJwk(jwk: JsonWebKey): SigningKey {
   const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
   if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new Error('the signing key must be EC P-256 (ES256)');
@@ -193,6 +194,31 @@ export function loadOrCreateSigningKey(file?: string): SigningKey {
   const key = generateSigningKey();
   writeKeysFile(file, { ...contents, keys: [...contents.keys, { ...key.privateKey.export({ format: 'jwk' }), kid: key.kid, use: 'sig', alg: 'ES256' }] });
   return key;
+}
+
+/**
+ * The key-encryption key that seals the signing key set's private keys in the store (32 bytes):
+ * `KEYS_KEK` when the environment sets it (passed in as `fromEnv`), otherwise the `kek` member of
+ * `file`, generated on first use and kept there (0600) beside the other keys. Every auth process
+ * and the rotation command must use the same one. Without a file and without `fromEnv` it lives
+ * as long as the process (tests).
+ */
+export function loadOrCreateKeysKek(file?: string, fromEnv?: Buffer, opts: { create?: boolean } = {}): Buffer {
+  if (fromEnv) return fromEnv;
+  const create = opts.create ?? true;
+  if (!file && create) return randomBytes(32);
+  if (!file || (!create && !existsSync(file))) throw new Error('no key-encryption key: set KEYS_KEK, or AUTH_KEYS_FILE to the file auth uses');
+  let contents: Record<string, unknown> = { keys: [] };
+  if (existsSync(file)) contents = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  if (typeof contents.kek === 'string') {
+    const kek = Buffer.from(contents.kek, 'base64url');
+    if (kek.length !== 32) throw new Error(`${file}: kek must be 32 bytes, base64url`);
+    return kek;
+  }
+  if (!create) throw new Error(`${file} holds no kek and KEYS_KEK is not set: start auth once first, or set KEYS_KEK as auth has it`);
+  const kek = randomBytes(32);
+  writeKeysFile(file, { ...contents, kek: kek.toString('base64url') });
+  return kek;
 }
 
 /** auth's whole key set: the envelope's encryption keys and the VT signing key, from one file. */

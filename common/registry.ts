@@ -1,11 +1,14 @@
 /**
  * The registry of third-party apps: who may sign requests, how their ATs are encrypted back to
  * them, which products they may open, which origins may frame the H5 pages for them, and from
- * which networks (and through which edge header) they may ask for ATs.
+ * which networks (and through which edge header) they may ask for ATs, and which external servers
+ * their VTs may be bound to.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { audienceProblem } from './audience.ts';
 import { createNetworkList, type NetworkList } from './client-address.ts';
+import { isClaimName } from './profile.ts';
 
 export interface AppEntry {
   appId: string;
@@ -23,6 +26,8 @@ export interface AppEntry {
   trustedNetworks?: NetworkList;
   /** A header a trusted edge proxy sets, required for AT issuance and copied into the AT as `claim`. */
   requiredHeader?: RequiredHeader;
+  /** External servers a VT of this app may be bound to (the AT request's `audience`); absent: any. */
+  audiences?: readonly string[];
 }
 
 /** `{ "name": "x-operator-subscriber-id", "claim": "subscriber" }` in the registry. */
@@ -42,7 +47,6 @@ const APP_ID_RE = /^[A-Za-z0-9._-]{3,64}$/;
 const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
 /** An RFC 9110 field name (a token). */
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
-const CLAIM_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 /**
  * Headers a third party or the broker itself sets, or that proxies rewrite: none of them can stand
  * for an operator's verdict on the request.
@@ -52,8 +56,6 @@ const RESERVED_HEADERS = new Set([
   'cookie', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'x-request-id',
   'x-broker-internal', 'x-broker-app', 'x-broker-user', 'x-broker-product', 'connection', 'transfer-encoding', 'te', 'upgrade',
 ]);
-/** Claim names a strict JSON reader refuses (see parseJsonObject in common/http.ts). */
-const RESERVED_CLAIMS = new Set(['constructor', 'prototype']);
 
 export class RegistryError extends Error {
   constructor(where: string, problem: string) {
@@ -116,10 +118,23 @@ function parseEntry(raw: unknown, i: number): AppEntry {
     const name = h.name.toLowerCase();
     if (!HEADER_NAME_RE.test(name)) throw new RegistryError(where, `requiredHeader.name "${h.name}" is not a header name`);
     if (RESERVED_HEADERS.has(name)) throw new RegistryError(where, `requiredHeader.name "${h.name}" is a header clients or the broker set; name the header your edge proxy sets`);
-    if (!CLAIM_RE.test(h.claim) || RESERVED_CLAIMS.has(h.claim)) {
+    if (!isClaimName(h.claim)) {
       throw new RegistryError(where, 'requiredHeader.claim must be 1-32 of A-Z a-z 0-9 _, starting with a letter (not "constructor" or "prototype")');
     }
     requiredHeader = Object.freeze({ name, claim: h.claim });
+  }
+  let audiences: readonly string[] | undefined;
+  if (r.audiences !== undefined) {
+    const list = r.audiences;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new RegistryError(where, 'audiences must be a non-empty list of URLs like "https://partner.example/api" (leave it out to allow any)');
+    }
+    for (const a of list) {
+      // Loopback http is allowed here; auth refuses it per request in production.
+      const problem = audienceProblem(a, { allowLoopbackHttp: true });
+      if (problem) throw new RegistryError(where, `audiences: ${String(JSON.stringify(a)).slice(0, 80)} ${problem}`);
+    }
+    audiences = Object.freeze([...(list as string[])]);
   }
   return {
     appId: r.appId,
@@ -131,6 +146,7 @@ function parseEntry(raw: unknown, i: number): AppEntry {
     allowedOrigins: Object.freeze([...(origins as string[])]),
     trustedNetworks,
     requiredHeader,
+    audiences,
   };
 }
 

@@ -6,6 +6,7 @@
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { JwsError, signCompact, verifyCompact } from './jws.ts';
 import type { SigningKey } from './keys.ts';
+import { visitProfile, type Profile } from './profile.ts';
 import type { TokenStore } from './store/index.ts';
 
 /** 256 random bits, base64url: 43 characters. */
@@ -29,6 +30,12 @@ export interface AccessTokenRecord {
   appId: string;
   userId: string;
   productId: string;
+  /** The external server the VT is also for (its `aud` then names both); absent: the product only. */
+  audience?: string;
+  /** The user profile the third party supplied (see common/profile.ts). */
+  profile?: Profile;
+  /** What the operator's edge proxy vouched for, by claim name (the app's `requiredHeader`). */
+  attributes?: Profile;
   /** unix seconds */
   exp: number;
 }
@@ -60,7 +67,10 @@ export const VT_TYP = 'vt+jwt';
 /** 128 random bits, base64url (22 characters). */
 export const JTI_RE = /^[A-Za-z0-9_-]{22}$/;
 
-/** The claims of a VT. `aud` is the product id (an array once an external audience is added). */
+/**
+ * The claims of a VT. `aud` is the product id, or `[productId, audience]` when the AT named an
+ * external server: every verifier for either accepts it, one for anything else refuses it.
+ */
 export interface VisitTokenClaims {
   iss: string;
   sub: string;
@@ -69,18 +79,26 @@ export interface VisitTokenClaims {
   iat: number;
   exp: number;
   jti: string;
-  /** Reserved for the user profile a third party supplies; omitted when empty. */
-  profile?: Record<string, unknown>;
+  /** The third party's profile with the operator's attributes over it; omitted when both are empty. */
+  profile?: Profile;
 }
 
 /** Signs a VT for one visit; returns the compact JWT and its claims. */
 export function signVisitToken(
   key: SigningKey,
-  v: { issuer: string; userId: string; appId: string; productId: string; ttlSeconds: number; now?: number },
+  v: {
+    issuer: string; userId: string; appId: string; productId: string; ttlSeconds: number; now?: number;
+    audience?: string; profile?: Profile; attributes?: Profile;
+  },
 ): { vt: string; claims: VisitTokenClaims } {
   const iat = v.now ?? nowSeconds();
+  const profile = visitProfile(v.profile, v.attributes);
   const claims: VisitTokenClaims = {
-    iss: v.issuer, sub: v.userId, app: v.appId, aud: v.productId, iat, exp: iat + v.ttlSeconds, jti: randomBytes(16).toString('base64url'),
+    iss: v.issuer, sub: v.userId, app: v.appId,
+    // A string as before when there is no external audience, so existing verifiers see no change.
+    aud: v.audience ? [v.productId, v.audience] : v.productId,
+    iat, exp: iat + v.ttlSeconds, jti: randomBytes(16).toString('base64url'),
+    ...(profile && { profile }),
   };
   return { vt: signCompact({ typ: VT_TYP, kid: key.kid }, { ...claims }, key.privateKey), claims };
 }

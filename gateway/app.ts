@@ -15,7 +15,7 @@ import { createVisitTokenChecker } from './visit-tokens.ts';
 /** The gateway: the only public entry of the broker. Opens no port. */
 export function createGatewayApp(deps: GatewayDeps): Koa {
   const router = new Router();
-  const visitTokens = createVisitTokenChecker({ auth: deps.auth, store: deps.store, issuer: deps.config.issuer, log: deps.log });
+  const visitTokens = createVisitTokenChecker({ signingKeys: deps.signingKeys, store: deps.store, issuer: deps.config.issuer });
   const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
   // Only the H5 pages' origins may call the browser-facing APIs; AT issuance is server to server

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { BrokerConfig } from '../common/config.ts';
 import type { AppRegistry } from '../common/registry.ts';
+import type { SigningKeyRing } from '../common/signing-keys.ts';
 import type { TokenStore } from '../common/store/index.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -13,6 +14,8 @@ export interface GatewayDeps {
     issuer: string;
   };
   store: TokenStore;
+  /** The VT signing key set's public keys, read from the store (no KEK: no private key). */
+  signingKeys: SigningKeyRing;
   registry: AppRegistry;
   auth: Upstream;
   products: Upstream;

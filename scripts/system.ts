@@ -9,11 +9,12 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAuthApp } from '../auth/app.ts';
 import type { BrokerConfig } from '../common/config.ts';
-import { loadOrCreateEncryptionKeys, loadOrCreateSigningKey, type EncryptionKey, type SigningKey } from '../common/keys.ts';
+import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey, type EncryptionKey, type SigningKey } from '../common/keys.ts';
 import { createLogger } from '../common/logger.ts';
 import { loadRegistry, type AppRegistry } from '../common/registry.ts';
+import { ensureSigningKeySet, SigningKeyRing } from '../common/signing-keys.ts';
 import { createStore, type TokenStore } from '../common/store/index.ts';
-import { createVisitTokenVerifier } from '../common/vt-verifier.ts';
+import { createVisitTokenVerifier, type VisitTokenVerifierOptions } from '../common/vt-verifier.ts';
 import { createGatewayApp } from '../gateway/app.ts';
 import { createUpstream, type Upstream } from '../gateway/upstream.ts';
 import { buildAssets } from '../h5/bundle.ts';
@@ -31,8 +32,19 @@ export interface SystemOptions {
   store?: TokenStore;
   registry?: AppRegistry | ((urls: SystemUrls) => AppRegistry);
   keys?: EncryptionKey[];
-  /** The VT signing key; by default from config.keysFile beside the encryption keys. */
+  /**
+   * The VT signing key that becomes `current` when the store holds no signing key set yet; by
+   * default the one in config.keysFile. Once the set exists, the store's set is used.
+   */
   signingKey?: SigningKey;
+  /** The key-encryption key of the signing keys in the store; by default KEYS_KEK or config.keysFile. */
+  kek?: Buffer;
+  /** How often auth and gateway re-read the signing key set (ms); by default config.keysPollMs. */
+  keysPollMs?: number;
+  /** The store the gateway uses, when it must differ from auth's (tests observe the gateway's reads). */
+  gatewayStore?: TokenStore;
+  /** Options of the sample product backend's VT verifier (tests shorten its cool-down). */
+  productsVerifier?: Partial<Pick<VisitTokenVerifierOptions, 'cooldownMs' | 'cacheMaxAgeMs'>>;
   log?: Logger;
 }
 
@@ -49,8 +61,8 @@ export interface RunningSystem {
   store: TokenStore;
   registry: AppRegistry;
   keys: EncryptionKey[];
-  /** auth's VT signing key (undefined when auth does not run here). */
-  signingKey?: SigningKey;
+  /** Each component's view of the VT signing key set (auth's holds the current private key). */
+  signingKeys: { auth?: SigningKeyRing; gateway?: SigningKeyRing };
   servers: Partial<Record<ComponentName, http.Server>>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
   close(graceMs?: number): Promise<void>;
@@ -88,6 +100,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
   };
   const upstreams: Upstream[] = [];
   let store: TokenStore | undefined;
+  const rings: SigningKeyRing[] = [];
 
   try {
     const urls: SystemUrls = {
@@ -110,16 +123,30 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     const needsStore = components.has('gateway') || components.has('auth');
     store = opts.store ?? (needsStore ? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, nodeEnv: config.nodeEnv }, log) : undefined);
     const keys = opts.keys ?? (components.has('auth') ? loadOrCreateEncryptionKeys(config.keysFile) : []);
-    const signingKey = opts.signingKey ?? (components.has('auth') ? loadOrCreateSigningKey(config.keysFile) : undefined);
+    const signingKeys: RunningSystem['signingKeys'] = {};
+    const keysPollMs = opts.keysPollMs ?? config.keysPollMs;
+    if (components.has('auth')) {
+      const kek = opts.kek ?? loadOrCreateKeysKek(config.keysFile, config.keysKek);
+      // The first auth to start on an empty store writes the set; its current key is the file's.
+      await ensureSigningKeySet(store!, { kek, initial: opts.signingKey ?? loadOrCreateSigningKey(config.keysFile) });
+      signingKeys.auth = new SigningKeyRing(store!, { kek, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+      rings.push(signingKeys.auth);
+      await signingKeys.auth.start();
+    }
+    if (components.has('gateway')) {
+      signingKeys.gateway = new SigningKeyRing(opts.gatewayStore ?? store!, { pollMs: keysPollMs, log: log.child({ component: 'gateway' }) });
+      rings.push(signingKeys.gateway);
+      await signingKeys.gateway.start();
+    }
     const apps: Partial<Record<ComponentName, Koa>> = {};
 
     if (components.has('products')) {
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
-      const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [] });
+      const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
       apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens });
     }
     if (components.has('auth')) {
-      apps.auth = createAuthApp({ config: { ...config, issuer: urls.gateway }, store: store!, registry, keys, signingKey: signingKey!, log: log.child({ component: 'auth' }) });
+      apps.auth = createAuthApp({ config: { ...config, issuer: urls.gateway }, store: store!, registry, keys, signingKeys: signingKeys.auth!, log: log.child({ component: 'auth' }) });
     }
     if (components.has('gateway')) {
       const auth = createUpstream('auth', urls.auth, config.internalToken, config.upstreamTimeoutMs);
@@ -135,7 +162,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
           publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
           issuer: urls.gateway,
         },
-        store: store!, registry, auth, products, log: log.child({ component: 'gateway' }),
+        store: opts.gatewayStore ?? store!, signingKeys: signingKeys.gateway!, registry, auth, products, log: log.child({ component: 'gateway' }),
       });
     }
     if (components.has('h5')) {
@@ -154,14 +181,16 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
 
     const stopStore = opts.store ? undefined : store;
     return {
-      urls, store: store!, registry, keys, signingKey, servers,
+      urls, store: store!, registry, keys, signingKeys, servers,
       async close(graceMs = 10_000) {
+        for (const ring of rings) ring.stop();
         await Promise.all(Object.values(servers).map((s) => closeServer(s, graceMs)));
         await Promise.all(upstreams.map((u) => u.close()));
         await stopStore?.close();
       },
     };
   } catch (err) {
+    for (const ring of rings) ring.stop();
     await Promise.all(Object.values(servers).map((s) => closeServer(s, 0)));
     await Promise.all(upstreams.map((u) => u.close()));
     if (!opts.store) await store?.close().catch(() => undefined);

@@ -74,12 +74,15 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(wrong.status).to.equal(403);
     });
 
-    it('publishes the encryption keys (use enc) and the VT signing key (use sig) in the JWKS, with kids and no private part', async function () {
+    it('publishes the encryption keys (use enc) and the VT signing keys (use sig: current, then next) in the JWKS, with kids and no private part', async function () {
       const res = await http.get(`${system.urls.gateway}/.well-known/jwks.json`);
       expect(res.status).to.equal(200);
-      const [rsa, ec, sig, ...more] = res.data.keys;
+      const [rsa, ec, sig, next, ...more] = res.data.keys;
       expect(more).to.deep.equal([]);
       expect(sig).to.deep.equal(testSigningKey().publicJwk);
+      expect(next).to.include({ kty: 'EC', crv: 'P-256', use: 'sig', alg: 'ES256' });
+      expect(Object.keys(next).sort()).to.deep.equal(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
+      expect(next.kid).to.not.equal(sig.kid);
       expect(sig).to.include({ kty: 'EC', crv: 'P-256', use: 'sig', alg: 'ES256' });
       expect(rsa).to.include({ kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256' });
       expect(ec).to.include({ kty: 'EC', crv: 'P-256', use: 'enc', alg: 'ECDH-ES+A256KW' });

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as jose from 'jose';
-import { generateEncryptionKey, loadOrCreateAuthKeys, loadOrCreateEncryptionKeys, toJwks } from '../common/keys.ts';
+import { generateEncryptionKey, loadOrCreateAuthKeys, loadOrCreateEncryptionKeys, loadOrCreateKeysKek, toJwks } from '../common/keys.ts';
 
 describe('encryption keys', function () {
   let dir: string;
@@ -24,6 +24,21 @@ describe('encryption keys', function () {
     expect(mode(file)).to.equal(0o600);
     expect(stored(file).map((k) => [k.kty, k.alg, k.use, k.kid])).to.deep.equal(keys.map((k) => [k.publicJwk.kty, k.alg, 'enc', k.kid]));
     expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(keys.map((k) => k.kid));
+  });
+
+  it('the signing keys\' KEK: KEYS_KEK wins; otherwise generated once into the file beside the keys, which stay; never created where asked not to', function () {
+    const file = join(dir, 'keys.json');
+    const keys = loadOrCreateEncryptionKeys(file);
+    expect(() => loadOrCreateKeysKek(file, undefined, { create: false })).to.throw(/holds no kek/);
+    const kek = loadOrCreateKeysKek(file);
+    expect(kek).to.have.length(32);
+    expect(mode(file)).to.equal(0o600);
+    expect(loadOrCreateKeysKek(file, undefined, { create: false }).equals(kek)).to.equal(true);
+    expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(keys.map((k) => k.kid));
+    expect(loadOrCreateKeysKek(file).equals(kek)).to.equal(true);
+    const fromEnv = Buffer.alloc(32, 3);
+    expect(loadOrCreateKeysKek(file, fromEnv)).to.equal(fromEnv);
+    expect(() => loadOrCreateKeysKek(join(dir, 'absent.json'), undefined, { create: false })).to.throw(/no key-encryption key/);
   });
 
   it('a file from before ECDH-ES+A256KW (RSA only) gets a P-256 key added; the RSA key and its kid stay', function () {

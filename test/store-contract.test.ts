@@ -90,6 +90,23 @@ function storeContract(name: string, open: (ctx: Mocha.Context) => Promise<Token
       expect(await store.get('d')).to.equal(null);
     });
 
+    it('setIfUnchanged writes every entry when the guard holds what was read, and nothing otherwise', async function () {
+      expect(await store.setIfUnchanged('doc', null, { doc: 'v1', side: 's1' })).to.equal(true);
+      expect(await store.setIfUnchanged('doc', null, { doc: 'again', side: 'x' })).to.equal(false);
+      expect(await store.setIfUnchanged('doc', 'v0', { doc: 'v2', side: 's2' })).to.equal(false);
+      expect([await store.get('doc'), await store.get('side')]).to.deep.equal(['v1', 's1']);
+      expect(await store.setIfUnchanged('doc', 'v1', { doc: 'v2', side: 's2' })).to.equal(true);
+      expect([await store.get('doc'), await store.get('side')]).to.deep.equal(['v2', 's2']);
+    });
+
+    it('of 50 concurrent setIfUnchanged from one read exactly one wins', async function () {
+      await store.setIfUnchanged('doc-race', null, { 'doc-race': 'base' });
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.setIfUnchanged('doc-race', 'base', { 'doc-race': String(i), 'doc-race:side': String(i) })));
+      expect(results.filter(Boolean)).to.have.length(1);
+      const winner = String(results.indexOf(true));
+      expect([await store.get('doc-race'), await store.get('doc-race:side')]).to.deep.equal([winner, winner]);
+    });
+
     it('ping answers', async function () {
       await store.ping();
     });

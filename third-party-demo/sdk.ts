@@ -21,8 +21,19 @@ export interface AccessToken {
   at: string;
   productId: string;
   userId: string;
+  /** The external server the VT will also be for, when the request named one. */
+  audience?: string;
   /** unix seconds */
   exp: number;
+}
+
+export interface AccessTokenRequest {
+  userId: string;
+  productId: string;
+  /** Bind the VT to this external server too (an https URL; its `aud` then names both). */
+  audience?: string;
+  /** A small user profile the VT carries: at most 8 string values (docs/protocol.md, section 1). */
+  profile?: Record<string, string>;
 }
 
 /** A refusal from the broker, with its problem body (`code` is stable). */
@@ -43,9 +54,9 @@ export class BrokerClient {
   }
 
   /** Asks the gateway for a single-use AT for one of our users and one product. */
-  async requestAccessToken(input: { userId: string; productId: string }): Promise<AccessToken> {
+  async requestAccessToken(input: AccessTokenRequest): Promise<AccessToken> {
     const path = '/v1/access-tokens';
-    const body = JSON.stringify({ userId: input.userId, productId: input.productId });
+    const body = JSON.stringify({ userId: input.userId, productId: input.productId, audience: input.audience, profile: input.profile });
     const headers = { 'content-type': 'application/json' };
     const sig = signRequest({
       method: 'POST',
@@ -60,7 +71,9 @@ export class BrokerClient {
     const { plaintext } = decryptCompact(res.data.accessToken, { algorithms: ['A256KW'], key: () => this.encKey });
     const token = JSON.parse(plaintext.toString('utf8')) as AccessToken;
     // Never hand a user a token minted for someone or something else.
-    if (token.userId !== input.userId || token.productId !== input.productId) throw new Error('the access token is not for this user and product');
+    if (token.userId !== input.userId || token.productId !== input.productId || token.audience !== input.audience) {
+      throw new Error('the access token is not for this user, product and audience');
+    }
     return token;
   }
 }

@@ -92,8 +92,9 @@ export function exchangeVisitToken(deps: AuthDeps) {
       const now = nowSeconds();
       if (!atRecord || atRecord.exp <= now) throw atInvalid();
 
-      const { vt, claims } = signVisitToken(deps.signingKey, {
+      const { vt, claims } = signVisitToken(deps.signingKeys.current(), {
         issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
+        audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
         ttlSeconds: config.vtTtlSeconds, now,
       });
       const jti = claims.jti;

@@ -54,6 +54,12 @@ export class MemoryStore implements TokenStore {
     return e.value;
   }
 
+  async setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean> {
+    if ((this.live(guardKey)?.value ?? null) !== expected) return false;
+    for (const [k, v] of Object.entries(entries)) this.entries.set(k, { value: v, expiresAt: Infinity });
+    return true;
+  }
+
   async delete(key: string): Promise<boolean> {
     const existed = this.live(key) !== undefined;
     this.entries.delete(key);

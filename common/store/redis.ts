@@ -19,6 +19,20 @@ return v`,
   transformReply: (reply: unknown) => reply as string | null,
 });
 
+/**
+ * Sets KEYS[2..] to ARGV[3..] (no expiry) when KEYS[1] holds ARGV[2], or is absent when ARGV[1]
+ * is "1"; one script, so no reader ever sees some entries written and others not.
+ */
+const SET_IF_UNCHANGED = `
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then
+  return 0
+end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1]) end
+return 1`;
+
 export interface RedisStoreOptions {
   url: string;
   /** Namespace for every key, so the broker can share a Redis with others. */
@@ -92,6 +106,15 @@ export class RedisStore implements TokenStore {
     checkTombstone(tombstone);
     const reply = await this.run(() => (this.client as any).consume(this.prefix + key, tombstone, ttlSeconds, TOMBSTONE_PREFIX) as Promise<string | null>);
     return reply ?? null;
+  }
+
+  async setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean> {
+    const names = Object.keys(entries);
+    const reply = await this.run(() => this.client.eval(SET_IF_UNCHANGED, {
+      keys: [guardKey, ...names].map((k) => this.prefix + k),
+      arguments: [expected === null ? '1' : '0', expected ?? '', ...names.map((k) => entries[k]!)],
+    }));
+    return Number(reply) === 1;
   }
 
   async delete(key: string): Promise<boolean> {

@@ -20,6 +20,13 @@ export interface TokenStore {
    * Of many concurrent calls on one live key, exactly one gets the live value.
    */
   consume(key: string, tombstone: string, ttlSeconds: number): Promise<string | null>;
+  /**
+   * Writes every entry of `entries` (without expiry) in one atomic step, but only when `guardKey`
+   * holds exactly `expected` (null: absent); true when written. Optimistic concurrency for the
+   * few documents that are replaced whole, such as the signing key set: of two writers that read
+   * the same guard, one wins and the other learns it lost. `guardKey` may be one of the entries.
+   */
+  setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean>;
   /** Removes `key`; true when it existed. */
   delete(key: string): Promise<boolean>;
   /** Throws StoreUnavailable when the store cannot answer. */

@@ -7,7 +7,7 @@ import type { VisitTokenChecker } from '../visit-tokens.ts';
 
 /**
  * `POST /v1/introspect` (RFC 7662) for registered apps: a live VT issued to the calling app is
- * `active` with its claims; anything else (expired, revoked, unknown, malformed, another app's,
+ * `active` with its claims (`profile` too when the VT has one); anything else (expired, revoked, unknown, malformed, another app's,
  * another kind of token) is `{"active": false}` and nothing more.
  */
 export function introspectToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
@@ -21,8 +21,8 @@ export function introspectToken(deps: GatewayDeps, visitTokens: VisitTokenChecke
         ctx.body = { active: false };
         return;
       }
-      const { iss, sub, app, aud, iat, exp, jti } = live.claims;
-      ctx.body = { active: true, iss, sub, app, aud, iat, exp, jti, token_type: VT_TYP };
+      const { iss, sub, app, aud, iat, exp, jti, profile } = live.claims;
+      ctx.body = { active: true, iss, sub, app, aud, iat, exp, jti, ...(profile && { profile }), token_type: VT_TYP };
     },
   ];
 }

@@ -5,6 +5,7 @@ import {
   checkSignatureTime, parseSignature, SignatureError, verifyContentDigest, verifySignature, type ParsedSignature,
 } from '../../common/http-signature.ts';
 import { audit } from '../../common/logger.ts';
+import { ATTRIBUTE_VALUE_RE } from '../../common/profile.ts';
 import { Problem } from '../../common/problem.ts';
 import type { AppEntry } from '../../common/registry.ts';
 import { nonceKey, nowSeconds } from '../../common/tokens.ts';
@@ -12,8 +13,6 @@ import type { GatewayDeps } from '../context.ts';
 import { relay } from '../upstream.ts';
 
 const MAX_BODY = 4096;
-/** A value an edge proxy vouches for: visible ASCII without commas (a comma means two headers were joined). */
-const EDGE_VALUE_RE = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
 const UNTRUSTED_NETWORK = 'Access tokens for this app are issued only over its trusted network; no token was issued.';
 const UNVOUCHED = 'Access tokens for this app are issued only through its operator\'s trusted network, which did not vouch for this request; no token was issued.';
 
@@ -84,7 +83,7 @@ export function issueAccessToken(deps: GatewayDeps) {
         // Only a trusted proxy's word counts: from anyone else the header is the client's own claim.
         if (!client.viaTrustedProxy) refuseIssuance(ctx, app, 'not_via_trusted_proxy', client.address, UNVOUCHED);
         const value = ctx.get(app.requiredHeader.name);
-        if (!EDGE_VALUE_RE.test(value)) refuseIssuance(ctx, app, value ? 'required_header_malformed' : 'required_header_missing', client.address, UNVOUCHED);
+        if (!ATTRIBUTE_VALUE_RE.test(value)) refuseIssuance(ctx, app, value ? 'required_header_malformed' : 'required_header_missing', client.address, UNVOUCHED);
         ctx.state.attributes = { [app.requiredHeader.claim]: value };
       }
       await next();
@@ -101,10 +100,11 @@ export function issueAccessToken(deps: GatewayDeps) {
     },
 
     async function routeToAuth(ctx: Context): Promise<void> {
-      const { userId, productId } = ctx.state.body as Record<string, unknown>;
+      // Named fields only: `attributes` come from the edge header alone, never from the body.
+      const { userId, productId, audience, profile } = ctx.state.body as Record<string, unknown>;
       const attributes = ctx.state.attributes as Record<string, string> | undefined;
       const answer = await deps.auth.request(ctx, 'POST', '/internal/access-tokens', {
-        body: { appId: ctx.state.app.appId, userId, productId, ...(attributes && { attributes }) },
+        body: { appId: ctx.state.app.appId, userId, productId, audience, profile, ...(attributes && { attributes }) },
       });
       noStore(ctx);
       relay(ctx, answer, [201]);

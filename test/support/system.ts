@@ -1,4 +1,5 @@
 /** Starts the whole broker in-process on ephemeral ports, with a quiet (or captured) logger. */
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type BrokerConfig } from '../../common/config.ts';
@@ -6,7 +7,7 @@ import { generateEncryptionKeys, generateSigningKey, type EncryptionKey, type En
 import { REDACT_PATHS } from '../../common/logger.ts';
 import { createRegistry, type AppRegistry } from '../../common/registry.ts';
 import type { TokenStore } from '../../common/store/index.ts';
-import { startSystem, type ComponentName, type RunningSystem, type SystemUrls } from '../../scripts/system.ts';
+import { startSystem, type ComponentName, type RunningSystem, type SystemOptions, type SystemUrls } from '../../scripts/system.ts';
 
 export const DEMO_APP = {
   appId: 'demo-app',
@@ -63,6 +64,12 @@ export function testKeys(): EncryptionKey[] {
   return (sharedKeys ??= generateEncryptionKeys());
 }
 
+const sharedKek = randomBytes(32);
+/** One key-encryption key for the signing keys in the store, for the whole test run. */
+export function testKek(): Buffer {
+  return sharedKek;
+}
+
 let sharedSigningKey: SigningKey | undefined;
 /** One VT signing key (ES256) for the whole test run, as auth holds it. */
 export function testSigningKey(): SigningKey {
@@ -79,6 +86,8 @@ export interface StartOptions {
   components?: ComponentName[];
   env?: Record<string, string>;
   log?: Logger;
+  /** The rest of startSystem's options (key poll, gateway store, product verifier). */
+  system?: Pick<SystemOptions, 'keysPollMs' | 'gatewayStore' | 'productsVerifier'>;
 }
 
 export async function startTestSystem(opts: StartOptions): Promise<RunningSystem> {
@@ -88,6 +97,8 @@ export async function startTestSystem(opts: StartOptions): Promise<RunningSystem
     registry: (urls) => testRegistry(urls),
     keys: testKeys(),
     signingKey: testSigningKey(),
+    kek: testKek(),
     log: opts.log ?? pino({ level: 'silent' }),
+    ...opts.system,
   });
 }

@@ -1,0 +1,52 @@
+/**
+ * The demo third party's "external server": a partner API that a VT can be bound to (the AT
+ * request's `audience`). It trusts a VT offline, with `createVisitTokenVerifier` configured for
+ * its own address as the audience, and never calls the broker per request; a VT bound to no
+ * audience, or to another one, is refused. Opens no port.
+ */
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Logger } from 'pino';
+import { MAX_JWS_LENGTH } from '../common/jws.ts';
+import { noStore } from '../common/http.ts';
+import { Problem } from '../common/problem.ts';
+import { createService } from '../common/service.ts';
+import { VisitTokenRejected, type VisitTokenVerifier } from '../common/vt-verifier.ts';
+
+export interface ExternalServerDeps {
+  /** A verifier over the broker's JWKS whose `audience` is this server's own address. */
+  verifier: VisitTokenVerifier;
+  log: Logger;
+}
+
+const BEARER_RE = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+function vtInvalid(detail: string): Problem {
+  return new Problem(401, 'vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+}
+
+/** The partner API: `GET /api/me` with `Authorization: Bearer <VT>` answers who the VT is for. */
+export function createExternalServerApp(deps: ExternalServerDeps): Koa {
+  const router = new Router();
+  router.get('/healthz', async function health(ctx) {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/api/me', async function verifyVisitToken(ctx, next) {
+    noStore(ctx);
+    const header = ctx.get('authorization');
+    const m = header.length <= MAX_JWS_LENGTH + 7 ? BEARER_RE.exec(header) : null;
+    if (!m) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
+    try {
+      ctx.state.vt = await deps.verifier.verify(m[1]!);
+    } catch (err) {
+      if (!(err instanceof VisitTokenRejected)) throw err;
+      deps.log.warn({ reason: err.reason, reqId: ctx.state.requestId }, 'visit token refused by the external server');
+      throw vtInvalid('The visit token is not valid for this server.');
+    }
+    await next();
+  }, async function whoAmI(ctx) {
+    const { sub, app, profile } = ctx.state.vt as { sub: string; app: string; profile?: Record<string, string> };
+    ctx.body = { sub, app, ...(profile && { profile }) };
+  });
+  return createService(router, deps.log);
+}
