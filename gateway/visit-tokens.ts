@@ -7,7 +7,7 @@
 import type { Context } from 'koa';
 import { JwsError } from '../common/jws.ts';
 import type { SigningKeyRing } from '../common/signing-keys.ts';
-import { findVisitToken, verifyVisitToken, type VisitTokenClaims, type VisitTokenRecord } from '../common/tokens.ts';
+import { findVisitToken, nowSeconds, verifyVisitToken, type VisitTokenClaims, type VisitTokenRecord } from '../common/tokens.ts';
 import type { TokenStore } from '../common/store/index.ts';
 
 export interface VisitTokenChecker {
@@ -17,9 +17,35 @@ export interface VisitTokenChecker {
   check(ctx: Context, vt: string): Promise<{ claims: VisitTokenClaims; record: VisitTokenRecord } | undefined>;
 }
 
+/** How many verified VTs the gateway remembers (a few MB at most). */
+export const VERIFIED_CACHE_SIZE = 10_000;
+
 /** Builds the gateway's VT checker over the signing key set and the store. */
 export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; store: TokenStore; issuer: string }): VisitTokenChecker {
-  const verify = (_ctx: Context, vt: string) => verifyVisitToken(vt, { issuer: deps.issuer, keyFor: (kid) => deps.signingKeys.keyFor(kid) });
+  // An ES256 check costs about 57 µs, and a page makes several product calls with one VT. The same
+  // bytes verify the same way, so a VT whose signature and claims held is remembered by its exact
+  // string until its `exp`, as long as its key is still published. Liveness (revocation) is
+  // still read from the store on every call. Oldest entries go first when the cache is full.
+  const verified = new Map<string, { claims: VisitTokenClaims; kid: string }>();
+
+  async function verify(_ctx: Context, vt: string): Promise<VisitTokenClaims> {
+    const hit = verified.get(vt);
+    if (hit) {
+      if (hit.claims.exp > nowSeconds() && (await deps.signingKeys.keyFor(hit.kid))) return hit.claims;
+      verified.delete(vt);
+    }
+    let usedKid = '';
+    const claims = await verifyVisitToken(vt, {
+      issuer: deps.issuer,
+      keyFor: (kid) => {
+        usedKid = kid;
+        return deps.signingKeys.keyFor(kid);
+      },
+    });
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+    verified.set(vt, { claims, kid: usedKid });
+    return claims;
+  }
 
   return {
     verify,
