@@ -30,6 +30,11 @@ export interface BrokerConfig {
   keysFile?: string;
   /** `KEYS_KEK`: seals the signing keys' private halves in the store; else kept in keysFile. */
   keysKek?: Buffer;
+  /**
+   * `SIGNING_KEYS_FILE`: a JWK Set of private P-256 keys with stages that the operator manages;
+   * auth signs with its current key and publishes it instead of the managed set (decision 24).
+   */
+  signingKeysFile?: string;
   /** How often auth and gateway re-read the signing key set (ms): well under the 60 s retire margin. */
   keysPollMs: number;
   atTtlSeconds: number;
@@ -131,6 +136,7 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     appsFile: env.APPS_FILE || 'config/apps.json',
     keysFile: env.AUTH_KEYS_FILE === '' ? undefined : env.AUTH_KEYS_FILE || '.data/auth-keys.json',
     keysKek,
+    signingKeysFile: env.SIGNING_KEYS_FILE || undefined,
     keysPollMs: int(env, 'KEYS_POLL_SECONDS', 5, 1, 30) * 1000,
     atTtlSeconds: int(env, 'AT_TTL_SECONDS', 300, 10, 3600),
     vtTtlSeconds: int(env, 'VT_TTL_SECONDS', 1800, 60, 86400),

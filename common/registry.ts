@@ -2,7 +2,8 @@
  * The registry of third-party apps: who may sign requests, how their ATs are encrypted back to
  * them, which products they may open, which origins may frame the H5 pages for them, and from
  * which networks (and through which edge header) they may ask for ATs, and which external servers
- * their VTs may be bound to.
+ * their VTs may be bound to. Beside the apps, the product backends that may introspect and revoke
+ * the VTs of their products (`backends`).
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -38,9 +39,22 @@ export interface RequiredHeader {
   claim: string;
 }
 
+/**
+ * A product backend registered as a client of introspection and revocation (HTTP Basic
+ * `clientId:clientSecret`): it may see and revoke the VTs whose `aud` names one of its products.
+ */
+export interface BackendEntry {
+  clientId: string;
+  clientSecret: string;
+  products: readonly string[];
+}
+
 export interface AppRegistry {
   get(appId: string): AppEntry | undefined;
   all(): readonly AppEntry[];
+  /** The product backend registered under `clientId`; ids never collide with app ids. */
+  backend(clientId: string): BackendEntry | undefined;
+  backends(): readonly BackendEntry[];
 }
 
 const APP_ID_RE = /^[A-Za-z0-9._-]{3,64}$/;
@@ -150,6 +164,21 @@ function parseEntry(raw: unknown, i: number): AppEntry {
   };
 }
 
+function parseBackend(raw: unknown, i: number): BackendEntry {
+  const at = `backends[${i}]`;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new RegistryError(at, 'must be an object');
+  const r = raw as Record<string, unknown>;
+  if (typeof r.clientId !== 'string' || !APP_ID_RE.test(r.clientId)) throw new RegistryError(at, 'clientId must be 3-64 of A-Z a-z 0-9 . _ -');
+  const where = `backend ${r.clientId}`;
+  const extra = Object.keys(r).filter((k) => k !== 'clientId' && k !== 'clientSecret' && k !== 'products');
+  if (extra.length) throw new RegistryError(where, `has unknown members: ${extra.join(', ')}`);
+  if (typeof r.clientSecret !== 'string' || r.clientSecret.length < 32) throw new RegistryError(where, 'clientSecret must be at least 32 characters');
+  if (!Array.isArray(r.products) || r.products.length === 0 || !r.products.every((p) => typeof p === 'string' && PRODUCT_ID_RE.test(p))) {
+    throw new RegistryError(where, 'products must be a non-empty list of product ids (the VT audiences this backend may introspect and revoke)');
+  }
+  return Object.freeze({ clientId: r.clientId, clientSecret: r.clientSecret, products: Object.freeze([...new Set(r.products as string[])]) });
+}
+
 function safeOrigin(o: string): string | undefined {
   try {
     return new URL(o).origin;
@@ -158,18 +187,29 @@ function safeOrigin(o: string): string | undefined {
   }
 }
 
-/** Builds a registry from parsed JSON `{ "apps": [...] }`, checking every entry. */
+/** Builds a registry from parsed JSON `{ "apps": [...], "backends"?: [...] }`, checking every entry. */
 export function createRegistry(doc: unknown): AppRegistry {
   const apps = (doc as { apps?: unknown })?.apps;
   if (!Array.isArray(apps)) throw new RegistryError('file', 'must be {"apps": [...]}');
+  const backendList = (doc as { backends?: unknown }).backends ?? [];
+  if (!Array.isArray(backendList)) throw new RegistryError('file', '"backends" must be a list of {"clientId", "clientSecret", "products"}');
   const byId = new Map<string, AppEntry>();
   apps.forEach((raw, i) => {
     const entry = parseEntry(raw, i);
     if (byId.has(entry.appId)) throw new RegistryError(`app ${entry.appId}`, 'is listed twice');
     byId.set(entry.appId, entry);
   });
+  const backendsById = new Map<string, BackendEntry>();
+  backendList.forEach((raw, i) => {
+    const entry = parseBackend(raw, i);
+    // One id space: a Basic credential must name exactly one client, app or backend.
+    if (byId.has(entry.clientId)) throw new RegistryError(`backend ${entry.clientId}`, 'has the id of an app; client ids of apps and backends must differ');
+    if (backendsById.has(entry.clientId)) throw new RegistryError(`backend ${entry.clientId}`, 'is listed twice');
+    backendsById.set(entry.clientId, entry);
+  });
   const all = Object.freeze([...byId.values()]);
-  return { get: (id) => byId.get(id), all: () => all };
+  const backends = Object.freeze([...backendsById.values()]);
+  return { get: (id) => byId.get(id), all: () => all, backend: (id) => backendsById.get(id), backends: () => backends };
 }
 
 /** Loads the registry from a JSON file (APPS_FILE). */

@@ -17,6 +17,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { decryptCompact, encryptCompact } from './jwe.ts';
+import { fileStamp, publishFileKeySet, readSigningKeysFile, type FileKeySet } from './signing-keys-file.ts';
 import { generateSigningKey, signingKeyFromPrivateJwk, type EcPublicSigJwk, type SigningKey } from './keys.ts';
 import type { TokenStore } from './store/index.ts';
 
@@ -44,6 +45,8 @@ export interface SigningKeySet {
   version: number;
   /** Unix seconds of the last write. */
   updatedAt: number;
+  /** `file`: published by auth from SIGNING_KEYS_FILE; rotation is then the operator's. Absent: managed here. */
+  source?: 'file';
   keys: StagedPublicKey[];
 }
 
@@ -131,9 +134,14 @@ export async function ensureSigningKeySet(store: TokenStore, opts: { kek: Buffer
   return store.setIfUnchanged(SIGNING_KEYS_PUBLIC, null, writeEntries(set, sealed));
 }
 
+/** The refusal of `keys:rotate` while the keys come from SIGNING_KEYS_FILE. */
+export function managedByFileRefusal(file?: string): RotationRefused {
+  return new RotationRefused('managed_by_file', `the signing keys come from SIGNING_KEYS_FILE${file ? ` (${file})` : ''}, so rotation is yours: in that file mark the next key "x-stage": "current", the old current "x-stage": "retired" with "x-not-after" (unix seconds, at least now + VT_TTL_SECONDS + 60), and add a new next; auth re-reads the file within KEYS_POLL_SECONDS`);
+}
+
 /** A rotation refused before anything was written; `code` says why. */
 export class RotationRefused extends Error {
-  constructor(readonly code: 'no_key_set' | 'next_too_young' | 'conflict', message: string) {
+  constructor(readonly code: 'no_key_set' | 'next_too_young' | 'conflict' | 'managed_by_file', message: string) {
     super(message);
     this.name = 'RotationRefused';
   }
@@ -161,6 +169,7 @@ export async function rotateSigningKeys(store: TokenStore, opts: RotateOptions):
   const read = await readBoth(store);
   if (!read) throw new RotationRefused('no_key_set', 'the store holds no signing key set yet: start auth once first');
   const { raw, set, sealed } = read;
+  if (set.source === 'file') throw managedByFileRefusal();
   const oldNext = set.keys.find((k) => k.stage === 'next');
   const oldCurrent = set.keys.find((k) => k.stage === 'current')!;
   if (!oldNext) throw new Error('the signing key set has no next key');
@@ -197,6 +206,13 @@ export async function readKeySet(store: TokenStore): Promise<SigningKeySet | und
 export interface SigningKeyRingOptions {
   /** auth only: opens the private keys so that `current()` can sign. The gateway passes none. */
   kek?: Buffer;
+  /**
+   * auth only, instead of `kek`: SIGNING_KEYS_FILE. The ring signs with the file's current key,
+   * publishes the file's public keys into the store, and re-reads the file at each poll when its
+   * mtime, size or inode changed. An invalid file fails `start()`; a later invalid edit is logged
+   * and the last good keys stay in use.
+   */
+  file?: string;
   /** How often the set is re-read (ms). */
   pollMs: number;
   /** Least time between two re-reads for an unknown `kid` (ms): a storm of forged kids costs one read per this. */
@@ -253,6 +269,7 @@ export class SigningKeyRing {
 
   private async load(): Promise<void> {
     this.lastRead = Date.now();
+    if (this.opts.file) return this.loadFile(this.opts.file);
     if (!this.opts.kek) {
       const raw = await this.store.get(SIGNING_KEYS_PUBLIC);
       if (raw !== null) this.install(parseKeySet(raw));
@@ -261,12 +278,37 @@ export class SigningKeyRing {
     const read = await readBoth(this.store);
     if (!read) return;
     if (read.set.version === this.set?.version && this.signing) return;
+    if (read.set.source === 'file') {
+      throw new Error('the signing key set in the store is published from SIGNING_KEYS_FILE: give this auth the same SIGNING_KEYS_FILE (leaving file mode: docs/decisions.md 24)');
+    }
     const current = read.set.keys.find((k) => k.stage === 'current')!;
     const sealed = read.sealed.keys.find((k) => k.kid === current.jwk.kid);
     if (!sealed) throw new Error(`the private half of the current key ${current.jwk.kid} is missing`);
     const signing = openPrivateKey(sealed, this.opts.kek, current.jwk);
     this.install(read.set);
     if (this.signing?.kid !== signing.kid) this.opts.log?.info({ kid: signing.kid, version: read.set.version }, 'signing with a new current key');
+    this.signing = signing;
+  }
+
+  private fileSet: FileKeySet | undefined;
+  private fileStamp: string | undefined;
+
+  private async loadFile(file: string): Promise<void> {
+    let stamp = 'unreadable';
+    try {
+      stamp = fileStamp(file);
+      if (stamp !== this.fileStamp || !this.fileSet) this.fileSet = readSigningKeysFile(file);
+    } catch (err) {
+      if (!this.fileSet) throw err;
+      // Logged once per change of the file; the last good keys keep signing meanwhile.
+      if (stamp !== this.fileStamp) this.opts.log?.error({ err: (err as Error).message }, 'SIGNING_KEYS_FILE changed and is invalid; still signing with the keys read before');
+    }
+    this.fileStamp = stamp;
+    // Published on every poll, not only on a change: a store that lost the entry gets it back.
+    const set = await publishFileKeySet(this.store, this.fileSet, this.now());
+    this.install(set);
+    const signing = this.fileSet.current;
+    if (this.signing?.kid !== signing.kid) this.opts.log?.info({ kid: signing.kid, version: set.version, file }, 'signing with the current key of SIGNING_KEYS_FILE');
     this.signing = signing;
   }
 

@@ -1,20 +1,50 @@
 /**
  * Client authentication of the token endpoints (introspection, revocation): HTTP Basic with
- * `appId:appSecret` of a registered app, form-urlencoded first as RFC 6749 section 2.3.1 says.
+ * `appId:appSecret` of a registered app, or `clientId:clientSecret` of a registered product
+ * backend, form-urlencoded first as RFC 6749 section 2.3.1 says.
  */
 import type { Context, Next } from 'koa';
 import { readRawBody, safeEqual } from '../common/http.ts';
 import { Problem } from '../common/problem.ts';
-import type { AppEntry, AppRegistry } from '../common/registry.ts';
+import type { AppEntry, AppRegistry, BackendEntry } from '../common/registry.ts';
+import { hasAudience, type VisitTokenClaims } from '../common/tokens.ts';
 
 const BASIC_RE = /^Basic ([A-Za-z0-9+/]+={0,2})$/i;
-/** A secret nobody holds: an unknown app id costs the same comparison as a known one. */
+/** A secret nobody holds: an unknown client id costs the same comparison as a known one. */
 const NO_SECRET = 'x'.repeat(48);
 
-const invalidClient = () => new Problem(401, 'invalid_client', 'Authenticate with HTTP Basic: your app id and app secret.');
+const invalidClient = () => new Problem(401, 'invalid_client', 'Authenticate with HTTP Basic: your app id and app secret, or your backend client id and secret.');
 
-/** The app named by the Basic credential, when the secret matches (compared in constant time). */
-export function authenticateApp(registry: AppRegistry, authorization: string): AppEntry | undefined {
+/** Who called introspection or revocation: a registered app, or a registered product backend. */
+export type TokenClient = { kind: 'app'; id: string; app: AppEntry } | { kind: 'backend'; id: string; backend: BackendEntry };
+
+/**
+ * Whether `client` may see and revoke the VT with these claims: an app its own VTs (`app`), a
+ * product backend the VTs whose `aud` names one of its products.
+ */
+export function clientMaySee(client: TokenClient, claims: Pick<VisitTokenClaims, 'app' | 'aud'>): boolean {
+  if (client.kind === 'app') return claims.app === client.app.appId;
+  return client.backend.products.some((p) => hasAudience(claims, p));
+}
+
+/** The client named by the Basic credential, when the secret matches (compared in constant time). */
+export function authenticateClient(registry: AppRegistry, authorization: string): TokenClient | undefined {
+  const credential = parseBasic(authorization);
+  if (!credential) return undefined;
+  const { id, secret } = credential;
+  // Ids are unique across apps and backends (the registry checks), so at most one matches; an
+  // unknown id costs the same comparison as a known one.
+  const app = registry.get(id);
+  const backend = app ? undefined : registry.backend(id);
+  const ok = safeEqual(secret, app?.appSecret ?? backend?.clientSecret ?? NO_SECRET);
+  if (!ok) return undefined;
+  if (app) return { kind: 'app', id, app };
+  if (backend) return { kind: 'backend', id, backend };
+  return undefined;
+}
+
+/** `Basic base64(urlencode(id) ":" urlencode(secret))`, decoded; undefined when malformed. */
+function parseBasic(authorization: string): { id: string; secret: string } | undefined {
   const m = authorization.length <= 1024 ? BASIC_RE.exec(authorization) : null;
   if (!m) return undefined;
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
@@ -28,19 +58,20 @@ export function authenticateApp(registry: AppRegistry, authorization: string): A
   } catch {
     return undefined;
   }
-  const app = registry.get(id);
-  const ok = safeEqual(secret, app?.appSecret ?? NO_SECRET);
-  return app && ok ? app : undefined;
+  return { id, secret };
 }
 
-/** Middleware: 401 invalid_client unless a registered app authenticates; the app goes to ctx.state.client. */
-export function requireAppClient(registry: AppRegistry) {
-  return async function authenticateClient(ctx: Context, next: Next): Promise<void> {
+/**
+ * Middleware: 401 invalid_client unless a registered app or product backend authenticates; the
+ * TokenClient goes to ctx.state.client.
+ */
+export function requireTokenClient(registry: AppRegistry) {
+  return async function authenticateTokenClient(ctx: Context, next: Next): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Pragma', 'no-cache');
-    const app = authenticateApp(registry, ctx.get('authorization'));
-    if (!app) throw invalidClient();
-    ctx.state.client = app;
+    const client = authenticateClient(registry, ctx.get('authorization'));
+    if (!client) throw invalidClient();
+    ctx.state.client = client;
     await next();
   };
 }

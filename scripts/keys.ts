@@ -5,12 +5,13 @@
  * It talks to the store the broker uses (REDIS_URL, REDIS_PREFIX) and needs the key-encryption key
  * auth has (KEYS_KEK, or the `kek` in AUTH_KEYS_FILE) to seal the new key. Running auth and
  * gateway processes notice the new version within KEYS_POLL_SECONDS; none is restarted.
+ * With SIGNING_KEYS_FILE set the keys are the operator's and `rotate` refuses (edit the file).
  */
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../common/config.ts';
 import { loadOrCreateKeysKek } from '../common/keys.ts';
-import { publishedKeys, readKeySet, rotateSigningKeys, RotationRefused, type SigningKeySet } from '../common/signing-keys.ts';
+import { managedByFileRefusal, publishedKeys, readKeySet, rotateSigningKeys, RotationRefused, type SigningKeySet } from '../common/signing-keys.ts';
 import { createStore, type TokenStore } from '../common/store/index.ts';
 
 /**
@@ -26,7 +27,7 @@ const iso = (s?: number) => (s === undefined ? '-' : new Date(s * 1000).toISOStr
 /** The key set as the operator reads it: one line per key. */
 export function describeKeySet(set: SigningKeySet, now = Math.floor(Date.now() / 1000)): string {
   const published = new Set(publishedKeys(set, now).map((k) => k.jwk.kid));
-  const lines = [`version ${set.version}, written ${iso(set.updatedAt)}`, 'stage    kid                                          since                     not after                 published'];
+  const lines = [`version ${set.version}, written ${iso(set.updatedAt)}${set.source === 'file' ? ', published from SIGNING_KEYS_FILE' : ''}`, 'stage    kid                                          since                     not after                 published'];
   for (const k of [...set.keys].sort((a, b) => ['current', 'next', 'retired'].indexOf(a.stage) - ['current', 'next', 'retired'].indexOf(b.stage))) {
     lines.push(`${k.stage.padEnd(8)} ${k.jwk.kid.padEnd(44)} ${iso(k.createdAt).padEnd(25)} ${iso(k.notAfter).padEnd(25)} ${published.has(k.jwk.kid) ? 'yes' : 'no (expired)'}`);
   }
@@ -36,7 +37,7 @@ export function describeKeySet(set: SigningKeySet, now = Math.floor(Date.now() /
 /** Runs one command against `store`; returns the text to print. Throws RotationRefused or Error. */
 export async function runKeysCommand(
   args: readonly string[],
-  deps: { store: TokenStore; kek: () => Buffer; vtTtlSeconds: number; now?: number },
+  deps: { store: TokenStore; kek: () => Buffer; vtTtlSeconds: number; now?: number; signingKeysFile?: string },
 ): Promise<string> {
   const [command, ...flags] = args;
   if (command === 'list') {
@@ -44,6 +45,7 @@ export async function runKeysCommand(
     return set ? describeKeySet(set, deps.now) : 'no signing key set in the store yet: start auth once';
   }
   if (command === 'rotate') {
+    if (deps.signingKeysFile) throw managedByFileRefusal(deps.signingKeysFile);
     const force = flags.includes('--force');
     const ageFlag = flags.find((f) => f.startsWith('--min-next-age='));
     const minNextAgeSeconds = force ? 0 : ageFlag ? Number(ageFlag.split('=')[1]) : DEFAULT_MIN_NEXT_AGE_SECONDS;
@@ -56,6 +58,7 @@ export async function runKeysCommand(
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  if (config.signingKeysFile && process.argv[2] === 'rotate') throw managedByFileRefusal(config.signingKeysFile);
   if (!config.redisUrl) {
     throw new Error('REDIS_URL is required: the in-memory store lives inside the running `npm start` process and cannot be reached from here');
   }
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
   try {
     // Never create a KEK here: one auth does not have would seal a key it cannot open.
     const out = await runKeysCommand(process.argv.slice(2), {
-      store, vtTtlSeconds: config.vtTtlSeconds, kek: () => loadOrCreateKeysKek(config.keysFile, config.keysKek, { create: false }),
+      store, vtTtlSeconds: config.vtTtlSeconds, signingKeysFile: config.signingKeysFile, kek: () => loadOrCreateKeysKek(config.keysFile, config.keysKek, { create: false }),
     });
     process.stdout.write(out + '\n');
   } finally {

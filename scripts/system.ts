@@ -125,7 +125,13 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     const keys = opts.keys ?? (components.has('auth') ? loadOrCreateEncryptionKeys(config.keysFile) : []);
     const signingKeys: RunningSystem['signingKeys'] = {};
     const keysPollMs = opts.keysPollMs ?? config.keysPollMs;
-    if (components.has('auth')) {
+    if (components.has('auth') && config.signingKeysFile) {
+      // The operator's keys: the file's current signs, its public keys are published into the
+      // store for the gateway; no KEK and no managed set (decision 24). start() checks the file.
+      signingKeys.auth = new SigningKeyRing(store!, { file: config.signingKeysFile, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+      rings.push(signingKeys.auth);
+      await signingKeys.auth.start();
+    } else if (components.has('auth')) {
       const kek = opts.kek ?? loadOrCreateKeysKek(config.keysFile, config.keysKek);
       // The first auth to start on an empty store writes the set; its current key is the file's.
       await ensureSigningKeySet(store!, { kek, initial: opts.signingKey ?? loadOrCreateSigningKey(config.keysFile) });

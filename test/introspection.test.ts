@@ -1,13 +1,15 @@
-/** RFC 7662 introspection and RFC 7009 revocation of VTs, for registered apps (HTTP Basic). */
+/** RFC 7662 introspection and RFC 7009 revocation of VTs, for registered apps and product backends (HTTP Basic). */
 import { expect } from 'chai';
+import { createRegistry, RegistryError } from '../common/registry.ts';
 import { MemoryStore } from '../common/store/index.ts';
 import { signVisitToken, vtKey } from '../common/tokens.ts';
 import type { RunningSystem } from '../scripts/system.ts';
 import { fullFlow, http } from './support/clients.ts';
-import { DEMO_APP, OTHER_APP, startTestSystem, testSigningKey } from './support/system.ts';
+import { CITY_PASS_BACKEND, DEMO_APP, OTHER_APP, startTestSystem, testSigningKey } from './support/system.ts';
 
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const DEMO = basic(DEMO_APP.appId, DEMO_APP.appSecret);
+const BACKEND = basic(CITY_PASS_BACKEND.clientId, CITY_PASS_BACKEND.clientSecret);
 
 describe('introspection (RFC 7662) and revocation (RFC 7009)', function () {
   let system: RunningSystem;
@@ -88,5 +90,67 @@ describe('introspection (RFC 7662) and revocation (RFC 7009)', function () {
     expect((await introspect(reply.vt)).data).to.deep.equal({ active: false });
     expect((await post('/v1/revoke', { token: reply.vt })).status).to.equal(200);
     expect((await post('/v1/revoke', { token: 'garbage' })).status).to.equal(200);
+  });
+
+  describe('for a registered product backend', function () {
+    it("introspects a VT for its product: active, with the VT's claims", async function () {
+      const { reply } = await fullFlow(system.urls.gateway, 'bob', 'city-pass');
+      const res = await introspect(reply.vt, BACKEND);
+      expect(res.status).to.equal(200);
+      expect(res.headers['cache-control']).to.equal('no-store');
+      expect(res.data).to.include({ active: true, sub: 'bob', app: 'demo-app', aud: 'city-pass', token_type: 'vt+jwt', iss: system.urls.gateway });
+      expect(res.data.jti).to.match(/^[A-Za-z0-9_-]{22}$/);
+    });
+
+    it('a VT of another product is inactive to it, and its revocation does nothing', async function () {
+      const { reply, product: first } = await fullFlow(system.urls.gateway, 'bob', 'savings-plus');
+      expect(first.status).to.equal(200);
+      expect((await introspect(reply.vt, BACKEND)).data).to.deep.equal({ active: false });
+      expect((await post('/v1/revoke', { token: reply.vt }, BACKEND)).status).to.equal(200);
+      expect((await product(reply.vt, 'savings-plus')).status).to.equal(200);
+      // The app that holds it still sees it.
+      expect((await introspect(reply.vt)).data.active).to.equal(true);
+    });
+
+    it('a bad or missing secret is 401 invalid_client, on both endpoints', async function () {
+      const { reply } = await fullFlow(system.urls.gateway, 'bob', 'city-pass');
+      for (const authorization of [basic(CITY_PASS_BACKEND.clientId, 'wrong-secret'), basic(CITY_PASS_BACKEND.clientId, DEMO_APP.appSecret), basic(CITY_PASS_BACKEND.clientId, '')]) {
+        for (const path of ['/v1/introspect', '/v1/revoke']) {
+          const res = await post(path, { token: reply.vt }, authorization);
+          expect(res.status, `${path} ${authorization}`).to.equal(401);
+          expect(res.data.code).to.equal('invalid_client');
+          expect(res.headers['www-authenticate']).to.match(/^Basic /);
+        }
+      }
+      expect((await product(reply.vt)).status).to.equal(200);
+    });
+
+    it('revokes a VT for its product: the next product call is vt_invalid', async function () {
+      const { reply, product: first } = await fullFlow(system.urls.gateway, 'bob', 'city-pass');
+      expect(first.status).to.equal(200);
+      const rev = await post('/v1/revoke', { token: reply.vt }, BACKEND);
+      expect(rev.status).to.equal(200);
+      expect(rev.data).to.equal('');
+      const after = await product(reply.vt);
+      expect(after.status).to.equal(401);
+      expect(after.data.code).to.equal('vt_invalid');
+      expect((await introspect(reply.vt, BACKEND)).data).to.deep.equal({ active: false });
+      expect((await introspect(reply.vt)).data).to.deep.equal({ active: false });
+    });
+
+    it('the registry checks backends: secret length, products, unknown members, ids unique across apps and backends', function () {
+      const apps = [{ ...DEMO_APP, allowedOrigins: [] }];
+      const withBackend = (b: Record<string, unknown>) => createRegistry({ apps, backends: [{ ...CITY_PASS_BACKEND, ...b }] });
+      expect(withBackend({}).backend('city-pass-backend')!.products).to.deep.equal(['city-pass']);
+      expect(withBackend({}).get('city-pass-backend')).to.equal(undefined);
+      expect(() => withBackend({ clientSecret: 'short' })).to.throw(RegistryError, /backend city-pass-backend: clientSecret must be at least 32 characters/);
+      expect(() => withBackend({ products: [] })).to.throw(RegistryError, /backend city-pass-backend: products must be a non-empty list/);
+      expect(() => withBackend({ products: ['City Pass'] })).to.throw(RegistryError, /products must be a non-empty list/);
+      expect(() => withBackend({ clientId: 'x' })).to.throw(RegistryError, /backends\[0\]: clientId must be 3-64/);
+      expect(() => withBackend({ appSecret: 'x'.repeat(40) })).to.throw(RegistryError, /has unknown members: appSecret/);
+      expect(() => withBackend({ clientId: 'demo-app' })).to.throw(RegistryError, /backend demo-app: has the id of an app/);
+      expect(() => createRegistry({ apps, backends: [CITY_PASS_BACKEND, CITY_PASS_BACKEND] })).to.throw(RegistryError, /is listed twice/);
+      expect(() => createRegistry({ apps, backends: {} })).to.throw(RegistryError, /"backends" must be a list/);
+    });
   });
 });

@@ -1,23 +1,23 @@
 import type { Context } from 'koa';
-import type { AppEntry } from '../../common/registry.ts';
 import { VT_TYP } from '../../common/tokens.ts';
-import { readTokenForm, requireAppClient } from '../client-auth.ts';
+import { clientMaySee, readTokenForm, requireTokenClient, type TokenClient } from '../client-auth.ts';
 import type { GatewayDeps } from '../context.ts';
 import type { VisitTokenChecker } from '../visit-tokens.ts';
 
 /**
- * `POST /v1/introspect` (RFC 7662) for registered apps: a live VT issued to the calling app is
- * `active` with its claims (`profile` too when the VT has one); anything else (expired, revoked, unknown, malformed, another app's,
- * another kind of token) is `{"active": false}` and nothing more.
+ * `POST /v1/introspect` (RFC 7662) for registered apps and product backends: a live VT issued to
+ * the calling app, or whose `aud` names one of the calling backend's products, is `active` with
+ * its claims (`profile` too when the VT has one); anything else (expired, revoked, unknown,
+ * malformed, another client's, another kind of token) is `{"active": false}` and nothing more.
  */
 export function introspectToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   return [
-    requireAppClient(deps.registry),
+    requireTokenClient(deps.registry),
     async function introspect(ctx: Context): Promise<void> {
       const { token } = await readTokenForm(ctx);
-      const client = ctx.state.client as AppEntry;
+      const client = ctx.state.client as TokenClient;
       const live = await visitTokens.check(ctx, token);
-      if (!live || live.claims.app !== client.appId) {
+      if (!live || !clientMaySee(client, live.claims)) {
         ctx.body = { active: false };
         return;
       }

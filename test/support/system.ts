@@ -24,9 +24,16 @@ export const OTHER_APP = {
   products: ['savings-plus'],
 };
 
+/** A product backend registered for introspection and revocation of city-pass VTs. */
+export const CITY_PASS_BACKEND = {
+  clientId: 'city-pass-backend',
+  clientSecret: 'backend-secret-0123456789abcdefghijklmnopqrstuvwxyz',
+  products: ['city-pass'],
+};
+
 export function testRegistry(urls?: SystemUrls): AppRegistry {
   const origins = urls ? [new URL(urls.demo).origin] : [];
-  return createRegistry({ apps: [{ ...DEMO_APP, allowedOrigins: origins }, { ...OTHER_APP, allowedOrigins: [] }] });
+  return createRegistry({ apps: [{ ...DEMO_APP, allowedOrigins: origins }, { ...OTHER_APP, allowedOrigins: [] }], backends: [CITY_PASS_BACKEND] });
 }
 
 export function testConfig(env: Record<string, string> = {}): Readonly<BrokerConfig> {
