@@ -92,8 +92,8 @@ export function markdown(report: Report): string {
     lines.push(
       `| Chromium, navigation to product rendered (median of ${b.runs}, cold cache) | ms |`,
       '|---|---:|',
-      `| WebCrypto path (${b.envelopeAlgs.webcrypto}) | ${b.webcryptoMedianMs} |`,
-      `| node-forge path (${b.envelopeAlgs.forge}) | ${b.forgeMedianMs} |`,
+      `| WebCrypto path (${b.envelopeAlgs.webcrypto}) | ${fmt(b.webcryptoMedianMs, 1)} |`,
+      `| node-forge path (${b.envelopeAlgs.forge}) | ${fmt(b.forgeMedianMs, 1)} |`,
       '',
       `H5 bundles, gzipped: ${Object.entries(b.bundleGzipBytes).map(([k, v]) => `${k} ${v} B`).join(', ')}.`,
       '',

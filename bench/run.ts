@@ -201,7 +201,14 @@ async function main(): Promise<void> {
     const browserPorts = { gateway: await freePort(), auth: await freePort(), h5: await freePort(), products: await freePort() };
     let browser: BrowserResult | { skipped: string };
     try {
-      browser = await measureBrowser({ store, ports: browserPorts, runs: BROWSER_RUNS, chromiumPath: CHROMIUM });
+      // A store namespace of its own: the broker runs above left their signing key set (sealed
+      // under their KEK) in the main one.
+      const browserStore = await RedisStore.connect({ url: REDIS_URL, prefix: `${prefix}browser:` });
+      try {
+        browser = await measureBrowser({ store: browserStore, ports: browserPorts, runs: BROWSER_RUNS, chromiumPath: CHROMIUM });
+      } finally {
+        await browserStore.close();
+      }
     } catch (err) {
       browser = { skipped: (err as Error).message };
       say(`browser part failed: ${(err as Error).message}`);
