@@ -1,22 +1,11 @@
 import { expect } from 'chai';
 import { signRequest } from '../common/http-signature.ts';
-import { MemoryStore, type TokenStore } from '../common/store/index.ts';
+import type { TokenStore } from '../common/store/index.ts';
 import type { RunningSystem } from '../scripts/system.ts';
 import { http } from './support/clients.ts';
 import { DEMO_APP, startTestSystem } from './support/system.ts';
+import { RecordingStore } from './support/recording-store.ts';
 
-/** A store that records what the system wrote, passing every call on to a real store. */
-class RecordingStore extends MemoryStore {
-  readonly written: string[] = [];
-  override async setIfAbsent(key: string, value: string, ttl: number): Promise<boolean> {
-    const ok = await super.setIfAbsent(key, value, ttl);
-    if (ok) this.written.push(key);
-    return ok;
-  }
-  issuedAccessTokens(): number {
-    return this.written.filter((k) => k.startsWith('at:')).length;
-  }
-}
 
 interface SignedRequest {
   body?: string;

@@ -4,22 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { signRequest } from '../common/http-signature.ts';
 import { createRegistry } from '../common/registry.ts';
-import { MemoryStore, type TokenStore } from '../common/store/index.ts';
+import type { TokenStore } from '../common/store/index.ts';
 import { startSystem, type RunningSystem } from '../scripts/system.ts';
 import { LogCapture, testConfig, testKeys } from './support/system.ts';
+import { RecordingStore } from './support/recording-store.ts';
 
-/** A store that records what the system wrote, passing every call on to a real store. */
-class RecordingStore extends MemoryStore {
-  readonly written: string[] = [];
-  override async setIfAbsent(key: string, value: string, ttl: number): Promise<boolean> {
-    const ok = await super.setIfAbsent(key, value, ttl);
-    if (ok) this.written.push(key);
-    return ok;
-  }
-  issuedAccessTokens(): number {
-    return this.written.filter((k) => k.startsWith('at:')).length;
-  }
-}
 
 const app = (appId: string, n: number, extra: Record<string, unknown> = {}) => ({
   appId,
