@@ -22,6 +22,14 @@ export interface VisitTokenVerifierOptions {
   cacheMaxAgeMs?: number;
   /** Allowed clock skew in seconds for `exp` and `iat` (default 0). */
   clockToleranceSeconds?: number;
+  /**
+   * How many verified VTs to remember (default 10,000; 0 turns it off). A page makes several calls
+   * with one VT and an ES256 check costs tens of microseconds, so a VT that verified is accepted
+   * again by its exact string until its `exp`. A key leaves the JWKS only after every VT it signed
+   * has expired, so this accepts nothing a fresh check would refuse — except a revoked VT, which
+   * no offline check can see (ask introspection for that).
+   */
+  cacheSize?: number;
 }
 
 /** A VT this verifier refused; `reason` is for logs (jose's error code), never for the caller. */
@@ -46,8 +54,17 @@ export function createVisitTokenVerifier(opts: VisitTokenVerifierOptions): Visit
     cacheMaxAge: opts.cacheMaxAgeMs ?? 600_000,
     timeoutDuration: 5_000,
   });
+  const cacheSize = opts.cacheSize ?? 10_000;
+  const verified = new Map<string, VisitTokenClaims>();
   return {
     async verify(token, o = {}) {
+      // Only checks against the configured audience are remembered; an override is checked anew.
+      const cacheable = cacheSize > 0 && o.audience === undefined;
+      const hit = cacheable ? verified.get(token) : undefined;
+      if (hit) {
+        if (hit.exp + (opts.clockToleranceSeconds ?? 0) > Date.now() / 1000) return hit;
+        verified.delete(token);
+      }
       try {
         const { payload } = await jwtVerify(token, jwks, {
           typ: VT_TYP,
@@ -57,7 +74,12 @@ export function createVisitTokenVerifier(opts: VisitTokenVerifierOptions): Visit
           clockTolerance: opts.clockToleranceSeconds ?? 0,
           requiredClaims: ['sub', 'app', 'aud', 'iat', 'exp', 'jti'],
         });
-        return payload as unknown as VisitTokenClaims;
+        const claims = payload as unknown as VisitTokenClaims;
+        if (cacheable) {
+          if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+          verified.set(token, claims);
+        }
+        return claims;
       } catch (err) {
         if (err instanceof errors.JOSEError) throw new VisitTokenRejected(err.code);
         throw err;

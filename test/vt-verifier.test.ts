@@ -60,6 +60,21 @@ describe('the VT verifier for product backends', function () {
     await rejection(verifier.verify(at));
   });
 
+  it('remembers a verified VT only until its exp, and only for the configured audience', async function () {
+    this.timeout(10_000);
+    const verifier = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass' });
+    const now = Math.floor(Date.now() / 1000);
+    // A VT that expires within the next two seconds: accepted now (and remembered)...
+    const short = signVisitToken(testSigningKey(), { issuer: ISSUER, userId: 'a', appId: 'demo-app', productId: 'city-pass', ttlSeconds: 2, now }).vt;
+    expect((await verifier.verify(short)).sub).to.equal('a');
+    expect((await verifier.verify(short)).sub).to.equal('a');
+    // ...checked anew, and refused, for another audience even though it is remembered...
+    expect((await rejection(verifier.verify(short, { audience: 'savings-plus' }))).reason).to.equal('ERR_JWT_CLAIM_VALIDATION_FAILED');
+    // ...and refused once its exp has passed: the memory never outlives the token.
+    await new Promise((r) => setTimeout(r, (now + 2 - Date.now() / 1000) * 1000 + 100));
+    expect((await rejection(verifier.verify(short))).reason).to.equal('ERR_JWT_EXPIRED');
+  });
+
   it('a storm of 50 tokens with an unknown kid makes at most 2 JWKS fetches', async function () {
     const verifier = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass', cooldownMs: 30_000 });
     await verifier.verify(vtFor());
