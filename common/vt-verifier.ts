@@ -58,26 +58,27 @@ export function createVisitTokenVerifier(opts: VisitTokenVerifierOptions): Visit
   const verified = new Map<string, VisitTokenClaims>();
   return {
     async verify(token, o = {}) {
-      // Only checks against the configured audience are remembered; an override is checked anew.
-      const cacheable = cacheSize > 0 && o.audience === undefined;
-      const hit = cacheable ? verified.get(token) : undefined;
+      const audience = o.audience ?? opts.audience;
+      // Remembered per audience asked for: a VT accepted for one audience says nothing of another.
+      const key = `${JSON.stringify(audience)} ${token}`;
+      const hit = cacheSize > 0 ? verified.get(key) : undefined;
       if (hit) {
         if (hit.exp + (opts.clockToleranceSeconds ?? 0) > Date.now() / 1000) return hit;
-        verified.delete(token);
+        verified.delete(key);
       }
       try {
         const { payload } = await jwtVerify(token, jwks, {
           typ: VT_TYP,
           algorithms: ['ES256'],
           issuer: opts.issuer,
-          audience: o.audience ?? opts.audience,
+          audience,
           clockTolerance: opts.clockToleranceSeconds ?? 0,
           requiredClaims: ['sub', 'app', 'aud', 'iat', 'exp', 'jti'],
         });
         const claims = payload as unknown as VisitTokenClaims;
-        if (cacheable) {
+        if (cacheSize > 0) {
           if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-          verified.set(token, claims);
+          verified.set(key, claims);
         }
         return claims;
       } catch (err) {

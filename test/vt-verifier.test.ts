@@ -60,7 +60,7 @@ describe('the VT verifier for product backends', function () {
     await rejection(verifier.verify(at));
   });
 
-  it('remembers a verified VT only until its exp, and only for the configured audience', async function () {
+  it('remembers a verified VT only until its exp, and only for the audience it was checked for', async function () {
     this.timeout(10_000);
     const verifier = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass' });
     const now = Math.floor(Date.now() / 1000);
