@@ -31,18 +31,21 @@ const USER = { appId: 'demo-app', userId: 'alice', productId: 'city-pass' };
 const say = (s: string) => process.stdout.write(`bench: ${s}\n`);
 
 
-async function waitFor(url: string, ms = 30_000): Promise<void> {
+async function waitFor(url: string, ms = 60_000, child?: ChildProcess): Promise<void> {
   const end = Date.now() + ms;
+  let last = 'no answer';
   while (Date.now() < end) {
+    if (child && child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode} before ${url} answered`);
     try {
       const res = await fetch(url);
       if (res.ok) return;
-    } catch {
-      // not up yet
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = (err as Error).message;
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url} did not come up`);
+  throw new Error(`${url} did not come up in ${ms / 1000} s (last: ${last})`);
 }
 
 function start(script: string, env: Record<string, string>): ChildProcess {
@@ -104,7 +107,7 @@ async function benchBroker(workers: number, prefix: string, keysFile: string, fi
     GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), BENCH_WORKERS: String(workers),
   });
   try {
-    await waitFor(`${gateway}/readyz`);
+    await waitFor(`${gateway}/readyz`, 60_000, child);
     const app = loadRegistry('config/apps.json').get('demo-app')!;
 
     say(`${workers} process(es): AT issuance`);
