@@ -9,9 +9,8 @@ import { aesKeyWrap, b64u, concatKdf, decryptCompact, encryptCompact, JweError, 
 import type { EncryptionKey } from '../common/keys.ts';
 import { MemoryStore } from '../common/store/index.ts';
 import { concatKdf as browserConcatKdf } from '../h5/client/ecdh-es.ts';
-import type { RunningSystem } from '../scripts/system.ts';
 import { demoClient, exchange, openReply } from './support/clients.ts';
-import { startTestSystem, testKey } from './support/system.ts';
+import { testKey, useTestSystem } from './support/system.ts';
 
 type Header = Record<string, unknown>;
 type Epk = { kty: string; crv: string; x: string; y: string };
@@ -110,27 +109,18 @@ function refusals(rsa: EncryptionKey, ec: EncryptionKey): Record<string, (at: st
 }
 
 describe('ECDH-ES+A256KW envelope: refusals over HTTP', function () {
-  let system: RunningSystem;
-  const store = new MemoryStore();
-
-  before(async function () {
-    system = await startTestSystem({ store });
-  });
-  after(async function () {
-    await system?.close(0);
-    await store.close();
-  });
+  const env = useTestSystem(() => new MemoryStore());
 
   it('every bad envelope is 400 envelope_invalid with one identical body, and the AT stays unspent', async function () {
     const rsa = testKey('RSA-OAEP-256');
     const ec = testKey('ECDH-ES+A256KW');
-    const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'erin', productId: 'city-pass' });
-    const baseline = await exchange(system.urls.gateway, 'a.b.c.d.e');
+    const token = await demoClient(env.system.urls.gateway).requestAccessToken({ userId: 'erin', productId: 'city-pass' });
+    const baseline = await exchange(env.system.urls.gateway, 'a.b.c.d.e');
     expect(baseline.status).to.equal(400);
     expect(baseline.data.code).to.equal('envelope_invalid');
 
     for (const [name, make] of Object.entries(refusals(rsa, ec))) {
-      const res = await exchange(system.urls.gateway, make(token.at));
+      const res = await exchange(env.system.urls.gateway, make(token.at));
       expect(res.status, name).to.equal(400);
       expect(res.headers['content-type'], name).to.match(/^application\/problem\+json/);
       expect(JSON.stringify(res.data), name).to.equal(JSON.stringify(baseline.data));
@@ -139,7 +129,7 @@ describe('ECDH-ES+A256KW envelope: refusals over HTTP', function () {
     // The same helper with nothing wrong: opens, and the AT none of the above spent gives a VT.
     const r = randomBytes(32);
     const { epk, encryptedKey } = ecdhWrap(ec.publicKey, r);
-    const good = await exchange(system.urls.gateway, craft({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: ec.kid, epk }, encryptedKey, r, token.at));
+    const good = await exchange(env.system.urls.gateway, craft({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: ec.kid, epk }, encryptedKey, r, token.at));
     expect(good.status, JSON.stringify(good.data)).to.equal(200);
     expect(openReply(good.data.envelope, r)).to.include({ userId: 'erin', productId: 'city-pass' });
   });

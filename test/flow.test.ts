@@ -1,26 +1,15 @@
 import { expect } from 'chai';
-import { MemoryStore, type TokenStore } from '../common/store/index.ts';
-import type { RunningSystem } from '../scripts/system.ts';
+import { MemoryStore } from '../common/store/index.ts';
 import { connectTestRedis } from './support/env.ts';
 import { fullFlow, http } from './support/clients.ts';
-import { startTestSystem, testSigningKey } from './support/system.ts';
+import { testSigningKey, useTestSystem } from './support/system.ts';
 
 for (const kind of ['memory', 'redis'] as const) {
   describe(`the whole flow over HTTP (${kind} store)`, function () {
-    let system: RunningSystem;
-    let store: TokenStore;
-
-    before(async function () {
-      store = kind === 'memory' ? new MemoryStore() : await connectTestRedis(this);
-      system = await startTestSystem({ store });
-    });
-    after(async function () {
-      await system?.close(0);
-      await store?.close();
-    });
+    const env = useTestSystem((ctx) => (kind === 'memory' ? new MemoryStore() : connectTestRedis(ctx)));
 
     it('signs -> AT -> envelope -> VT -> product', async function () {
-      const { token, reply, product } = await fullFlow(system.urls.gateway, 'alice', 'city-pass');
+      const { token, reply, product } = await fullFlow(env.system.urls.gateway, 'alice', 'city-pass');
       expect(token.userId).to.equal('alice');
       expect(token.productId).to.equal('city-pass');
       expect(token.at).to.match(/^[A-Za-z0-9_-]{43}$/);
@@ -34,31 +23,31 @@ for (const kind of ['memory', 'redis'] as const) {
     });
 
     it('signs -> AT -> ECDH-ES+A256KW envelope -> VT -> product', async function () {
-      const { reply, product } = await fullFlow(system.urls.gateway, 'chen', 'travel-insurance', 'ECDH-ES+A256KW');
+      const { reply, product } = await fullFlow(env.system.urls.gateway, 'chen', 'travel-insurance', 'ECDH-ES+A256KW');
       expect(reply).to.include({ userId: 'chen', productId: 'travel-insurance', expiresIn: 1800 });
       expect(product.status).to.equal(200);
       expect(product.data.viewer).to.deep.equal({ userId: 'chen', appId: 'demo-app' });
     });
 
     it('the product backend ignores identity headers a client sets itself', async function () {
-      const { reply } = await fullFlow(system.urls.gateway, 'bob', 'savings-plus');
-      const res = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, {
+      const { reply } = await fullFlow(env.system.urls.gateway, 'bob', 'savings-plus');
+      const res = await http.get(`${env.system.urls.gateway}/v1/products/savings-plus`, {
         headers: { authorization: `Bearer ${reply.vt}`, 'x-broker-user': 'mallory', 'x-broker-app': 'evil' },
       });
       expect(res.data.viewer).to.deep.equal({ userId: 'bob', appId: 'demo-app' });
     });
 
     it('a VT opens only its own product', async function () {
-      const { reply } = await fullFlow(system.urls.gateway, 'alice', 'city-pass');
-      const res = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, { headers: { authorization: `Bearer ${reply.vt}` } });
+      const { reply } = await fullFlow(env.system.urls.gateway, 'alice', 'city-pass');
+      const res = await http.get(`${env.system.urls.gateway}/v1/products/savings-plus`, { headers: { authorization: `Bearer ${reply.vt}` } });
       expect(res.status).to.equal(403);
       expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
       expect(res.data.code).to.equal('forbidden_product');
     });
 
     it('the product API refuses a missing or unknown VT with vt_invalid', async function () {
-      const none = await http.get(`${system.urls.gateway}/v1/products/city-pass`);
-      const unknown = await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${'A'.repeat(43)}` } });
+      const none = await http.get(`${env.system.urls.gateway}/v1/products/city-pass`);
+      const unknown = await http.get(`${env.system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${'A'.repeat(43)}` } });
       for (const res of [none, unknown]) {
         expect(res.status).to.equal(401);
         expect(res.data).to.include({ code: 'vt_invalid', status: 401 });
@@ -67,15 +56,15 @@ for (const kind of ['memory', 'redis'] as const) {
     });
 
     it('auth refuses anyone but the gateway', async function () {
-      const res = await http.post(`${system.urls.auth}/internal/access-tokens`, { appId: 'demo-app', userId: 'x', productId: 'city-pass' });
+      const res = await http.post(`${env.system.urls.auth}/internal/access-tokens`, { appId: 'demo-app', userId: 'x', productId: 'city-pass' });
       expect(res.status).to.equal(403);
       expect(res.data.code).to.equal('forbidden');
-      const wrong = await http.post(`${system.urls.auth}/internal/access-tokens`, { appId: 'demo-app', userId: 'x', productId: 'city-pass' }, { headers: { 'x-broker-internal': 'guess' } });
+      const wrong = await http.post(`${env.system.urls.auth}/internal/access-tokens`, { appId: 'demo-app', userId: 'x', productId: 'city-pass' }, { headers: { 'x-broker-internal': 'guess' } });
       expect(wrong.status).to.equal(403);
     });
 
     it('publishes the encryption keys (use enc) and the VT signing keys (use sig: current, then next) in the JWKS, with kids and no private part', async function () {
-      const res = await http.get(`${system.urls.gateway}/.well-known/jwks.json`);
+      const res = await http.get(`${env.system.urls.gateway}/.well-known/jwks.json`);
       expect(res.status).to.equal(200);
       const [rsa, ec, sig, next, ...more] = res.data.keys;
       expect(more).to.deep.equal([]);
@@ -95,14 +84,14 @@ for (const kind of ['memory', 'redis'] as const) {
     });
 
     it('health and readiness answer', async function () {
-      expect((await http.get(`${system.urls.gateway}/healthz`)).status).to.equal(200);
-      const ready = await http.get(`${system.urls.gateway}/readyz`);
+      expect((await http.get(`${env.system.urls.gateway}/healthz`)).status).to.equal(200);
+      const ready = await http.get(`${env.system.urls.gateway}/readyz`);
       expect(ready.status).to.equal(200);
       expect(ready.data.checks).to.deep.equal({ store: 'ok', auth: 'ok' });
     });
 
     it('a wrong method is a problem+json 405 that names the allowed ones', async function () {
-      const res = await http.get(`${system.urls.gateway}/v1/access-tokens`);
+      const res = await http.get(`${env.system.urls.gateway}/v1/access-tokens`);
       expect(res.status).to.equal(405);
       expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
       expect(res.data.code).to.equal('method_not_allowed');
@@ -110,7 +99,7 @@ for (const kind of ['memory', 'redis'] as const) {
     });
 
     it('an unknown route is a problem+json 404, never a stack trace', async function () {
-      const res = await http.get(`${system.urls.gateway}/v1/nothing-here`);
+      const res = await http.get(`${env.system.urls.gateway}/v1/nothing-here`);
       expect(res.status).to.equal(404);
       expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
       expect(res.data.code).to.equal('not_found');

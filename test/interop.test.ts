@@ -7,29 +7,19 @@ import { randomBytes } from 'node:crypto';
 import * as jose from 'jose';
 import { decryptCompact, encryptCompact } from '../common/jwe.ts';
 import { MemoryStore } from '../common/store/index.ts';
-import type { RunningSystem } from '../scripts/system.ts';
 import { fetchEncJwk, http } from './support/clients.ts';
-import { DEMO_APP, startTestSystem, testKey } from './support/system.ts';
+import { DEMO_APP, testKey, useTestSystem } from './support/system.ts';
 import { signRequest } from '../common/http-signature.ts';
 
 describe('interop with jose', function () {
-  let system: RunningSystem;
-  const store = new MemoryStore();
-
-  before(async function () {
-    system = await startTestSystem({ store });
-  });
-  after(async function () {
-    await system?.close(0);
-    await store.close();
-  });
+  const env = useTestSystem(() => new MemoryStore());
 
   async function requestAtJwe(userId = 'alice', productId = 'city-pass'): Promise<string> {
     const path = '/v1/access-tokens';
     const body = JSON.stringify({ userId, productId });
     const headers = { 'content-type': 'application/json' };
-    const sig = signRequest({ method: 'POST', targetUri: system.urls.gateway + path, headers, body, keyId: DEMO_APP.appId, secret: DEMO_APP.appSecret });
-    const res = await http.post(system.urls.gateway + path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] });
+    const sig = signRequest({ method: 'POST', targetUri: env.system.urls.gateway + path, headers, body, keyId: DEMO_APP.appId, secret: DEMO_APP.appSecret });
+    const res = await http.post(env.system.urls.gateway + path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] });
     expect(res.status).to.equal(201);
     return res.data.accessToken;
   }
@@ -52,21 +42,21 @@ describe('interop with jose', function () {
     const { plaintext } = await jose.compactDecrypt(jwe, Buffer.from(DEMO_APP.encKey, 'base64url'));
     const { at } = JSON.parse(new TextDecoder().decode(plaintext));
 
-    const jwk = await fetchEncJwk(system.urls.gateway);
+    const jwk = await fetchEncJwk(env.system.urls.gateway);
     const publicKey = await jose.importJWK(jwk, 'RSA-OAEP-256');
     const r = randomBytes(32);
     const envelope = await new jose.CompactEncrypt(new TextEncoder().encode(JSON.stringify({ at, iat: Math.floor(Date.now() / 1000) })))
       .setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid })
       .setContentEncryptionKey(r)
       .encrypt(publicKey);
-    const ex = await http.post(`${system.urls.gateway}/v1/visit-tokens`, { envelope });
+    const ex = await http.post(`${env.system.urls.gateway}/v1/visit-tokens`, { envelope });
     expect(ex.status, JSON.stringify(ex.data)).to.equal(200);
 
     const reply = await jose.compactDecrypt(ex.data.envelope, r, { keyManagementAlgorithms: ['dir'] });
     expect(reply.protectedHeader).to.deep.equal({ alg: 'dir', enc: 'A256GCM' });
     const vt = JSON.parse(new TextDecoder().decode(reply.plaintext));
     expect(vt).to.include({ userId: 'chen', productId: 'savings-plus', expiresIn: 1800 });
-    const product = await http.get(`${system.urls.gateway}/v1/products/savings-plus`, { headers: { authorization: `Bearer ${vt.vt}` } });
+    const product = await http.get(`${env.system.urls.gateway}/v1/products/savings-plus`, { headers: { authorization: `Bearer ${vt.vt}` } });
     expect(product.status).to.equal(200);
     expect(product.data.viewer.userId).to.equal('chen');
   });
@@ -76,7 +66,7 @@ describe('interop with jose', function () {
     const { plaintext } = await jose.compactDecrypt(jwe, Buffer.from(DEMO_APP.encKey, 'base64url'));
     const { at } = JSON.parse(new TextDecoder().decode(plaintext));
 
-    const jwk = await fetchEncJwk(system.urls.gateway, 'ECDH-ES+A256KW');
+    const jwk = await fetchEncJwk(env.system.urls.gateway, 'ECDH-ES+A256KW');
     expect(jwk).to.include({ kty: 'EC', crv: 'P-256', use: 'enc', alg: 'ECDH-ES+A256KW' });
     const publicKey = await jose.importJWK(jwk, 'ECDH-ES+A256KW');
     const r = randomBytes(32);
@@ -85,14 +75,14 @@ describe('interop with jose', function () {
       .setContentEncryptionKey(r)
       .encrypt(publicKey);
     expect(jose.decodeProtectedHeader(envelope).epk).to.include({ kty: 'EC', crv: 'P-256' });
-    const ex = await http.post(`${system.urls.gateway}/v1/visit-tokens`, { envelope });
+    const ex = await http.post(`${env.system.urls.gateway}/v1/visit-tokens`, { envelope });
     expect(ex.status, JSON.stringify(ex.data)).to.equal(200);
 
     const reply = await jose.compactDecrypt(ex.data.envelope, r, { keyManagementAlgorithms: ['dir'] });
     expect(reply.protectedHeader).to.deep.equal({ alg: 'dir', enc: 'A256GCM' });
     const vt = JSON.parse(new TextDecoder().decode(reply.plaintext));
     expect(vt).to.include({ userId: 'dana', productId: 'travel-insurance', expiresIn: 1800 });
-    const product = await http.get(`${system.urls.gateway}/v1/products/travel-insurance`, { headers: { authorization: `Bearer ${vt.vt}` } });
+    const product = await http.get(`${env.system.urls.gateway}/v1/products/travel-insurance`, { headers: { authorization: `Bearer ${vt.vt}` } });
     expect(product.status).to.equal(200);
     expect(product.data.viewer.userId).to.equal('dana');
   });

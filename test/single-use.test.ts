@@ -1,34 +1,23 @@
 import { expect } from 'chai';
-import { MemoryStore, type TokenStore } from '../common/store/index.ts';
-import type { RunningSystem } from '../scripts/system.ts';
+import { MemoryStore } from '../common/store/index.ts';
 import { connectTestRedis } from './support/env.ts';
 import { demoClient, exchange, fetchEncJwk, http, openReply, sealEnvelope } from './support/clients.ts';
-import { startTestSystem } from './support/system.ts';
+import { startTestSystem, useTestSystem } from './support/system.ts';
 
 for (const kind of ['memory', 'redis'] as const) {
   describe(`the AT is single use (${kind} store)`, function () {
-    let system: RunningSystem;
-    let store: TokenStore;
-
-    before(async function () {
-      store = kind === 'memory' ? new MemoryStore() : await connectTestRedis(this);
-      system = await startTestSystem({ store });
-    });
-    after(async function () {
-      await system?.close(0);
-      await store?.close();
-    });
+    const env = useTestSystem((ctx) => (kind === 'memory' ? new MemoryStore() : connectTestRedis(ctx)));
 
     async function newEnvelopes(count: number) {
-      const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'travel-insurance' });
-      const jwk = await fetchEncJwk(system.urls.gateway);
+      const token = await demoClient(env.system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'travel-insurance' });
+      const jwk = await fetchEncJwk(env.system.urls.gateway);
       // Each page seals the same AT under its own R, as 50 copies of a stolen link would.
       return Array.from({ length: count }, () => sealEnvelope(jwk, token.at));
     }
 
     it('50 parallel exchanges of one AT give exactly one VT; the others get at_invalid', async function () {
       const sealed = await newEnvelopes(50);
-      const answers = await Promise.all(sealed.map((s) => exchange(system.urls.gateway, s.envelope)));
+      const answers = await Promise.all(sealed.map((s) => exchange(env.system.urls.gateway, s.envelope)));
       const ok = answers.filter((a) => a.status === 200);
       expect(ok).to.have.length(1);
       for (const a of answers.filter((x) => x.status !== 200)) {
@@ -41,45 +30,45 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(reply.productId).to.equal('travel-insurance');
       // The losers presented a used AT: by the replay rule the one VT is revoked as well
       // (RFC 6749 4.1.2), so a racing thief gains nothing.
-      const product = await http.get(`${system.urls.gateway}/v1/products/travel-insurance`, { headers: { authorization: `Bearer ${reply.vt}` } });
+      const product = await http.get(`${env.system.urls.gateway}/v1/products/travel-insurance`, { headers: { authorization: `Bearer ${reply.vt}` } });
       expect(product.status).to.equal(401);
       expect(product.data.code).to.equal('vt_invalid');
     });
 
     it('a replay after use is refused and revokes the VT it produced', async function () {
       const [first, second] = await newEnvelopes(2);
-      const ex = await exchange(system.urls.gateway, first!.envelope);
+      const ex = await exchange(env.system.urls.gateway, first!.envelope);
       expect(ex.status).to.equal(200);
       const { vt } = openReply(ex.data.envelope, first!.r);
       const auth = { headers: { authorization: `Bearer ${vt}` } };
-      expect((await http.get(`${system.urls.gateway}/v1/products/travel-insurance`, auth)).status).to.equal(200);
+      expect((await http.get(`${env.system.urls.gateway}/v1/products/travel-insurance`, auth)).status).to.equal(200);
 
-      const replay = await exchange(system.urls.gateway, second!.envelope);
+      const replay = await exchange(env.system.urls.gateway, second!.envelope);
       expect(replay.status).to.equal(401);
       expect(replay.data.code).to.equal('at_invalid');
 
-      const after = await http.get(`${system.urls.gateway}/v1/products/travel-insurance`, auth);
+      const after = await http.get(`${env.system.urls.gateway}/v1/products/travel-insurance`, auth);
       expect(after.status).to.equal(401);
       expect(after.data.code).to.equal('vt_invalid');
     });
 
     it('the same envelope sent twice is a replay too', async function () {
       const [only] = await newEnvelopes(1);
-      expect((await exchange(system.urls.gateway, only!.envelope)).status).to.equal(200);
-      const again = await exchange(system.urls.gateway, only!.envelope);
+      expect((await exchange(env.system.urls.gateway, only!.envelope)).status).to.equal(200);
+      const again = await exchange(env.system.urls.gateway, only!.envelope);
       expect(again.status).to.equal(401);
       expect(again.data.code).to.equal('at_invalid');
     });
 
     it('an unknown AT is at_invalid, the same answer as a used one', async function () {
-      const jwk = await fetchEncJwk(system.urls.gateway);
-      const res = await exchange(system.urls.gateway, sealEnvelope(jwk, 'B'.repeat(43)).envelope);
+      const jwk = await fetchEncJwk(env.system.urls.gateway);
+      const res = await exchange(env.system.urls.gateway, sealEnvelope(jwk, 'B'.repeat(43)).envelope);
       expect(res.status).to.equal(401);
       expect(res.data.code).to.equal('at_invalid');
     });
 
     it('an envelope that cannot be opened is envelope_invalid', async function () {
-      const res = await exchange(system.urls.gateway, 'a.b.c.d.e');
+      const res = await exchange(env.system.urls.gateway, 'a.b.c.d.e');
       expect(res.status).to.equal(400);
       expect(res.data.code).to.equal('envelope_invalid');
     });

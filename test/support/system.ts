@@ -109,3 +109,34 @@ export async function startTestSystem(opts: StartOptions): Promise<RunningSystem
     ...opts.system,
   });
 }
+
+/** The system a suite shares, started by its `before` hook and stopped by its `after` hook. */
+export interface SuiteSystem {
+  readonly system: RunningSystem;
+  readonly store: TokenStore;
+}
+
+/**
+ * Registers the hooks that start the whole system for a suite (on the store `openStore` gives)
+ * and stop it and close the store afterwards. Call it inside `describe`.
+ */
+export function useTestSystem(openStore: (ctx: Mocha.Context) => TokenStore | Promise<TokenStore>, opts: Omit<StartOptions, 'store'> = {}): SuiteSystem {
+  let system: RunningSystem | undefined;
+  let store: TokenStore | undefined;
+  before(async function () {
+    store = await openStore(this);
+    system = await startTestSystem({ ...opts, store });
+  });
+  after(async function () {
+    await system?.close(0);
+    await store?.close();
+  });
+  return {
+    get system() {
+      return system!;
+    },
+    get store() {
+      return store!;
+    },
+  };
+}
