@@ -3,6 +3,7 @@
  * style-src 'self'): no inline script, style or event handler; the page's config reaches
  * /h5/assets/app.js through data attributes on <body>, and every interpolated value is escaped.
  */
+import { escapeHtml } from '../common/html.ts';
 
 /** Where the server serves the client bundles and the stylesheet. */
 export const H5_ASSETS = {
@@ -10,13 +11,6 @@ export const H5_ASSETS = {
   envelopeForge: '/h5/assets/envelope-forge.js',
   css: '/h5/assets/app.css',
 } as const;
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Escapes text for HTML element content and double- or single-quoted attribute values. */
-export function escapeHtml(value: string): string {
-  return String(value).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
-}
 
 function documentHtml(opts: { title: string; bodyAttributes: string; main: string; script?: string }): string {
   return `<!doctype html>

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
+import { escapeHtml } from '../common/html.ts';
 import { field, noStore, readJsonBody } from '../common/http.ts';
 import { Problem } from '../common/problem.ts';
 import { createService } from '../common/service.ts';
@@ -24,7 +25,6 @@ export const DEMO_USERS = [
 ];
 
 const file = (p: string) => readFileSync(fileURLToPath(new URL(p, import.meta.url)));
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function renderAppPage(deps: DemoDeps): string {
   const users = DEMO_USERS.map((u) => `<option value="${escapeHtml(u.id)}">${escapeHtml(u.name)}</option>`).join('');
