@@ -4,10 +4,11 @@
  * backend, form-urlencoded first as RFC 6749 section 2.3.1 says.
  */
 import type { Context, Next } from 'koa';
-import { readRawBody, safeEqual } from '../common/http.ts';
+import { noStore, readRawBody, safeEqual } from '../common/http.ts';
 import { Problem } from '../common/problem.ts';
 import type { AppEntry, AppRegistry, BackendEntry } from '../common/registry.ts';
-import { hasAudience, type VisitTokenClaims } from '../common/tokens.ts';
+import { hasAudience, type VisitTokenClaims, type VisitTokenRecord } from '../common/tokens.ts';
+import type { VisitTokenChecker } from './visit-tokens.ts';
 
 const BASIC_RE = /^Basic ([A-Za-z0-9+/]+={0,2})$/i;
 /** A secret nobody holds: an unknown client id costs the same comparison as a known one. */
@@ -67,8 +68,7 @@ function parseBasic(authorization: string): { id: string; secret: string } | und
  */
 export function requireTokenClient(registry: AppRegistry) {
   return async function authenticateTokenClient(ctx: Context, next: Next): Promise<void> {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('Pragma', 'no-cache');
+    noStore(ctx);
     const client = authenticateClient(registry, ctx.get('authorization'));
     if (!client) throw invalidClient();
     ctx.state.client = client;
@@ -96,4 +96,26 @@ export async function readTokenForm(ctx: Context): Promise<{ token: string; hint
   const token = form.get('token');
   if (!token) throw new Problem(400, 'invalid_request', '"token" is missing.');
   return { token, hint: form.get('token_type_hint') ?? undefined };
+}
+
+/** The token of a form that is a live VT the calling client may see. */
+export interface VisibleToken {
+  client: TokenClient;
+  claims: VisitTokenClaims;
+  record: VisitTokenRecord;
+}
+
+/**
+ * Middleware after requireTokenClient: reads the form's token and puts it in
+ * ctx.state.visibleToken when it is a live VT the client may see, else undefined. Introspection
+ * and revocation answer alike for every other token (RFC 7662 section 2.2, RFC 7009 section 2.2).
+ */
+export function findVisibleToken(visitTokens: VisitTokenChecker) {
+  return async function findClientVisibleToken(ctx: Context, next: Next): Promise<void> {
+    const { token } = await readTokenForm(ctx);
+    const client = ctx.state.client as TokenClient;
+    const live = await visitTokens.check(ctx, token);
+    ctx.state.visibleToken = live && clientMaySee(client, live.claims) ? ({ client, ...live } satisfies VisibleToken) : undefined;
+    await next();
+  };
 }

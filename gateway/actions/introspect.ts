@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { VT_TYP } from '../../common/tokens.ts';
-import { clientMaySee, readTokenForm, requireTokenClient, type TokenClient } from '../client-auth.ts';
+import { findVisibleToken, requireTokenClient, type VisibleToken } from '../client-auth.ts';
 import type { GatewayDeps } from '../context.ts';
 import type { VisitTokenChecker } from '../visit-tokens.ts';
 
@@ -13,15 +13,14 @@ import type { VisitTokenChecker } from '../visit-tokens.ts';
 export function introspectToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   return [
     requireTokenClient(deps.registry),
+    findVisibleToken(visitTokens),
     async function introspect(ctx: Context): Promise<void> {
-      const { token } = await readTokenForm(ctx);
-      const client = ctx.state.client as TokenClient;
-      const live = await visitTokens.check(ctx, token);
-      if (!live || !clientMaySee(client, live.claims)) {
+      const visible = ctx.state.visibleToken as VisibleToken | undefined;
+      if (!visible) {
         ctx.body = { active: false };
         return;
       }
-      const { iss, sub, app, aud, iat, exp, jti, profile } = live.claims;
+      const { iss, sub, app, aud, iat, exp, jti, profile } = visible.claims;
       ctx.body = { active: true, iss, sub, app, aud, iat, exp, jti, ...(profile && { profile }), token_type: VT_TYP };
     },
   ];

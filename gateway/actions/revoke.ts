@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { audit } from '../../common/logger.ts';
 import { vtKey } from '../../common/tokens.ts';
-import { clientMaySee, readTokenForm, requireTokenClient, type TokenClient } from '../client-auth.ts';
+import { findVisibleToken, requireTokenClient, type VisibleToken } from '../client-auth.ts';
 import type { GatewayDeps } from '../context.ts';
 import type { VisitTokenChecker } from '../visit-tokens.ts';
 
@@ -14,14 +14,14 @@ import type { VisitTokenChecker } from '../visit-tokens.ts';
 export function revokeToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   return [
     requireTokenClient(deps.registry),
+    findVisibleToken(visitTokens),
     async function revoke(ctx: Context): Promise<void> {
-      const { token } = await readTokenForm(ctx);
-      const client = ctx.state.client as TokenClient;
-      const live = await visitTokens.check(ctx, token);
-      if (live && clientMaySee(client, live.claims)) {
-        const revoked = await deps.store.delete(vtKey(live.claims.jti));
+      const visible = ctx.state.visibleToken as VisibleToken | undefined;
+      if (visible) {
+        const { client, claims } = visible;
+        const revoked = await deps.store.delete(vtKey(claims.jti));
         if (revoked) {
-          audit(deps.log, 'vt.revoked', { appId: live.claims.app, by: `${client.kind}:${client.id}`, reason: 'rfc7009', reqId: ctx.state.requestId });
+          audit(deps.log, 'vt.revoked', { appId: claims.app, by: `${client.kind}:${client.id}`, reason: 'rfc7009', reqId: ctx.state.requestId });
         }
       }
       ctx.status = 200;
