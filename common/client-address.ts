@@ -79,9 +79,6 @@ export function createNetworkList(cidrs: readonly string[]): NetworkList {
   };
 }
 
-/** A list that holds nothing: no trusted proxies. */
-export const NO_NETWORKS: NetworkList = createNetworkList([]);
-
 /**
  * One `X-Forwarded-For` entry as an address: a bare IP, or one with a port as some proxies write
  * it (`1.2.3.4:5678`, `[2001:db8::1]:443`, `[2001:db8::1]`). Undefined for anything else
