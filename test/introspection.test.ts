@@ -17,6 +17,17 @@ describe('introspection (RFC 7662) and revocation (RFC 7009)', function () {
   const post = (path: string, form: Record<string, string>, authorization = DEMO, type = 'application/x-www-form-urlencoded') =>
     http.post(`${system.urls.gateway}${path}`, new URLSearchParams(form).toString(), { headers: { authorization, 'content-type': type } });
   const introspect = (token: string, authorization?: string) => post('/v1/introspect', { token, token_type_hint: 'access_token' }, authorization);
+  /** Every credential in `authorizations` gets 401 invalid_client with a Basic challenge, on both endpoints. */
+  async function expectInvalidClient(vt: string, authorizations: string[]): Promise<void> {
+    for (const authorization of authorizations) {
+      for (const path of ['/v1/introspect', '/v1/revoke']) {
+        const res = await post(path, { token: vt }, authorization);
+        expect(res.status, `${path} ${authorization}`).to.equal(401);
+        expect(res.data.code).to.equal('invalid_client');
+        expect(res.headers['www-authenticate']).to.match(/^Basic /);
+      }
+    }
+  }
   const product = (vt: string, productId = 'city-pass') => http.get(`${system.urls.gateway}/v1/products/${productId}`, { headers: { authorization: `Bearer ${vt}` } });
 
   before(async function () {
@@ -62,14 +73,7 @@ describe('introspection (RFC 7662) and revocation (RFC 7009)', function () {
 
   it('bad client credentials are 401 invalid_client, on both endpoints', async function () {
     const { reply } = await fullFlow(system.urls.gateway, 'alice', 'city-pass');
-    for (const authorization of [basic(DEMO_APP.appId, 'wrong-secret'), basic('nobody', DEMO_APP.appSecret), '', 'Basic !!!', `Bearer ${reply.vt}`, 'Basic ' + Buffer.from('no-colon').toString('base64')]) {
-      for (const path of ['/v1/introspect', '/v1/revoke']) {
-        const res = await post(path, { token: reply.vt }, authorization);
-        expect(res.status, `${path} ${authorization}`).to.equal(401);
-        expect(res.data.code).to.equal('invalid_client');
-        expect(res.headers['www-authenticate']).to.match(/^Basic /);
-      }
-    }
+    await expectInvalidClient(reply.vt, [basic(DEMO_APP.appId, 'wrong-secret'), basic('nobody', DEMO_APP.appSecret), '', 'Basic !!!', `Bearer ${reply.vt}`, 'Basic ' + Buffer.from('no-colon').toString('base64')]);
     expect((await product(reply.vt)).status).to.equal(200);
   });
 
@@ -114,14 +118,7 @@ describe('introspection (RFC 7662) and revocation (RFC 7009)', function () {
 
     it('a bad or missing secret is 401 invalid_client, on both endpoints', async function () {
       const { reply } = await fullFlow(system.urls.gateway, 'bob', 'city-pass');
-      for (const authorization of [basic(CITY_PASS_BACKEND.clientId, 'wrong-secret'), basic(CITY_PASS_BACKEND.clientId, DEMO_APP.appSecret), basic(CITY_PASS_BACKEND.clientId, '')]) {
-        for (const path of ['/v1/introspect', '/v1/revoke']) {
-          const res = await post(path, { token: reply.vt }, authorization);
-          expect(res.status, `${path} ${authorization}`).to.equal(401);
-          expect(res.data.code).to.equal('invalid_client');
-          expect(res.headers['www-authenticate']).to.match(/^Basic /);
-        }
-      }
+      await expectInvalidClient(reply.vt, [basic(CITY_PASS_BACKEND.clientId, 'wrong-secret'), basic(CITY_PASS_BACKEND.clientId, DEMO_APP.appSecret), basic(CITY_PASS_BACKEND.clientId, '')]);
       expect((await product(reply.vt)).status).to.equal(200);
     });
 
