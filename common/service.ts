@@ -3,17 +3,22 @@ import type Router from '@koa/router';
 import type { Logger } from 'pino';
 import { apiSecurityHeaders } from './http.ts';
 import { requestLog } from './logger.ts';
-import { problemHandler } from './problem.ts';
+import { Problem, problemHandler } from './problem.ts';
+import { MAX_URL_LENGTH } from './server.ts';
 
 /**
  * Every service's Koa app has the same outer layers, in this order: a request id and one log
- * line per request, problem+json for every error, API security headers (not for HTML pages,
+ * line per request, problem+json for every error, a URL length limit, API security headers (not for HTML pages,
  * which set their own CSP), then the routes and 405 answers that name the allowed methods.
  */
 export function createService(router: Router, log: Logger, opts: { apiHeaders?: boolean } = {}): Koa {
   const app = new Koa();
   app.use(requestLog(log));
   app.use(problemHandler(log));
+  app.use(async function limitUrlLength(ctx, next) {
+    if (ctx.originalUrl.length > MAX_URL_LENGTH) throw new Problem(414, 'uri_too_long', `The request URL may be at most ${MAX_URL_LENGTH} characters.`);
+    await next();
+  });
   if (opts.apiHeaders ?? true) app.use(apiSecurityHeaders);
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -13,6 +13,7 @@ import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey
 import { createLogger } from '../common/logger.ts';
 import { loadRegistry, type AppRegistry } from '../common/registry.ts';
 import { ensureSigningKeySet, SigningKeyRing } from '../common/signing-keys.ts';
+import { createHttpServer } from '../common/server.ts';
 import { createStore, type TokenStore } from '../common/store/index.ts';
 import { createVisitTokenVerifier, type VisitTokenVerifierOptions } from '../common/vt-verifier.ts';
 import { createGatewayApp } from '../gateway/app.ts';
@@ -109,11 +110,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     };
     for (const name of ALL_COMPONENTS) {
       if (!components.has(name)) continue;
-      const server = http.createServer();
-      // Bounded header and request times: a slow client cannot hold a socket for ever.
-      server.headersTimeout = 10_000;
-      server.requestTimeout = 30_000;
-      server.maxHeadersCount = 100;
+      const server = createHttpServer();
       servers[name] = server;
       const port = await listen(server, config.ports[name], hosts[name]);
       if (config.ports[name] === 0) urls[name] = `http://127.0.0.1:${port}`;

@@ -9,12 +9,12 @@ export const TEST_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 /**
- * A RedisStore on the test Redis under a fresh key prefix. Where Redis cannot be reached the test
+ * A RedisStore on the test Redis under a fresh key prefix (or `prefix`). Where Redis cannot be reached the test
  * is skipped on a developer's machine and fails under CI.
  */
-export async function connectTestRedis(ctx: Context): Promise<RedisStore> {
+export async function connectTestRedis(ctx: Context, prefix = `test:${randomBytes(6).toString('hex')}:`): Promise<RedisStore> {
   try {
-    return await RedisStore.connect({ url: TEST_REDIS_URL, prefix: `test:${randomBytes(6).toString('hex')}:` });
+    return await RedisStore.connect({ url: TEST_REDIS_URL, prefix });
   } catch (err) {
     if (IN_CI) throw new Error(`Redis at ${TEST_REDIS_URL} is required under CI=true: ${(err as Error).message}`);
     ctx.skip();
