@@ -19,6 +19,9 @@ export type ProblemCode =
   | 'method_not_allowed'
   | 'unsupported_media_type'
   | 'payload_too_large'
+  | 'uri_too_long'
+  | 'headers_too_large'
+  | 'request_timeout'
   | 'rate_limited'
   | 'store_unavailable'
   | 'upstream_unavailable'
@@ -41,6 +44,9 @@ const TITLES: Record<ProblemCode, string> = {
   method_not_allowed: 'The method is not allowed here',
   unsupported_media_type: 'The content type is not supported',
   payload_too_large: 'The request body is too large',
+  uri_too_long: 'The request URL is too long',
+  headers_too_large: 'The request headers are too large',
+  request_timeout: 'The request was not received in time',
   rate_limited: 'Too many requests',
   store_unavailable: 'The token store is unavailable',
   upstream_unavailable: 'A service behind the gateway is unavailable',
@@ -136,6 +142,10 @@ export function sendProblem(ctx: Context, problem: Problem): void {
   for (const [k, v] of Object.entries(problem.headers)) ctx.set(k, v);
   if (problem.status === 401 && !problem.headers['WWW-Authenticate']) ctx.set('WWW-Authenticate', challenge(problem.code));
   ctx.set('Cache-Control', 'no-store');
+  // Problems leave every app, HTML page servers included, with the API answers' headers.
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(problem.toJSON());
 }
