@@ -56,12 +56,22 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   socket.end(rawProblemResponse(problemForClientError(err)));
 }
 
+export interface HttpServerOptions {
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** How often Node looks for requests past their timeouts (ms); its default is 30 s. */
+  checkIntervalMs?: number;
+}
+
 /** An http.Server with the broker's limits; the caller attaches the app and listens. */
-export function createHttpServer(): http.Server {
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES });
-  // Bounded header and request times: a slow client cannot hold a socket for ever.
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+export function createHttpServer(opts: HttpServerOptions = {}): http.Server {
+  const server = http.createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    // Bounded header and request times: a slow client cannot hold a socket for ever.
+    headersTimeout: opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
+    requestTimeout: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: opts.checkIntervalMs ?? 1000,
+  });
   server.maxHeadersCount = 100;
   server.on('clientError', answerClientError);
   return server;

@@ -11,7 +11,7 @@ import { createClient } from 'redis';
 import { b64u, encryptCompact } from '../common/jwe.ts';
 import { signRequest } from '../common/http-signature.ts';
 import { generateSigningKey } from '../common/keys.ts';
-import { MAX_HEADER_BYTES, MAX_URL_LENGTH } from '../common/server.ts';
+import { createHttpServer, MAX_HEADER_BYTES, MAX_URL_LENGTH } from '../common/server.ts';
 import type { RedisStore } from '../common/store/index.ts';
 import { atKey, newOpaqueToken, nowSeconds, signVisitToken, tokenHash } from '../common/tokens.ts';
 import type { RunningSystem } from '../scripts/system.ts';
@@ -395,6 +395,19 @@ describe('hostile input: refused with its status and code, nothing issued, nothi
     const w = await watch();
     const res = await rawRequest(gw, 'GARBAGE / NOT-HTTP\r\n\r\n');
     await w.refused({ status: res.status, headers: { 'content-type': /content-type: ([^\r]+)/i.exec(res.headers)?.[1] }, data: JSON.parse(res.body) }, 400, 'invalid_request');
+  });
+
+  it('a client that sends half its headers and stalls: 408 request_timeout, as problem+json', async function () {
+    const server = createHttpServer({ headersTimeoutMs: 300, requestTimeoutMs: 600, checkIntervalMs: 100 });
+    server.on('request', (_req, res) => res.end('{}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await rawRequest(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, 'GET / HTTP/1.1\r\nHost: x\r\n');
+      expect(res.status).to.equal(408);
+      expect(JSON.parse(res.body)).to.include({ status: 408, code: 'request_timeout' });
+    } finally {
+      server.close();
+    }
   });
 
   it('an unknown route: 404 not_found', async function () {
