@@ -58,10 +58,16 @@ export const MAX_ENVELOPE_LENGTH = 8192;
 /** Default ceiling on a compact JWE's length, checked before any parsing or crypto. */
 export const DEFAULT_MAX_JWE_LENGTH = 16 * 1024;
 
-/** Strict base64url: Buffer's own decoder silently skips characters outside the alphabet. */
+/**
+ * Strict base64url: Buffer's own decoder silently skips characters outside the alphabet and
+ * ignores the spare bits of the last character; here those must be zero (RFC 4648 section 3.5),
+ * so that a JWE has exactly one spelling.
+ */
 export function b64uDecode(s: string): Buffer {
   if (!B64U.test(s) || s.length % 4 === 1) throw new JweError();
-  return Buffer.from(s, 'base64url');
+  const bytes = Buffer.from(s, 'base64url');
+  if (bytes.toString('base64url') !== s) throw new JweError();
+  return bytes;
 }
 
 export function b64u(data: Uint8Array | string): string {
@@ -76,7 +82,12 @@ function gcmEncrypt(cek: Uint8Array, plaintext: Uint8Array, aad: string) {
   return { iv, ciphertext, tag: cipher.getAuthTag() };
 }
 
-function gcmDecrypt(cek: Uint8Array, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: string): Buffer {
+/**
+ * Opens A256GCM content as every JWE here is opened: a 256-bit key, a 96-bit IV and a 128-bit tag
+ * only (anything else is refused before any crypto), AAD the ASCII protected-header segment.
+ * Throws JweError.
+ */
+export function gcmDecrypt(cek: Uint8Array, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: string): Buffer {
   if (cek.length !== 32 || iv.length !== 12 || tag.length !== 16) throw new JweError();
   try {
     const decipher = createDecipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
@@ -268,6 +279,16 @@ interface ParsedCompact {
   tag: Buffer;
 }
 
+/**
+ * Whether a key from the caller's lookup is of the kind the header's alg uses: bytes for `dir`
+ * and `A256KW`, a key object for the others (which their own code checks further). A lookup that
+ * hands back the other kind (one that goes by `kid` alone) then fails like any bad JWE, not with
+ * a TypeError.
+ */
+function keyFitsAlg(alg: KeyManagementAlg, key: EncryptKey): boolean {
+  return (alg === 'dir' || alg === 'A256KW') === key instanceof Uint8Array;
+}
+
 /** Splits, decodes and checks a compact JWE and finds its key; throws JweError. */
 function parseCompact(jwe: unknown, opts: DecryptOptions): ParsedCompact {
   if (typeof jwe !== 'string' || jwe.length > (opts.maxLength ?? DEFAULT_MAX_JWE_LENGTH)) throw new JweError();
@@ -276,7 +297,7 @@ function parseCompact(jwe: unknown, opts: DecryptOptions): ParsedCompact {
   const [p0, p1, p2, p3, p4] = parts as [string, string, string, string, string];
   const header = parseProtectedHeader(p0, opts.algorithms);
   const key = opts.key(header);
-  if (!key) throw new JweError();
+  if (!key || !keyFitsAlg(header.alg, key)) throw new JweError();
   return { header, key, protectedSegment: p0, encryptedKey: b64uDecode(p1), iv: b64uDecode(p2), ciphertext: b64uDecode(p3), tag: b64uDecode(p4) };
 }
 
@@ -350,6 +371,21 @@ function rsaKeysFor(privateKey: KeyObject): Promise<CryptoKey[]> {
 }
 
 /**
+ * The RSA-OAEP-256 key unwrap of decryptCompactAsync (RSAES-OAEP with SHA-256, MGF1-SHA-256 and
+ * the empty label, RFC 7518 section 4.3), in the thread pool. Throws JweError when the ciphertext
+ * does not decrypt to a well-padded message; the envelope path never lets that show (orRandomCek).
+ */
+export async function rsaOaepUnwrap(privateKey: KeyObject, encryptedKey: Uint8Array): Promise<Buffer> {
+  try {
+    // A key that is not an RSA private key fails here (export or import), like a bad padding.
+    const keys = await rsaKeysFor(privateKey);
+    return Buffer.from(await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, keys[rsaRoundRobin++ % keys.length]!, encryptedKey));
+  } catch (cause) {
+    throw new JweError({ cause });
+  }
+}
+
+/**
  * Opens a JWE compact string like decryptCompact, with the RSA-OAEP private-key operation off the
  * event loop (the envelope exchange's hot path). Same checks, same single JweError.
  */
@@ -357,10 +393,9 @@ export async function decryptCompactAsync(jwe: unknown, opts: DecryptOptions): P
   const parsed = parseCompact(jwe, opts);
   let cek: Buffer;
   if (parsed.header.alg === 'RSA-OAEP-256') {
-    const keys = await rsaKeysFor(parsed.key as KeyObject);
     let unwrapped: Buffer | undefined;
     try {
-      unwrapped = Buffer.from(await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, keys[rsaRoundRobin++ % keys.length]!, parsed.encryptedKey));
+      unwrapped = await rsaOaepUnwrap(parsed.key as KeyObject, parsed.encryptedKey);
     } catch {
       unwrapped = undefined;
     }

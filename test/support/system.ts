@@ -93,6 +93,8 @@ export interface StartOptions {
   components?: ComponentName[];
   env?: Record<string, string>;
   log?: Logger;
+  /** auth's encryption keys; testKeys() by default. */
+  keys?: EncryptionKey[];
   /** The rest of startSystem's options (key poll, gateway store, product verifier). */
   system?: Pick<SystemOptions, 'keysPollMs' | 'gatewayStore' | 'productsVerifier'>;
 }
@@ -102,7 +104,7 @@ export async function startTestSystem(opts: StartOptions): Promise<RunningSystem
     components: opts.components,
     store: opts.store,
     registry: (urls) => testRegistry(urls),
-    keys: testKeys(),
+    keys: opts.keys ?? testKeys(),
     signingKey: testSigningKey(),
     kek: testKek(),
     log: opts.log ?? pino({ level: 'silent' }),
