@@ -15,7 +15,7 @@ import { createHttpServer, MAX_HEADER_BYTES, MAX_URL_LENGTH } from '../common/se
 import type { RedisStore } from '../common/store/index.ts';
 import { atKey, newOpaqueToken, nowSeconds, signVisitToken, tokenHash } from '../common/tokens.ts';
 import type { RunningSystem } from '../scripts/system.ts';
-import { connectTestRedis, TEST_REDIS_URL } from './support/env.ts';
+import { connectTestRedis, deleteTestKeys, TEST_REDIS_URL } from './support/env.ts';
 import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from './support/clients.ts';
 import { DEMO_APP, startTestSystem, testSigningKey } from './support/system.ts';
 
@@ -38,11 +38,8 @@ describe('hostile input: refused with its status and code, nothing issued, nothi
   after(async function () {
     await system?.close(0);
     await store?.close();
-    if (raw?.isOpen) {
-      const keys = await raw.keys(`${prefix}*`);
-      if (keys.length) await raw.del(keys);
-      await raw.close();
-    }
+    if (raw?.isOpen) await raw.close();
+    await deleteTestKeys(prefix);
   });
 
   async function tokenCounts(): Promise<{ at: number; vt: number }> {

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Context } from 'mocha';
+import { createClient } from 'redis';
 import { RedisStore } from '../../common/store/index.ts';
 
 export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
@@ -28,4 +29,19 @@ export function requireChromium(ctx: Context): string {
   if (IN_CI) throw new Error(`Chromium is required under CI=true (looked at ${CHROMIUM_PATH}); .ci/run installs Debian's chromium`);
   ctx.skip();
   return '';
+}
+
+/** Deletes every key under `prefix` on the test Redis (a suite that writes thousands cleans up). */
+export async function deleteTestKeys(prefix: string): Promise<void> {
+  const client = createClient({ url: TEST_REDIS_URL, socket: { reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  // Where Redis is absent the suite was skipped: nothing to clean.
+  if (!(await client.connect().then(() => true, () => false))) return;
+  try {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+      if (keys.length) await client.unlink(keys);
+    }
+  } finally {
+    await client.close();
+  }
 }
