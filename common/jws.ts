@@ -72,7 +72,8 @@ export async function verifyCompact(
   }
   if (typeof header.kid !== 'string' || !header.kid) throw new JwsError('kid missing');
   const signature = Buffer.from(s, 'base64url');
-  if (signature.length !== ES256_SIGNATURE_BYTES) throw new JwsError('signature length');
+  // One spelling per signature: spare bits in the last character must be zero (RFC 4648 3.5).
+  if (signature.length !== ES256_SIGNATURE_BYTES || signature.toString('base64url') !== s) throw new JwsError('signature length');
   const key = await opts.keyFor(header.kid);
   if (!key || key.type !== 'public' || !isP256(key)) throw new JwsError('unknown kid');
   const ok = cryptoVerify('sha256', Buffer.from(`${h}.${p}`, 'ascii'), { key, dsaEncoding: 'ieee-p1363' }, signature);
