@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
+import { ConfigError } from '../config.ts';
 import { MemoryStore } from './memory.ts';
-import { RedisStore } from './redis.ts';
+import { REDIS_DEFAULTS, RedisStore } from './redis.ts';
 import type { TokenStore } from './types.ts';
 
 export * from './types.ts';
@@ -11,16 +12,74 @@ export interface StoreConfig {
   redisUrl?: string;
   redisPrefix?: string;
   nodeEnv: string;
+  /** `REDIS_COMMAND_TIMEOUT_MS`; when absent, read from the environment (see redisSettings). */
+  commandTimeoutMs?: number;
+  /** `REDIS_ALLOW_EVICTION`; when absent, read from the environment (see redisSettings). */
+  allowEviction?: boolean;
 }
 
 /**
- * Redis when `REDIS_URL` is set; otherwise the in-memory store, which warns outside development
- * and test and is refused in production (tokens would vanish on restart and not be shared).
+ * The Redis settings that the broker's config does not carry (yet), read from `env` and checked
+ * like every other variable: `REDIS_COMMAND_TIMEOUT_MS` (50-10000, default 1000) and
+ * `REDIS_ALLOW_EVICTION` (`true` or `false`, default false).
+ */
+export function redisSettings(env: Record<string, string | undefined> = process.env): { commandTimeoutMs: number; allowEviction: boolean } {
+  const rawTimeout = env.REDIS_COMMAND_TIMEOUT_MS;
+  let commandTimeoutMs: number = REDIS_DEFAULTS.commandTimeoutMs;
+  if (rawTimeout !== undefined && rawTimeout !== '') {
+    if (!/^\d+$/.test(rawTimeout) || Number(rawTimeout) < 50 || Number(rawTimeout) > 10_000) {
+      throw new ConfigError('REDIS_COMMAND_TIMEOUT_MS', `must be a whole number of milliseconds between 50 and 10000, got "${rawTimeout}"`);
+    }
+    commandTimeoutMs = Number(rawTimeout);
+  }
+  const rawAllow = env.REDIS_ALLOW_EVICTION ?? '';
+  if (!['', 'true', 'false'].includes(rawAllow)) throw new ConfigError('REDIS_ALLOW_EVICTION', `must be "true" or "false", got "${rawAllow}"`);
+  return { commandTimeoutMs, allowEviction: rawAllow === 'true' };
+}
+
+/**
+ * Checks that Redis will not evict the broker's keys. Every AT, tombstone, VT record and nonce has
+ * a TTL, so a `volatile-*` policy may drop any of them when memory is full, and an `allkeys-*`
+ * policy the signing key set too: a dropped nonce lets a signed request be replayed, a dropped
+ * tombstone lets a replayed AT pass unnoticed, a dropped VT record ends a session. Refused in
+ * production unless `allowEviction`; a loud warning elsewhere.
+ */
+async function checkEvictionPolicy(store: RedisStore, config: { nodeEnv: string; allowEviction: boolean }, log: Logger): Promise<string | undefined> {
+  const { policy, maxmemory, source } = await store.memoryPolicy();
+  if (policy === undefined) {
+    log.warn({ store: 'redis' }, 'could not read the Redis maxmemory-policy (CONFIG GET and INFO memory refused); make sure it is noeviction, or Redis may silently drop live tokens and nonces when memory is full');
+    return undefined;
+  }
+  if (policy === 'noeviction') return policy;
+  const message = `Redis maxmemory-policy is "${policy}": when memory is full Redis evicts keys, and the broker's tokens, tombstones and nonces are such keys (a replayed request or AT could then pass). Set maxmemory-policy to noeviction: a full Redis then refuses writes and the broker answers 503 store_unavailable instead`;
+  if (config.nodeEnv === 'production' && !config.allowEviction) {
+    throw new ConfigError('REDIS_ALLOW_EVICTION', `${message}. To start anyway, set REDIS_ALLOW_EVICTION=true`);
+  }
+  const fields = { store: 'redis', maxmemoryPolicy: policy, maxmemory, source, allowEviction: config.allowEviction };
+  if (config.nodeEnv === 'production') log.error(fields, `${message} (started anyway: REDIS_ALLOW_EVICTION=true)`);
+  else log.warn(fields, message);
+  return policy;
+}
+
+/**
+ * Redis when `REDIS_URL` is set, after checking its eviction policy (checkEvictionPolicy);
+ * otherwise the in-memory store, which warns outside development and test and is refused in
+ * production (tokens would vanish on restart and not be shared).
  */
 export async function createStore(config: StoreConfig, log: Logger): Promise<TokenStore> {
   if (config.redisUrl) {
-    const store = await RedisStore.connect({ url: config.redisUrl, prefix: config.redisPrefix, log });
-    log.info({ store: 'redis', prefix: config.redisPrefix }, 'token store ready');
+    const fromEnv = config.commandTimeoutMs === undefined || config.allowEviction === undefined ? redisSettings() : undefined;
+    const commandTimeoutMs = config.commandTimeoutMs ?? fromEnv!.commandTimeoutMs;
+    const allowEviction = config.allowEviction ?? fromEnv!.allowEviction;
+    const store = await RedisStore.connect({ url: config.redisUrl, prefix: config.redisPrefix, commandTimeoutMs, log });
+    let policy: string | undefined;
+    try {
+      policy = await checkEvictionPolicy(store, { nodeEnv: config.nodeEnv, allowEviction }, log);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    log.info({ store: 'redis', prefix: config.redisPrefix, maxmemoryPolicy: policy, commandTimeoutMs }, 'token store ready');
     return store;
   }
   if (config.nodeEnv === 'production') {

@@ -1,4 +1,4 @@
-import { TOMBSTONE_PREFIX, checkTombstone, type TokenStore } from './types.ts';
+import { TOMBSTONE_PREFIX, checkTombstone, type RateLimitResult, type TokenStore } from './types.ts';
 
 interface Entry {
   value: string;
@@ -64,6 +64,38 @@ export class MemoryStore implements TokenStore {
     const existed = this.live(key) !== undefined;
     this.entries.delete(key);
     return existed;
+  }
+
+  async rateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
+    // The same GCRA as RedisStore's RATE_LIMIT script, in the same whole numbers: the entry holds
+    // "base:k", the theoretical arrival time being base + k * windowMs / limit (ms).
+    const n = limit;
+    const w = windowMs;
+    const now = Math.floor(this.now());
+    let base = now;
+    let k = 0;
+    const m = /^(\d+):(\d+)$/.exec(this.live(key)?.value ?? '');
+    if (m) {
+      base = Math.min(Number(m[1]), now);
+      k = Number(m[2]);
+      const d = now - base;
+      if (d > 3 * w || d * n >= k * w) {
+        base = now;
+        k = 0;
+      }
+    }
+    let d = now - base;
+    if ((k + 1) * w - d * n > w * n) {
+      return { allowed: false, remaining: 0, resetMs: Math.ceil((k * w - d * n) / n), retryAfterMs: Math.ceil(((k + 1 - n) * w) / n) - d };
+    }
+    k += 1;
+    const j = Math.floor(d / w);
+    base += j * w;
+    k -= j * n;
+    d -= j * w;
+    const resetMs = Math.ceil((k * w - d * n) / n);
+    this.entries.set(key, { value: `${base}:${k}`, expiresAt: now + resetMs });
+    return { allowed: true, remaining: Math.floor((w * n + d * n - k * w) / w), resetMs, retryAfterMs: 0 };
   }
 
   async ping(): Promise<void> {}

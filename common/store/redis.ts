@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createClient, defineScript, type RedisClientType } from 'redis';
 import type { Logger } from 'pino';
-import { StoreUnavailable, TOMBSTONE_PREFIX, checkTombstone, type TokenStore } from './types.ts';
+import { StoreUnavailable, TOMBSTONE_PREFIX, checkTombstone, type RateLimitResult, type TokenStore } from './types.ts';
 
 /** One round trip: read, and replace a live value with the tombstone, atomically on the server. */
 const CONSUME = defineScript({
@@ -33,62 +34,194 @@ end
 for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1]) end
 return 1`;
 
+/**
+ * GCRA for TokenStore.rateLimit, in one round trip: ARGV[1] = limit N, ARGV[2] = window W (ms).
+ * KEYS[1] holds "base:k", the theoretical arrival time (TAT) being base + k * W / N ms, so every
+ * step is exact in whole numbers (below 2^53 for N <= 10^6 and W <= 1 day): a request is allowed
+ * when TAT + W / N - now <= W; base moves on by whole windows so the numbers stay small. The clock
+ * is Redis's TIME, the same for every gateway. Returns {allowed, remaining, resetMs, retryAfterMs}.
+ */
+const RATE_LIMIT = `
+local n, w = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local base, k = now, 0
+local b, c = string.match(redis.call('GET', KEYS[1]) or '', '^(%d+):(%d+)$')
+if b then
+  base, k = math.min(tonumber(b), now), tonumber(c)
+  local d = now - base
+  if d > 3 * w or d * n >= k * w then base, k = now, 0 end
+end
+local d = now - base
+if (k + 1) * w - d * n > w * n then
+  return {0, 0, math.ceil((k * w - d * n) / n), math.ceil((k + 1 - n) * w / n) - d}
+end
+k = k + 1
+local j = math.floor(d / w)
+base, k, d = base + j * w, k - j * n, d - j * w
+local reset = math.ceil((k * w - d * n) / n)
+redis.call('SET', KEYS[1], string.format('%.0f:%.0f', base, k), 'PX', reset)
+return {1, math.floor((w * n + d * n - k * w) / w), reset, 0}`;
+const RATE_LIMIT_SHA1 = createHash('sha1').update(RATE_LIMIT).digest('hex');
+
 export interface RedisStoreOptions {
   url: string;
   /** Namespace for every key, so the broker can share a Redis with others. */
   prefix?: string;
   /** How long a connection attempt may take before commands fail (ms). */
   connectTimeoutMs?: number;
+  /**
+   * How long one command may take, from the call to the reply, before it fails with
+   * store_unavailable (ms). The connection is then dropped and made again (see `run`).
+   */
+  commandTimeoutMs?: number;
   log?: Logger;
 }
 
-/** The production store on Redis (node-redis). Commands fail at once while disconnected. */
+type Client = RedisClientType<any, any, any, any, any>;
+
+/** Defaults of the options above; REDIS_COMMAND_TIMEOUT_MS sets the command timeout in a deployment. */
+export const REDIS_DEFAULTS = { connectTimeoutMs: 2000, commandTimeoutMs: 1000 } as const;
+
+/** A command that got no reply in time: it may or may not have run on the server. */
+export class CommandTimeout extends Error {
+  constructor(ms: number) {
+    super(`no reply from Redis within ${ms} ms; the command may or may not have run`);
+    this.name = 'CommandTimeout';
+  }
+}
+
+/** Rejects with `onTimeout()` when `promise` has not settled within `ms`. */
+function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The production store on Redis (node-redis). Every command is bounded in time: it fails at once
+ * while Redis is disconnected, and after `commandTimeoutMs` when Redis does not answer.
+ */
 export class RedisStore implements TokenStore {
   readonly kind = 'redis' as const;
   private readonly prefix: string;
+  /** Replaced whole when its connection can no longer be trusted (see `replaceClient`). */
+  private client: Client;
+  private readonly commandTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  /** What a replacement client is made with. */
+  private readonly clientOptions: RedisStoreOptions;
+  private readonly warnThrottled: (fields: object, msg: string) => void;
+  private readonly watchdog: NodeJS.Timeout;
+  private notReadySince: number | undefined;
+  private closed = false;
 
-  private constructor(private readonly client: RedisClientType<any, any, any, any, any>, prefix: string) {
-    this.prefix = prefix;
+  private constructor(client: Client, opts: RedisStoreOptions, warnThrottled: (fields: object, msg: string) => void) {
+    this.client = client;
+    this.prefix = opts.prefix ?? 'h5b:';
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? REDIS_DEFAULTS.commandTimeoutMs;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? REDIS_DEFAULTS.connectTimeoutMs;
+    this.warnThrottled = warnThrottled;
+    this.clientOptions = opts;
+    // A connection that stays unready (a handshake that a stopped or unreachable Redis never
+    // answers) is made again, so that the store recovers without a restart however it failed.
+    this.watchdog = setInterval(() => this.checkConnection(), this.commandTimeoutMs);
+    this.watchdog.unref();
   }
 
-  /** Connects; throws StoreUnavailable when Redis does not answer. */
-  static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
-    let everReady = false;
+  /** A node-redis client; `persistent`: reconnects for ever (else gives up after two retries until first ready). */
+  private static createClient(opts: RedisStoreOptions, onError: (err: Error) => void, persistent: boolean): Client {
+    let everReady = persistent;
     const client = createClient({
       url: opts.url,
+      // Names the broker's connections in CLIENT LIST, for operators.
+      name: 'h5-broker',
       scripts: { consume: CONSUME },
       // A request must fail fast, not wait in a queue for a Redis that may never come back.
       disableOfflineQueue: true,
       socket: {
-        connectTimeout: opts.connectTimeoutMs ?? 2000,
+        connectTimeout: opts.connectTimeoutMs ?? REDIS_DEFAULTS.connectTimeoutMs,
         // At start a Redis that does not answer is a failed start (bounded), not an endless wait;
         // once it has answered, the client reconnects for ever so the broker recovers by itself.
         reconnectStrategy: (retries: number, cause: Error) =>
           !everReady && retries >= 2 ? cause : Math.min(50 * 2 ** retries, 2000),
       },
     });
+    client.on('error', onError);
+    client.on('ready', () => {
+      everReady = true;
+    });
+    return client as unknown as Client;
+  }
+
+  /** Connects; throws StoreUnavailable when Redis does not answer (within a bounded time). */
+  static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
     let lastLogged = 0;
-    client.on('error', (err: Error) => {
+    const warnThrottled = (fields: object, msg: string) => {
       // node-redis emits on every failed reconnect; once a few seconds is enough in the log.
       if (Date.now() - lastLogged > 5000) {
         lastLogged = Date.now();
-        opts.log?.warn({ err: err.message }, 'redis connection error');
+        opts.log?.warn(fields, msg);
       }
-    });
+    };
+    const onError = (err: Error) => warnThrottled({ err: err.message }, 'redis connection error');
+    const client = RedisStore.createClient(opts, onError, false);
+    const connectTimeoutMs = opts.connectTimeoutMs ?? REDIS_DEFAULTS.connectTimeoutMs;
+    const commandTimeoutMs = opts.commandTimeoutMs ?? REDIS_DEFAULTS.commandTimeoutMs;
     try {
-      await client.connect();
-      everReady = true;
+      // Bounded as a whole: a Redis that accepts the connection but never answers its handshake
+      // (stopped, overloaded) must fail the start too.
+      await within(client.connect(), 3 * connectTimeoutMs + commandTimeoutMs, () => new Error('Redis did not complete the connection handshake in time'));
     } catch (err) {
-      await client.destroy?.();
+      client.destroy();
       throw new StoreUnavailable(err);
     }
-    return new RedisStore(client as unknown as RedisClientType<any, any, any, any, any>, opts.prefix ?? 'h5b:');
+    return new RedisStore(client, opts, warnThrottled);
   }
 
+  /**
+   * Drops `stale` (when it is still the current client) for a new connection made in the
+   * background. Used when a command got no reply in time: what that connection will deliver next is
+   * unknown, so it is not reused. Its pending commands fail at once (their outcome is as unknown
+   * as the one that timed out), and commands fail fast until the new connection is ready.
+   */
+  private replaceClient(stale: Client, reason: string): void {
+    if (this.closed || this.client !== stale) return;
+    this.warnThrottled({ reason }, 'redis: dropping the connection and connecting again');
+    const onError = (err: Error) => this.warnThrottled({ err: err.message }, 'redis connection error');
+    const fresh = RedisStore.createClient(this.clientOptions, onError, true);
+    this.client = fresh;
+    this.notReadySince = undefined;
+    fresh.connect().catch(() => undefined);
+    stale.destroy();
+  }
+
+  /** The watchdog's tick: a client that has not been ready for a while is replaced. */
+  private checkConnection(): void {
+    if (this.client.isReady) {
+      this.notReadySince = undefined;
+      return;
+    }
+    const now = Date.now();
+    this.notReadySince ??= now;
+    if (now - this.notReadySince > this.connectTimeoutMs + this.commandTimeoutMs) {
+      this.replaceClient(this.client, 'not ready in time');
+    }
+  }
+
+  /**
+   * Runs one command on the current connection, bounded by `commandTimeoutMs`. Any failure is
+   * StoreUnavailable (503). A command that timed out is never retried here: it may have run (a
+   * consume in particular), and the caller decides what an unknown outcome means.
+   */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
+    const client = this.client;
     try {
-      return await fn();
+      return await within(fn(), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
     } catch (err) {
+      if (err instanceof CommandTimeout) this.replaceClient(client, 'command timed out');
       throw new StoreUnavailable(err);
     }
   }
@@ -121,11 +254,63 @@ export class RedisStore implements TokenStore {
     return Number(await this.run(() => this.client.del(this.prefix + key))) > 0;
   }
 
+  async rateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
+    const args = { keys: [this.prefix + key], arguments: [String(limit), String(windowMs)] };
+    const reply = await this.run(async () => {
+      // By its SHA1, which Redis caches; sent whole only the first time a Redis sees it.
+      try {
+        return await this.client.evalSha(RATE_LIMIT_SHA1, args);
+      } catch (err) {
+        if (!(err as Error)?.message?.startsWith('NOSCRIPT')) throw err;
+        return await this.client.eval(RATE_LIMIT, args);
+      }
+    }) as number[];
+    return { allowed: reply[0] === 1, remaining: reply[1]!, resetMs: reply[2]!, retryAfterMs: reply[3]! };
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.client.ping());
   }
 
+  /**
+   * Redis's `maxmemory-policy` and `maxmemory`: from CONFIG GET, or from INFO memory where CONFIG
+   * is disabled (managed Redis); `policy` undefined when neither may be read.
+   */
+  async memoryPolicy(): Promise<{ policy?: string; maxmemory?: number; source?: 'config' | 'info' }> {
+    try {
+      const conf = await this.run(() => this.client.configGet('maxmemory*') as Promise<Record<string, string>>);
+      if (conf['maxmemory-policy']) return { policy: conf['maxmemory-policy'], maxmemory: Number(conf.maxmemory), source: 'config' };
+    } catch {
+      // CONFIG is renamed or refused on most managed Redis offerings; INFO usually is not.
+    }
+    try {
+      const info = await this.run(() => this.client.info('memory') as Promise<string>);
+      const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+      const maxmemory = /^maxmemory:(\d+)/m.exec(info)?.[1];
+      if (policy) return { policy, maxmemory: maxmemory === undefined ? undefined : Number(maxmemory), source: 'info' };
+    } catch {
+      // Neither may be read (an ACL without @admin and INFO): the caller says so.
+    }
+    return {};
+  }
+
+  /**
+   * Stops the watchdog and closes the connection: replies to commands already sent are awaited
+   * for at most one command timeout, then the connection is cut.
+   */
   async close(): Promise<void> {
-    if (this.client.isOpen) await this.client.close();
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.watchdog);
+    const client = this.client;
+    if (!client.isOpen) {
+      client.destroy();
+      return;
+    }
+    try {
+      await within(client.close(), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
+    } catch {
+      client.destroy();
+    }
   }
 }

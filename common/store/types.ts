@@ -29,9 +29,28 @@ export interface TokenStore {
   setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean>;
   /** Removes `key`; true when it existed. */
   delete(key: string): Promise<boolean>;
+  /**
+   * Counts one request against a limit of `limit` requests per `windowMs` for the subject `key`,
+   * in one atomic step (one Lua script on Redis, so every gateway process shares the count): GCRA,
+   * where a burst of `limit` is allowed at once and the allowance then comes back at one request
+   * per `windowMs / limit`. A refused request changes nothing. The clock is the store's (Redis
+   * `TIME`), so the gateways' clocks do not matter. Keep one `limit` and `windowMs` per key.
+   */
+  rateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
   /** Throws StoreUnavailable when the store cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What TokenStore.rateLimit decided for one request. */
+export interface RateLimitResult {
+  allowed: boolean;
+  /** How many more requests the subject may make right now (0 when refused). */
+  remaining: number;
+  /** Milliseconds until the whole limit is available again. */
+  resetMs: number;
+  /** When refused: milliseconds until one request is allowed again (at least 1); else 0. */
+  retryAfterMs: number;
 }
 
 /** The store could not be reached or refused a command: token endpoints fail closed. */
