@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseCidr } from './client-address.ts';
+import type { RateLimitRule, RateLimits } from './rate-limit.ts';
 
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
@@ -48,6 +49,11 @@ export interface BrokerConfig {
    * empty: the socket's peer is the client and no forwarded header counts.
    */
   trustedProxies: string[];
+  /**
+   * The gateway's rate limits (common/rate-limit.ts): per app on AT issuance, per client address
+   * on the VT exchange, per VT on product calls; an absent one is off.
+   */
+  rateLimits: RateLimits;
 }
 
 type Env = Record<string, string | undefined>;
@@ -59,6 +65,32 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+/**
+ * The defaults are meant never to bind on real traffic, only on a runaway client: issuance is a
+ * whole app's traffic (100/s on average, a campaign's spike of 6000 at once); one public IPv4 may be
+ * a carrier's CGNAT with thousands of subscribers behind it (50 page openings/s, 3000 at once);
+ * a VT is one page session (5 calls/s on average, 300 at once).
+ */
+export const RATE_LIMIT_DEFAULTS: Readonly<Required<RateLimits>> = Object.freeze({
+  issuance: { limit: 6000, windowSeconds: 60 },
+  exchange: { limit: 3000, windowSeconds: 60 },
+  product: { limit: 300, windowSeconds: 60 },
+});
+const MAX_RATE_LIMIT = 1_000_000;
+const MAX_RATE_WINDOW_SECONDS = 86_400;
+
+/** `<name>` (requests, or `0`/`off`) and `<name>_WINDOW_SECONDS`; undefined when off. */
+function rateLimit(env: Env, name: string, def: RateLimitRule): RateLimitRule | undefined {
+  const windowSeconds = int(env, `${name}_WINDOW_SECONDS`, def.windowSeconds, 1, MAX_RATE_WINDOW_SECONDS);
+  const raw = env[name];
+  if (raw === undefined || raw === '') return { limit: def.limit, windowSeconds };
+  if (raw.toLowerCase() === 'off') return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) > MAX_RATE_LIMIT) {
+    throw new ConfigError(name, `must be a whole number of requests per window between 1 and ${MAX_RATE_LIMIT}, or 0 or "off" to turn the limit off, got "${raw}"`);
+  }
+  return Number(raw) === 0 ? undefined : { limit: Number(raw), windowSeconds };
 }
 
 function url(env: Env, name: string, def: string): string {
@@ -94,7 +126,8 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     products: url(env, 'PRODUCTS_URL', local(ports.products)),
   };
   const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const o of corsOrigins) if (new URL(o).origin !== o) throw new ConfigError('CORS_ORIGINS', `"${o}" is not an origin`);
+  // URL.canParse first: `new URL` of a bad entry would throw a TypeError, not a ConfigError.
+  for (const o of corsOrigins) if (!URL.canParse(o) || new URL(o).origin !== o) throw new ConfigError('CORS_ORIGINS', `"${o}" is not an origin`);
 
   let internalToken = env.INTERNAL_TOKEN ?? '';
   if (!internalToken) {
@@ -144,5 +177,10 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 100, 60000),
     demoAppId: env.DEMO_APP_ID || 'demo-app',
     trustedProxies,
+    rateLimits: Object.freeze({
+      issuance: rateLimit(env, 'RATE_LIMIT_ISSUANCE', RATE_LIMIT_DEFAULTS.issuance),
+      exchange: rateLimit(env, 'RATE_LIMIT_EXCHANGE', RATE_LIMIT_DEFAULTS.exchange),
+      product: rateLimit(env, 'RATE_LIMIT_PRODUCT', RATE_LIMIT_DEFAULTS.product),
+    }),
   });
 }

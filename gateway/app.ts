@@ -2,6 +2,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import cors from '@koa/cors';
 import { Problem } from '../common/problem.ts';
+import { RATE_LIMIT_HEADERS } from '../common/rate-limit.ts';
 import { createService } from '../common/service.ts';
 import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
 import { getProduct } from './actions/get-product.ts';
@@ -19,12 +20,12 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
   const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
   // Only the H5 pages' origins may call the browser-facing APIs; AT issuance is server to server
-  // and answers no preflight at all.
+  // and answers no preflight at all. The page may read the rate-limit headers of its answers.
   const browserCors = cors({
     origin: (ctx) => (browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
     allowMethods: ['GET', 'POST'],
     allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-    exposeHeaders: ['X-Request-Id', 'Retry-After'],
+    exposeHeaders: ['X-Request-Id', 'Retry-After', ...RATE_LIMIT_HEADERS],
     maxAge: 600,
     credentials: false,
   });
@@ -33,19 +34,13 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async function readiness(ctx) {
-    const checks: Record<string, string> = {};
-    try {
-      await deps.store.ping();
-      checks.store = 'ok';
-    } catch {
-      checks.store = 'unavailable';
-    }
-    try {
-      const a = await deps.auth.request(ctx, 'GET', '/healthz');
-      checks.auth = a.status === 200 ? 'ok' : 'unavailable';
-    } catch {
-      checks.auth = 'unavailable';
-    }
+    // Both at once, each bounded (the store's command timeout, the upstream timeout): a probe
+    // gets its answer in about the time of the slower one.
+    const [store, auth] = await Promise.all([
+      deps.store.ping().then(() => 'ok', () => 'unavailable'),
+      deps.auth.request(ctx, 'GET', '/healthz').then((a) => (a.status === 200 ? 'ok' : 'unavailable'), () => 'unavailable'),
+    ]);
+    const checks: Record<string, string> = { store, auth };
     if (checks.store !== 'ok') throw new Problem(503, 'store_unavailable', 'The token store does not answer.', { extensions: { checks } });
     if (checks.auth !== 'ok') throw new Problem(503, 'upstream_unavailable', 'The auth service does not answer.', { extensions: { checks } });
     ctx.body = { status: 'ok', checks };

@@ -7,7 +7,8 @@ import type { Upstream } from './upstream.ts';
 
 /** What the gateway's actions need; built once by createGatewayApp. */
 export interface GatewayDeps {
-  config: Pick<BrokerConfig, 'signatureWindowSeconds' | 'corsOrigins' | 'internalToken'> & Partial<Pick<BrokerConfig, 'trustedProxies'>> & {
+  /** `rateLimits` absent: no rate limit at all (loadConfig always sets the defaults). */
+  config: Pick<BrokerConfig, 'signatureWindowSeconds' | 'corsOrigins' | 'internalToken'> & Partial<Pick<BrokerConfig, 'trustedProxies' | 'rateLimits'>> & {
     publicUrl?: string;
     h5Origin: string;
     /** The gateway's public URL as VTs name it in `iss`. */

@@ -161,6 +161,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
           corsOrigins: config.corsOrigins,
           internalToken: config.internalToken,
           trustedProxies: config.trustedProxies,
+          rateLimits: config.rateLimits,
           h5Origin: new URL(urls.h5).origin,
           publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
           issuer: urls.gateway,

@@ -1,7 +1,8 @@
 import type { Context, Next } from 'koa';
 import { noStore } from '../../common/http.ts';
-import { MAX_JWS_LENGTH } from '../../common/jws.ts';
+import { JwsError, MAX_JWS_LENGTH } from '../../common/jws.ts';
 import { Problem } from '../../common/problem.ts';
+import { createRateLimiter } from '../../common/rate-limit.ts';
 import { hasAudience, type VisitTokenClaims } from '../../common/tokens.ts';
 import type { GatewayDeps } from '../context.ts';
 import { relay } from '../upstream.ts';
@@ -22,23 +23,50 @@ function vtInvalid(detail = 'The visit token is missing, unknown, expired or rev
 
 /**
  * `GET /v1/products/:productId`: verifies the signed VT on every call (signature, typ, alg, iss,
- * exp), checks that it is live in the store (not revoked) and for this product, then asks the
- * product backend.
+ * exp), counts the call against the VT's rate limit, checks that the VT is live in the store (not
+ * revoked) and for this product, then asks the product backend.
  */
 export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
+  const perVisitToken = createRateLimiter(deps.store, 'product', deps.config.rateLimits?.product, deps.log);
   return [
-    async function checkVisitToken(ctx: Context, next: Next): Promise<void> {
+    async function verifyVisitToken(ctx: Context, next: Next): Promise<void> {
       noStore(ctx);
       const header = ctx.get('authorization');
       const m = header.length <= MAX_JWS_LENGTH + 7 ? BEARER_RE.exec(header) : null;
       if (!m) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
-      const live = await visitTokens.check(ctx, m[1]!);
+      try {
+        ctx.state.verifiedClaims = await visitTokens.verify(ctx, m[1]!);
+      } catch (err) {
+        if (err instanceof JwsError) throw vtInvalid();
+        throw err;
+      }
+      ctx.state.vt = m[1]!;
+      await next();
+    },
+
+    // Keyed by the `jti` of a VT whose signature verified (a forged token counts for nothing and
+    // cannot use up another's quota), before the liveness read and the product backend: a refused
+    // call costs one store step and reaches no backend. A revoked VT is counted too, so hammering
+    // with one is throttled as well.
+    async function limitCallsPerVisitToken(ctx: Context, next: Next): Promise<void> {
+      const claims = ctx.state.verifiedClaims as VisitTokenClaims;
+      await perVisitToken.enforce(ctx, claims.jti, {
+        detail: 'Too many calls with this visit token; send the request again after Retry-After.',
+        audit: { appId: claims.app, route: 'GET /v1/products/:productId' },
+      });
+      await next();
+    },
+
+    async function checkVisitToken(ctx: Context, next: Next): Promise<void> {
+      const vt = ctx.state.vt as string;
+      // The signature was verified above; check() finds it in the verifier's cache.
+      const live = await visitTokens.check(ctx, vt);
       if (!live) throw vtInvalid();
       const productId = ctx.params.productId ?? '';
       if (!PRODUCT_ID_RE.test(productId) || !hasAudience(live.claims, productId) || live.record.productId !== productId) {
         throw new Problem(403, 'forbidden_product', 'This visit token is for another product.');
       }
-      ctx.state.visit = { claims: live.claims, vt: m[1]!, productId };
+      ctx.state.visit = { claims: live.claims, vt, productId };
       await next();
     },
 

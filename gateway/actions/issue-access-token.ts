@@ -7,6 +7,7 @@ import {
 import { audit } from '../../common/logger.ts';
 import { ATTRIBUTE_VALUE_RE } from '../../common/profile.ts';
 import { Problem } from '../../common/problem.ts';
+import { createRateLimiter } from '../../common/rate-limit.ts';
 import type { AppEntry } from '../../common/registry.ts';
 import { nonceKey, nowSeconds } from '../../common/tokens.ts';
 import type { GatewayDeps } from '../context.ts';
@@ -19,12 +20,13 @@ const UNVOUCHED = 'Access tokens for this app are issued only through its operat
 /**
  * `POST /v1/access-tokens`: a third-party backend's signed request (RFC 9421). Checks, in order:
  * signature headers, `created` window, the app, Content-Digest, the HMAC; then the app's trusted
- * networks and edge header; then the nonce (only a verified request from an allowed network may
- * use up a nonce), and routes to auth.
+ * networks and edge header; then the app's rate limit; then the nonce (only a verified request
+ * from an allowed network, within its app's limit, may use up a nonce), and routes to auth.
  */
 export function issueAccessToken(deps: GatewayDeps) {
   const { registry, store, config, log } = deps;
   const trustedProxies = createNetworkList(config.trustedProxies ?? []);
+  const perApp = createRateLimiter(store, 'issuance', config.rateLimits?.issuance, log);
   for (const app of registry.all()) {
     if (app.requiredHeader && trustedProxies.cidrs.length === 0) {
       log.warn({ appId: app.appId, header: app.requiredHeader.name }, 'this app requires a header set by a trusted proxy, but TRUSTED_PROXIES is empty: every AT request for it will be refused');
@@ -86,6 +88,19 @@ export function issueAccessToken(deps: GatewayDeps) {
         if (!ATTRIBUTE_VALUE_RE.test(value)) refuseIssuance(ctx, app, value ? 'required_header_malformed' : 'required_header_missing', client.address, UNVOUCHED);
         ctx.state.attributes = { [app.requiredHeader.claim]: value };
       }
+      await next();
+    },
+
+    // After the signature, so only the app itself (its secret) can use up its quota, and after the
+    // network checks, which refuse without any work; before the nonce, so a refused request keeps
+    // it and may be sent again unchanged after Retry-After (within its `created` window), and
+    // before the hop to auth, so nothing is issued.
+    async function limitIssuancePerApp(ctx: Context, next: Next): Promise<void> {
+      const app: AppEntry = ctx.state.app;
+      await perApp.enforce(ctx, app.appId, {
+        detail: 'This app has asked for too many access tokens; no token was issued. Send the request again after Retry-After.',
+        audit: { appId: app.appId, route: 'POST /v1/access-tokens' },
+      });
       await next();
     },
 
