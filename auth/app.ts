@@ -12,7 +12,13 @@ export function createAuthApp(deps: AuthDeps): Koa {
   const router = new Router();
   const internal = requireInternalCaller(deps.config.internalToken);
 
-  router.get('/healthz', async function health(ctx) {
+  // Liveness only: a store outage is no reason to restart auth (it recovers by itself when the
+  // store returns, and restarts would not bring Redis back), and the answer must not wait on it.
+  router.get('/healthz', async function liveness(ctx) {
+    ctx.body = { status: 'ok' };
+  });
+  // Readiness: 503 while the store does not answer (within its command timeout).
+  router.get('/readyz', async function readiness(ctx) {
     let store = 'ok';
     try {
       await deps.store.ping();
