@@ -27,6 +27,10 @@ export interface BrokerConfig {
   internalToken: string;
   redisUrl?: string;
   redisPrefix: string;
+  /** How long one Redis command may wait for its reply before the request fails with 503 (ms). */
+  redisCommandTimeoutMs: number;
+  /** Start in production although Redis's maxmemory-policy may evict the broker's keys. */
+  redisAllowEviction: boolean;
   appsFile: string;
   keysFile?: string;
   /** `KEYS_KEK`: seals the signing keys' private halves in the store; else kept in keysFile. */
@@ -91,6 +95,13 @@ function rateLimit(env: Env, name: string, def: RateLimitRule): RateLimitRule | 
     throw new ConfigError(name, `must be a whole number of requests per window between 1 and ${MAX_RATE_LIMIT}, or 0 or "off" to turn the limit off, got "${raw}"`);
   }
   return Number(raw) === 0 ? undefined : { limit: Number(raw), windowSeconds };
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(name, `must be "true" or "false", got "${raw}"`);
+  return raw === 'true';
 }
 
 function url(env: Env, name: string, def: string): string {
@@ -160,12 +171,14 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     nodeEnv,
     host,
     internalHost,
-    ports,
-    urls,
-    corsOrigins,
+    ports: Object.freeze(ports),
+    urls: Object.freeze(urls),
+    corsOrigins: Object.freeze(corsOrigins) as string[],
     internalToken,
     redisUrl,
     redisPrefix: env.REDIS_PREFIX || 'h5b:',
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 10_000),
+    redisAllowEviction: bool(env, 'REDIS_ALLOW_EVICTION', false),
     appsFile: env.APPS_FILE || 'config/apps.json',
     keysFile: env.AUTH_KEYS_FILE === '' ? undefined : env.AUTH_KEYS_FILE || '.data/auth-keys.json',
     keysKek,
@@ -176,7 +189,7 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     signatureWindowSeconds: int(env, 'SIGNATURE_WINDOW_SECONDS', 300, 5, 3600),
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 100, 60000),
     demoAppId: env.DEMO_APP_ID || 'demo-app',
-    trustedProxies,
+    trustedProxies: Object.freeze(trustedProxies) as string[],
     rateLimits: Object.freeze({
       issuance: rateLimit(env, 'RATE_LIMIT_ISSUANCE', RATE_LIMIT_DEFAULTS.issuance),
       exchange: rateLimit(env, 'RATE_LIMIT_EXCHANGE', RATE_LIMIT_DEFAULTS.exchange),

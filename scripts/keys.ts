@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   if (!config.redisUrl) {
     throw new Error('REDIS_URL is required: the in-memory store lives inside the running `npm start` process and cannot be reached from here');
   }
-  const store = await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, nodeEnv: config.nodeEnv }, pino({ level: 'warn' }));
+  const store = await createStore(config, pino({ level: 'warn' }));
   try {
     // Never create a KEK here: one auth does not have would seal a key it cannot open.
     const out = await runKeysCommand(process.argv.slice(2), {

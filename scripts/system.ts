@@ -118,7 +118,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
 
     const registry = typeof opts.registry === 'function' ? opts.registry(urls) : opts.registry ?? loadRegistry(config.appsFile);
     const needsStore = components.has('gateway') || components.has('auth');
-    store = opts.store ?? (needsStore ? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, nodeEnv: config.nodeEnv }, log) : undefined);
+    store = opts.store ?? (needsStore ? await createStore(config, log) : undefined);
     const keys = opts.keys ?? (components.has('auth') ? loadOrCreateEncryptionKeys(config.keysFile) : []);
     const signingKeys: RunningSystem['signingKeys'] = {};
     const keysPollMs = opts.keysPollMs ?? config.keysPollMs;

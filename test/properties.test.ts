@@ -502,12 +502,12 @@ describe('properties: JWE compact (decryptCompact and decryptCompactAsync)', () 
 describe('properties: configuration (loadConfig)', () => {
   const PORTS = ['GATEWAY_PORT', 'AUTH_PORT', 'H5_PORT', 'PRODUCTS_PORT', 'DEMO_PORT'];
   const NUMBERS = [
-    'KEYS_POLL_SECONDS', 'AT_TTL_SECONDS', 'VT_TTL_SECONDS', 'SIGNATURE_WINDOW_SECONDS', 'UPSTREAM_TIMEOUT_MS',
+    'KEYS_POLL_SECONDS', 'AT_TTL_SECONDS', 'VT_TTL_SECONDS', 'SIGNATURE_WINDOW_SECONDS', 'UPSTREAM_TIMEOUT_MS', 'REDIS_COMMAND_TIMEOUT_MS',
     'RATE_LIMIT_ISSUANCE', 'RATE_LIMIT_EXCHANGE', 'RATE_LIMIT_PRODUCT',
     'RATE_LIMIT_ISSUANCE_WINDOW_SECONDS', 'RATE_LIMIT_EXCHANGE_WINDOW_SECONDS', 'RATE_LIMIT_PRODUCT_WINDOW_SECONDS',
   ];
   const URLS = ['GATEWAY_PUBLIC_URL', 'H5_PUBLIC_URL', 'DEMO_PUBLIC_URL', 'AUTH_URL', 'PRODUCTS_URL'];
-  const OTHER = ['NODE_ENV', 'HOST', 'INTERNAL_HOST', 'CORS_ORIGINS', 'INTERNAL_TOKEN', 'TRUSTED_PROXIES', 'REDIS_URL', 'REDIS_PREFIX', 'APPS_FILE', 'AUTH_KEYS_FILE', 'KEYS_KEK', 'SIGNING_KEYS_FILE', 'DEMO_APP_ID'];
+  const OTHER = ['NODE_ENV', 'HOST', 'INTERNAL_HOST', 'CORS_ORIGINS', 'INTERNAL_TOKEN', 'TRUSTED_PROXIES', 'REDIS_URL', 'REDIS_PREFIX', 'APPS_FILE', 'AUTH_KEYS_FILE', 'KEYS_KEK', 'SIGNING_KEYS_FILE', 'DEMO_APP_ID', 'REDIS_ALLOW_EVICTION'];
   const NAMES = [...PORTS, ...NUMBERS, ...URLS, ...OTHER];
 
   const number = fc.oneof(
@@ -529,6 +529,7 @@ describe('properties: configuration (loadConfig)', () => {
       : name === 'REDIS_URL' ? fc.constantFrom('redis://127.0.0.1:6379', 'rediss://r.example', 'http://r', 'redis:/x', '')
       : name === 'KEYS_KEK' ? fc.oneof(fc.uint8Array({ minLength: 30, maxLength: 34 }).map((b) => Buffer.from(b).toString('base64url')), fc.constantFrom('+/+/', '====', ''))
       : name === 'NODE_ENV' ? fc.constantFrom('production', 'development', 'test', '')
+      : name === 'REDIS_ALLOW_EVICTION' ? fc.constantFrom('true', 'false', 'TRUE', '1', '')
       : name === 'INTERNAL_TOKEN' ? fc.oneof(fc.string({ minLength: 28, maxLength: 40 }), fc.constant(''))
       : fc.string({ maxLength: 20 });
     return fc.oneof({ weight: 3, arbitrary: specific }, fc.string({ maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 30 }));
@@ -554,7 +555,8 @@ describe('properties: configuration (loadConfig)', () => {
           tally(outcomes, 'refused');
           return;
         }
-        expect(Object.isFrozen(config)).to.equal(true);
+        // Frozen all the way down: no part of it can be changed after the start.
+        for (const part of [config, config.ports, config.urls, config.corsOrigins, config.trustedProxies, config.rateLimits]) expect(Object.isFrozen(part)).to.equal(true);
         for (const port of Object.values(config.ports)) expect(port).to.be.within(0, 65535);
         for (const u of Object.values(config.urls)) expect(() => new URL(u)).to.not.throw();
         expect(config.internalToken.length).to.be.at.least(32);

@@ -10,7 +10,8 @@ import { expect } from 'chai';
 import { decryptCompact } from '../common/jwe.ts';
 import { signRequest } from '../common/http-signature.ts';
 import type { PublicEncJwk } from '../common/keys.ts';
-import { createStore, MemoryStore, RedisStore, redisSettings, StoreUnavailable, TOMBSTONE_PREFIX } from '../common/store/index.ts';
+import { loadConfig } from '../common/config.ts';
+import { createStore, MemoryStore, RedisStore, StoreUnavailable, TOMBSTONE_PREFIX } from '../common/store/index.ts';
 import { atKey, tokenHash, vtKey } from '../common/tokens.ts';
 import type { RunningSystem } from '../scripts/system.ts';
 import { exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from './support/clients.ts';
@@ -67,7 +68,7 @@ describe('store outage: Redis eviction policy at start', function () {
   it('allkeys-lru: one loud warning that names the policy and the fix, and the store works', async function () {
     const server = await serverWith(this, '--maxmemory-policy', 'allkeys-lru');
     const capture = new LogCapture();
-    const store = await createStore({ nodeEnv: 'development', redisUrl: server.url, commandTimeoutMs: 1000, allowEviction: false }, capture.logger);
+    const store = await createStore({ nodeEnv: 'development', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
     try {
       const lines = warnings(capture);
       expect(lines).to.have.length(1);
@@ -84,7 +85,7 @@ describe('store outage: Redis eviction policy at start', function () {
     const capture = new LogCapture();
     let error: Error | undefined;
     try {
-      await createStore({ nodeEnv: 'production', redisUrl: server.url, commandTimeoutMs: 1000, allowEviction: false }, capture.logger);
+      await createStore({ nodeEnv: 'production', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
     } catch (err) {
       error = err as Error;
     }
@@ -96,8 +97,8 @@ describe('store outage: Redis eviction policy at start', function () {
   it('volatile-ttl in production with REDIS_ALLOW_EVICTION=true: starts, and logs it as an error', async function () {
     const server = await serverWith(this, '--maxmemory-policy', 'volatile-ttl');
     const capture = new LogCapture();
-    const settings = redisSettings({ REDIS_ALLOW_EVICTION: 'true' });
-    const store = await createStore({ nodeEnv: 'production', redisUrl: server.url, ...settings }, capture.logger);
+    const config = loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'x'.repeat(32), REDIS_URL: server.url, REDIS_ALLOW_EVICTION: 'true' });
+    const store = await createStore(config, capture.logger);
     try {
       const lines = warnings(capture);
       expect(lines).to.have.length(1);
@@ -111,7 +112,7 @@ describe('store outage: Redis eviction policy at start', function () {
   it('noeviction: no warning, and the ready line names the policy', async function () {
     const server = await serverWith(this, '--maxmemory-policy', 'noeviction');
     const capture = new LogCapture();
-    const store = await createStore({ nodeEnv: 'production', redisUrl: server.url, commandTimeoutMs: 1000, allowEviction: false }, capture.logger);
+    const store = await createStore({ nodeEnv: 'production', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
     await store.close();
     expect(warnings(capture)).to.deep.equal([]);
     expect(capture.lines.find((l) => l.msg === 'token store ready')).to.include({ maxmemoryPolicy: 'noeviction' });
@@ -122,22 +123,22 @@ describe('store outage: Redis eviction policy at start', function () {
     const capture = new LogCapture();
     let error: Error | undefined;
     try {
-      await createStore({ nodeEnv: 'production', redisUrl: server.url, commandTimeoutMs: 1000, allowEviction: false }, capture.logger);
+      await createStore({ nodeEnv: 'production', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
     } catch (err) {
       error = err as Error;
     }
     expect(error?.message).to.match(/maxmemory-policy is "allkeys-lfu"/);
-    const store = await createStore({ nodeEnv: 'development', redisUrl: server.url, commandTimeoutMs: 1000, allowEviction: false }, capture.logger);
+    const store = await createStore({ nodeEnv: 'development', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
     await store.close();
     expect(warnings(capture)[0]).to.include({ maxmemoryPolicy: 'allkeys-lfu', source: 'info' });
   });
 
   it('checks REDIS_COMMAND_TIMEOUT_MS and REDIS_ALLOW_EVICTION like every other variable', function () {
-    expect(redisSettings({})).to.deep.equal({ commandTimeoutMs: 1000, allowEviction: false });
-    expect(redisSettings({ REDIS_COMMAND_TIMEOUT_MS: '250', REDIS_ALLOW_EVICTION: 'false' })).to.deep.equal({ commandTimeoutMs: 250, allowEviction: false });
-    expect(() => redisSettings({ REDIS_COMMAND_TIMEOUT_MS: '1s' })).to.throw(/^REDIS_COMMAND_TIMEOUT_MS: /);
-    expect(() => redisSettings({ REDIS_COMMAND_TIMEOUT_MS: '10' })).to.throw(/between 50 and 10000/);
-    expect(() => redisSettings({ REDIS_ALLOW_EVICTION: 'yes' })).to.throw(/^REDIS_ALLOW_EVICTION: /);
+    expect(loadConfig({})).to.include({ redisCommandTimeoutMs: 1000, redisAllowEviction: false });
+    expect(loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '250', REDIS_ALLOW_EVICTION: 'true' })).to.include({ redisCommandTimeoutMs: 250, redisAllowEviction: true });
+    expect(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '1s' })).to.throw(/^REDIS_COMMAND_TIMEOUT_MS: /);
+    expect(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '10' })).to.throw(/between 50 and 10000/);
+    expect(() => loadConfig({ REDIS_ALLOW_EVICTION: 'yes' })).to.throw(/^REDIS_ALLOW_EVICTION: /);
   });
 });
 

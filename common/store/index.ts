@@ -8,33 +8,15 @@ export * from './types.ts';
 export { MemoryStore } from './memory.ts';
 export { RedisStore } from './redis.ts';
 
+/** The store's part of BrokerConfig (common/config.ts), so `createStore(config, log)` takes it whole. */
 export interface StoreConfig {
   redisUrl?: string;
   redisPrefix?: string;
   nodeEnv: string;
-  /** `REDIS_COMMAND_TIMEOUT_MS`; when absent, read from the environment (see redisSettings). */
-  commandTimeoutMs?: number;
-  /** `REDIS_ALLOW_EVICTION`; when absent, read from the environment (see redisSettings). */
-  allowEviction?: boolean;
-}
-
-/**
- * The Redis settings that the broker's config does not carry (yet), read from `env` and checked
- * like every other variable: `REDIS_COMMAND_TIMEOUT_MS` (50-10000, default 1000) and
- * `REDIS_ALLOW_EVICTION` (`true` or `false`, default false).
- */
-export function redisSettings(env: Record<string, string | undefined> = process.env): { commandTimeoutMs: number; allowEviction: boolean } {
-  const rawTimeout = env.REDIS_COMMAND_TIMEOUT_MS;
-  let commandTimeoutMs: number = REDIS_DEFAULTS.commandTimeoutMs;
-  if (rawTimeout !== undefined && rawTimeout !== '') {
-    if (!/^\d+$/.test(rawTimeout) || Number(rawTimeout) < 50 || Number(rawTimeout) > 10_000) {
-      throw new ConfigError('REDIS_COMMAND_TIMEOUT_MS', `must be a whole number of milliseconds between 50 and 10000, got "${rawTimeout}"`);
-    }
-    commandTimeoutMs = Number(rawTimeout);
-  }
-  const rawAllow = env.REDIS_ALLOW_EVICTION ?? '';
-  if (!['', 'true', 'false'].includes(rawAllow)) throw new ConfigError('REDIS_ALLOW_EVICTION', `must be "true" or "false", got "${rawAllow}"`);
-  return { commandTimeoutMs, allowEviction: rawAllow === 'true' };
+  /** `REDIS_COMMAND_TIMEOUT_MS`, by default REDIS_DEFAULTS.commandTimeoutMs. */
+  redisCommandTimeoutMs?: number;
+  /** `REDIS_ALLOW_EVICTION`: start in production although Redis may evict keys. */
+  redisAllowEviction?: boolean;
 }
 
 /**
@@ -68,9 +50,8 @@ async function checkEvictionPolicy(store: RedisStore, config: { nodeEnv: string;
  */
 export async function createStore(config: StoreConfig, log: Logger): Promise<TokenStore> {
   if (config.redisUrl) {
-    const fromEnv = config.commandTimeoutMs === undefined || config.allowEviction === undefined ? redisSettings() : undefined;
-    const commandTimeoutMs = config.commandTimeoutMs ?? fromEnv!.commandTimeoutMs;
-    const allowEviction = config.allowEviction ?? fromEnv!.allowEviction;
+    const commandTimeoutMs = config.redisCommandTimeoutMs ?? REDIS_DEFAULTS.commandTimeoutMs;
+    const allowEviction = config.redisAllowEviction ?? false;
     const store = await RedisStore.connect({ url: config.redisUrl, prefix: config.redisPrefix, commandTimeoutMs, log });
     let policy: string | undefined;
     try {
