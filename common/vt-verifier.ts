@@ -7,6 +7,7 @@
  * checks liveness on every call).
  */
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import { Problem } from './problem.ts';
 import { VT_TYP, type VisitTokenClaims } from './tokens.ts';
 
 export interface VisitTokenVerifierOptions {
@@ -42,8 +43,25 @@ export class VisitTokenRejected extends Error {
   }
 }
 
+/**
+ * The broker's JWKS could not be fetched (no answer, not 200, not a JWKS): nothing is known of the
+ * VT either way. A Problem, so a Koa app that rethrows it answers 503 `upstream_unavailable`; any
+ * other server maps it to its own "try again" answer, never to a refused token.
+ */
+export class VerifierUnavailable extends Problem {
+  constructor(cause?: unknown) {
+    super(503, 'upstream_unavailable', 'The broker\'s signing keys could not be fetched; try again shortly.', { cause, headers: { 'Retry-After': '5' } });
+  }
+}
+
+/** jose's codes for a JWKS that could not be had, as against a token that is wrong. */
+const JWKS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
+
 export interface VisitTokenVerifier {
-  /** The VT's claims when it verifies; VisitTokenRejected otherwise. `audience` overrides the default. */
+  /**
+   * The VT's claims when it verifies; VisitTokenRejected otherwise, or VerifierUnavailable when
+   * the JWKS cannot be fetched. `audience` overrides the default.
+   */
   verify(token: string, opts?: { audience?: string | string[] }): Promise<VisitTokenClaims>;
 }
 
@@ -82,8 +100,9 @@ export function createVisitTokenVerifier(opts: VisitTokenVerifierOptions): Visit
         }
         return claims;
       } catch (err) {
-        if (err instanceof errors.JOSEError) throw new VisitTokenRejected(err.code);
-        throw err;
+        if (err instanceof errors.JOSEError && !JWKS_UNAVAILABLE.has(err.code)) throw new VisitTokenRejected(err.code);
+        // A fetch that failed (a TypeError from fetch, a timeout, a non-200 or a non-JWKS answer).
+        throw new VerifierUnavailable(err);
       }
     },
   };

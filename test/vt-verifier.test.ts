@@ -6,7 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import * as jose from 'jose';
 import { toJwks } from '../common/keys.ts';
 import { signVisitToken } from '../common/tokens.ts';
-import { createVisitTokenVerifier, VisitTokenRejected } from '../common/vt-verifier.ts';
+import { createVisitTokenVerifier, VerifierUnavailable, VisitTokenRejected } from '../common/vt-verifier.ts';
 import { testKeys, testSigningKey } from './support/system.ts';
 
 const ISSUER = 'https://gateway.example';
@@ -87,5 +87,28 @@ describe('the VT verifier for product backends', function () {
     expect(fetches).to.be.at.most(2);
     // Known keys go on verifying throughout.
     expect((await verifier.verify(vtFor())).sub).to.equal('alice');
+  });
+
+  it('a JWKS that cannot be fetched (no server, a 500, not a JWKS) is VerifierUnavailable (503), never a refused token', async function () {
+    const broken = http.createServer((req, res) => {
+      if (req.url === '/500') res.writeHead(500).end('oops');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":"nope"}');
+    });
+    await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/jwks`;
+    await new Promise<void>((r) => closed.close(() => r()));
+    try {
+      for (const url of [closedUrl, `${base}/500`, `${base}/not-a-jwks`]) {
+        const verifier = createVisitTokenVerifier({ jwksUrl: url, issuer: ISSUER, audience: 'city-pass' });
+        const err = await verifier.verify(vtFor()).then(() => undefined, (e: unknown) => e);
+        expect(err, url).to.be.instanceOf(VerifierUnavailable);
+        expect((err as VerifierUnavailable).toJSON()).to.include({ status: 503, code: 'upstream_unavailable' });
+      }
+    } finally {
+      await new Promise<void>((r) => broken.close(() => r()));
+    }
   });
 });
