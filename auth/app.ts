@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import { requireInternalCaller } from '../common/http.ts';
+import { Problem } from '../common/problem.ts';
 import { toJwks } from '../common/keys.ts';
 import { createService } from '../common/service.ts';
 import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
@@ -17,16 +18,15 @@ export function createAuthApp(deps: AuthDeps): Koa {
   router.get('/healthz', async function liveness(ctx) {
     ctx.body = { status: 'ok' };
   });
-  // Readiness: 503 while the store does not answer (within its command timeout).
+  // Readiness: 503 store_unavailable while the store does not answer (within its command timeout),
+  // a problem like the gateway's, with the same `checks` member.
   router.get('/readyz', async function readiness(ctx) {
-    let store = 'ok';
     try {
       await deps.store.ping();
     } catch {
-      store = 'unavailable';
+      throw new Problem(503, 'store_unavailable', 'The token store does not answer.', { extensions: { checks: { store: 'unavailable' } } });
     }
-    ctx.status = store === 'ok' ? 200 : 503;
-    ctx.body = { status: store === 'ok' ? 'ok' : 'degraded', store };
+    ctx.body = { status: 'ok', checks: { store: 'ok' } };
   });
   router.get('/internal/jwks', internal, async function publishJwks(ctx) {
     // Built per request: the signing keys change as the set rotates (a few keys, cheap).
