@@ -9,7 +9,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { signRequest } from '../common/http-signature.ts';
-import { loadOrCreateEncryptionKeys, loadOrCreateSigningKey, type EncryptionKey } from '../common/keys.ts';
+import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey, type EncryptionKey } from '../common/keys.ts';
 import { loadRegistry } from '../common/registry.ts';
 import { RedisStore } from '../common/store/index.ts';
 import { measureBrowser, type BrowserResult } from './browser.ts';
@@ -172,7 +172,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'broker-bench-'));
   const keysFile = join(dir, 'keys.json');
   const keys = loadOrCreateEncryptionKeys(keysFile);
-  loadOrCreateSigningKey(keysFile); // written before any broker process starts on the file
+  // Written before any broker process starts on the file: cluster workers that each created a
+  // missing KEK at once would seal the signing keys under different KEKs.
+  loadOrCreateSigningKey(keysFile);
+  loadOrCreateKeysKek(keysFile);
   const store = await RedisStore.connect({ url: REDIS_URL, prefix });
 
   try {
