@@ -2,14 +2,14 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { requireInternalCaller } from '../common/http.ts';
 import { Problem } from '../common/problem.ts';
-import { toJwks } from '../common/keys.ts';
 import { createService } from '../common/service.ts';
 import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
 import { issueAccessToken } from './actions/issue-access-token.ts';
 import type { AuthDeps } from './context.ts';
+import { createAuthService, type AuthService } from './service.ts';
 
 /** The auth service: internal only, answers the gateway alone. Opens no port. */
-export function createAuthApp(deps: AuthDeps): Koa {
+export function createAuthApp(deps: AuthDeps, service: AuthService = createAuthService(deps)): Koa {
   const router = new Router();
   const internal = requireInternalCaller(deps.config.internalToken);
 
@@ -29,11 +29,10 @@ export function createAuthApp(deps: AuthDeps): Koa {
     ctx.body = { status: 'ok', checks: { store: 'ok' } };
   });
   router.get('/internal/jwks', internal, async function publishJwks(ctx) {
-    // Built per request: the signing keys change as the set rotates (a few keys, cheap).
-    ctx.body = { keys: [...toJwks(deps.keys).keys, ...deps.signingKeys.publicJwks()] };
+    ctx.body = service.jwks();
   });
-  router.post('/internal/access-tokens', internal, ...issueAccessToken(deps));
-  router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(deps));
+  router.post('/internal/access-tokens', internal, ...issueAccessToken(deps, service.issueAccessToken));
+  router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(deps, service.exchangeVisitToken));
 
   return createService(router, deps.log);
 }

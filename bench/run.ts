@@ -37,11 +37,13 @@ async function waitFor(url: string, ms = 60_000, child?: ChildProcess): Promise<
   while (Date.now() < end) {
     if (child && child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode} before ${url} answered`);
     try {
-      const res = await fetch(url);
+      // Bounded: a connection that is accepted but never answered must not stall the bench.
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;
       last = `${res.status} ${await res.text()}`;
     } catch (err) {
-      last = (err as Error).message;
+      const cause = (err as { cause?: { code?: string } }).cause;
+      last = `${(err as Error).message}${cause?.code ? ` (${cause.code})` : ''}`;
     }
     await new Promise((r) => setTimeout(r, 100));
   }

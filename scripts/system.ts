@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAuthApp } from '../auth/app.ts';
+import { createAuthService, type AuthService } from '../auth/service.ts';
 import type { BrokerConfig } from '../common/config.ts';
 import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey, type EncryptionKey, type SigningKey } from '../common/keys.ts';
 import { createLogger } from '../common/logger.ts';
@@ -17,7 +18,7 @@ import { createHttpServer } from '../common/server.ts';
 import { createStore, type TokenStore } from '../common/store/index.ts';
 import { createVisitTokenVerifier, type VisitTokenVerifierOptions } from '../common/vt-verifier.ts';
 import { createGatewayApp } from '../gateway/app.ts';
-import { createUpstream, type Upstream } from '../gateway/upstream.ts';
+import { createLocalUpstream, createUpstream, type Upstream } from '../gateway/upstream.ts';
 import { buildAssets } from '../h5/bundle.ts';
 import { createH5App, createProductBackendApp } from '../h5/app.ts';
 import { findProduct } from '../h5/products.ts';
@@ -44,6 +45,11 @@ export interface SystemOptions {
   keysPollMs?: number;
   /** The store the gateway uses, when it must differ from auth's (tests observe the gateway's reads). */
   gatewayStore?: TokenStore;
+  /**
+   * How a gateway reaches an auth that runs in this same process: `local` (the default) calls it
+   * directly; `http` goes over its port as a gateway in another process would (tests of that path).
+   */
+  authTransport?: 'local' | 'http';
   /** Options of the sample product backend's VT verifier (tests shorten its cool-down). */
   productsVerifier?: Partial<Pick<VisitTokenVerifierOptions, 'cooldownMs' | 'cacheMaxAgeMs'>>;
   log?: Logger;
@@ -88,6 +94,16 @@ function closeServer(server: http.Server, graceMs: number): Promise<void> {
       resolve();
     });
     server.closeIdleConnections();
+  });
+}
+
+/** Auth's routes for a gateway in this process, answering as the HTTP routes do. */
+function localAuth(service: AuthService): Upstream {
+  return createLocalUpstream('auth', {
+    'POST /internal/access-tokens': async (ctx, body) => ({ status: 201, data: await service.issueAccessToken(body as Record<string, unknown>, ctx.state.requestId), headers: {} }),
+    'POST /internal/visit-tokens': async (ctx, body) => ({ status: 200, data: await service.exchangeVisitToken((body as { envelope?: unknown }).envelope, ctx.state.requestId), headers: {} }),
+    'GET /internal/jwks': async () => ({ status: 200, data: service.jwks(), headers: {} }),
+    'GET /healthz': async () => ({ status: 200, data: { status: 'ok' }, headers: {} }),
   });
 }
 
@@ -148,11 +164,17 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
       const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
       apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens });
     }
+    let authService: AuthService | undefined;
     if (components.has('auth')) {
-      apps.auth = createAuthApp({ config: { ...config, issuer: urls.gateway }, store: store!, registry, keys, signingKeys: signingKeys.auth!, log: log.child({ component: 'auth' }) });
+      const deps = { config: { ...config, issuer: urls.gateway }, store: store!, registry, keys, signingKeys: signingKeys.auth!, log: log.child({ component: 'auth' }) };
+      authService = createAuthService(deps);
+      apps.auth = createAuthApp(deps, authService);
     }
     if (components.has('gateway')) {
-      const auth = createUpstream('auth', urls.auth, config.internalToken, config.upstreamTimeoutMs);
+      // Auth in this process: called directly (decision 33); auth still listens for other gateways.
+      const auth = authService && opts.authTransport !== 'http'
+        ? localAuth(authService)
+        : createUpstream('auth', urls.auth, config.internalToken, config.upstreamTimeoutMs);
       const products = createUpstream('product', urls.products, config.internalToken, config.upstreamTimeoutMs);
       upstreams.push(auth, products);
       apps.gateway = createGatewayApp({

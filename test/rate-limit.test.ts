@@ -207,12 +207,15 @@ describe('rate limits: two Redis connections (two gateway processes) share one c
   });
 });
 
+/** Auth over its HTTP port, so that its request log lines show whether a request reached it. */
+const HOP_OVER_HTTP = { authTransport: 'http' } as const;
+
 for (const kind of ['memory', 'redis'] as const) {
   describe(`rate limits through the gateway (${kind} store)`, function () {
     describe('per app on AT issuance', function () {
       const logs = new LogCapture();
       let store: ReturnType<typeof recording>;
-      const env = useTestSystem(async (ctx) => (store = recording(await openStore(kind)(ctx))), { env: { RATE_LIMIT_ISSUANCE: '3' }, log: logs.logger });
+      const env = useTestSystem(async (ctx) => (store = recording(await openStore(kind)(ctx))), { env: { RATE_LIMIT_ISSUANCE: '3' }, log: logs.logger, system: HOP_OVER_HTTP });
       const atWrites = () => store.written.filter((k) => k.startsWith('at:')).length;
 
       it('the limit passes with RateLimit headers; beyond it 429 rate_limited, and no AT is issued', async function () {
@@ -281,7 +284,7 @@ for (const kind of ['memory', 'redis'] as const) {
 
       describe('behind a trusted proxy (TRUSTED_PROXIES=127.0.0.1): the client its X-Forwarded-For names', function () {
         const logs = new LogCapture();
-        const env = useTestSystem(openStore(kind), { env: { RATE_LIMIT_EXCHANGE: '3', TRUSTED_PROXIES: '127.0.0.1' }, log: logs.logger });
+        const env = useTestSystem(openStore(kind), { env: { RATE_LIMIT_EXCHANGE: '3', TRUSTED_PROXIES: '127.0.0.1' }, log: logs.logger, system: HOP_OVER_HTTP });
 
         it('each client has its own limit; a refused exchange leaves its AT unused and reaches no auth', async function () {
           const gw = env.system.urls.gateway;

@@ -4,9 +4,11 @@ import { connectTestRedis } from './support/env.ts';
 import { demoClient, exchange, fetchEncJwk, http, openReply, sealEnvelope } from './support/clients.ts';
 import { startTestSystem, useTestSystem } from './support/system.ts';
 
-for (const kind of ['memory', 'redis'] as const) {
-  describe(`the AT is single use (${kind} store)`, function () {
-    const env = useTestSystem((ctx) => (kind === 'memory' ? new MemoryStore() : connectTestRedis(ctx)));
+// Gateway and auth in one process call each other directly; the last run goes over auth's HTTP
+// port as a gateway in another process does.
+for (const [kind, authTransport] of [['memory', 'local'], ['redis', 'local'], ['redis', 'http']] as const) {
+  describe(`the AT is single use (${kind} store, gateway -> auth ${authTransport})`, function () {
+    const env = useTestSystem((ctx) => (kind === 'memory' ? new MemoryStore() : connectTestRedis(ctx)), { system: { authTransport } });
 
     async function newEnvelopes(count: number) {
       const token = await demoClient(env.system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'travel-insurance' });

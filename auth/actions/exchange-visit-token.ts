@@ -31,25 +31,31 @@ function readEnvelopePlaintext(plaintext: Buffer): { at: string; iat: number } {
  * A second presentation of a consumed AT is a sign of theft: the VT it produced is revoked
  * (OAuth's rule for a reused code, RFC 6749 section 4.1.2).
  */
-async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDeps, ctx: Context, appId?: string): Promise<void> {
+async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDeps, requestId?: string, appId?: string): Promise<void> {
   // The tombstone names the VT's jti; deleting its liveness record revokes the VT at once.
   const jti = tombstone.slice(TOMBSTONE_PREFIX.length);
   const revoked = await store.delete(vtKey(jti));
-  audit(deps.log, 'at.replayed', { appId, reqId: ctx.state.requestId, revokedVt: revoked ? 1 : 0 });
-  if (revoked) audit(deps.log, 'vt.revoked', { appId, reason: 'at_replayed', reqId: ctx.state.requestId });
+  audit(deps.log, 'at.replayed', { appId, reqId: requestId, revokedVt: revoked ? 1 : 0 });
+  if (revoked) audit(deps.log, 'vt.revoked', { appId, reason: 'at_replayed', reqId: requestId });
+}
+
+/** What auth answers for an exchange: the reply, sealed under the page's R. */
+export interface ExchangedVisitToken {
+  envelope: string;
 }
 
 /**
- * `POST /internal/visit-tokens`: opens the H5 envelope (R wrapped to one of our keys with
- * `RSA-OAEP-256` or `ECDH-ES+A256KW`, each key for its own alg only), consumes the AT
- * once, issues a VT and seals it under the same R.
+ * Opens the H5 envelope (R wrapped to one of our keys with `RSA-OAEP-256` or `ECDH-ES+A256KW`,
+ * each key for its own alg only), consumes the AT once, issues a VT and seals it under the same
+ * R. Throws Problem. The same for `POST /internal/visit-tokens` and for a gateway in this process
+ * (auth/service.ts).
  *
  * Order matters for "no VT without its AT consumed, no AT consumed twice": the VT record is
  * written first, then the AT is consumed in one atomic step that names the VT in its tombstone.
  * Only the caller whose consume returned the live AT answers with its VT; every other caller
  * deletes its own VT record, so a VT leaves this service only for the one winning consume.
  */
-export function exchangeVisitToken(deps: AuthDeps) {
+export function visitTokenExchanger(deps: AuthDeps) {
   const { store, config, log } = deps;
   const keysByKid = new Map(deps.keys.map((k) => [k.kid, k]));
   const algorithms = [...new Set(deps.keys.map((k) => k.alg))];
@@ -59,71 +65,78 @@ export function exchangeVisitToken(deps: AuthDeps) {
     return key && key.alg === h.alg ? key.privateKey : undefined;
   };
 
+  async function openEnvelope(envelope: unknown, requestId?: string): Promise<{ at: string; iat: number; r: Buffer }> {
+    let opened;
+    try {
+      opened = await decryptCompactAsync(envelope, { algorithms, key: privateKeyFor, maxLength: MAX_ENVELOPE_LENGTH });
+    } catch (err) {
+      if (!(err instanceof JweError)) throw err;
+      audit(log, 'envelope.rejected', { reqId: requestId });
+      throw envelopeInvalid(err);
+    }
+    return { ...readEnvelopePlaintext(opened.plaintext), r: opened.cek };
+  }
+
+  async function consumeAccessToken(at: string, r: Buffer, requestId?: string): Promise<ExchangedVisitToken> {
+    if (!OPAQUE_TOKEN_RE.test(at)) throw atInvalid();
+    const key = atKey(tokenHash(at));
+    const current = await store.get(key);
+    if (current === null) throw atInvalid();
+    if (current.startsWith(TOMBSTONE_PREFIX)) {
+      await revokeOnReplay(store, current, deps, requestId);
+      throw atInvalid();
+    }
+    const atRecord = parseRecord<AccessTokenRecord>(current, 'at');
+    const now = nowSeconds();
+    if (!atRecord || atRecord.exp <= now) throw atInvalid();
+
+    const { vt, claims } = signVisitToken(deps.signingKeys.current(), {
+      issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
+      audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
+      ttlSeconds: config.vtTtlSeconds, now,
+    });
+    const jti = claims.jti;
+    const vtRecord: VisitTokenRecord = {
+      typ: 'vt', appId: atRecord.appId, userId: atRecord.userId, productId: atRecord.productId,
+      iat: now, exp: claims.exp,
+    };
+    if (!(await store.setIfAbsent(vtKey(jti), JSON.stringify(vtRecord), config.vtTtlSeconds))) {
+      throw new Problem(500, 'internal_error', undefined, { cause: new Error('VT collision') });
+    }
+    let previous: string | null;
+    try {
+      // The tombstone lives as long as the VT, so a replay during the VT's life revokes it.
+      previous = await store.consume(key, TOMBSTONE_PREFIX + jti, config.vtTtlSeconds);
+    } catch (err) {
+      // Outcome unknown: never retried. Our VT was not handed out; remove it where we can.
+      await store.delete(vtKey(jti)).catch(() => undefined);
+      throw err;
+    }
+    if (previous !== current) {
+      await store.delete(vtKey(jti));
+      if (previous?.startsWith(TOMBSTONE_PREFIX)) await revokeOnReplay(store, previous, deps, requestId, atRecord.appId);
+      throw atInvalid();
+    }
+
+    audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
+    const reply = JSON.stringify({ vt, expiresIn: config.vtTtlSeconds, productId: atRecord.productId, userId: atRecord.userId });
+    return { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };
+  }
+
+  return async function exchangeVisitToken(envelope: unknown, requestId?: string): Promise<ExchangedVisitToken> {
+    const { at, r } = await openEnvelope(envelope, requestId);
+    return consumeAccessToken(at, r, requestId);
+  };
+}
+
+/** `POST /internal/visit-tokens`: the envelope from the gateway; see visitTokenExchanger. */
+export function exchangeVisitToken(deps: AuthDeps, exchange = visitTokenExchanger(deps)) {
   return [
-    async function openEnvelope(ctx: Context, next: () => Promise<void>): Promise<void> {
+    async function exchangeVisitTokenAction(ctx: Context): Promise<void> {
       const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE_LENGTH + 256 });
-      let opened;
-      try {
-        opened = await decryptCompactAsync(body.envelope, {
-          algorithms,
-          key: privateKeyFor,
-          maxLength: MAX_ENVELOPE_LENGTH,
-        });
-      } catch (err) {
-        if (!(err instanceof JweError)) throw err;
-        audit(log, 'envelope.rejected', { reqId: ctx.state.requestId });
-        throw envelopeInvalid(err);
-      }
-      ctx.state.envelope = { ...readEnvelopePlaintext(opened.plaintext), r: opened.cek };
-      await next();
-    },
-
-    async function consumeAccessToken(ctx: Context): Promise<void> {
-      const { at, r } = ctx.state.envelope as { at: string; iat: number; r: Buffer };
-      if (!OPAQUE_TOKEN_RE.test(at)) throw atInvalid();
-      const key = atKey(tokenHash(at));
-      const current = await store.get(key);
-      if (current === null) throw atInvalid();
-      if (current.startsWith(TOMBSTONE_PREFIX)) {
-        await revokeOnReplay(store, current, deps, ctx);
-        throw atInvalid();
-      }
-      const atRecord = parseRecord<AccessTokenRecord>(current, 'at');
-      const now = nowSeconds();
-      if (!atRecord || atRecord.exp <= now) throw atInvalid();
-
-      const { vt, claims } = signVisitToken(deps.signingKeys.current(), {
-        issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
-        audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
-        ttlSeconds: config.vtTtlSeconds, now,
-      });
-      const jti = claims.jti;
-      const vtRecord: VisitTokenRecord = {
-        typ: 'vt', appId: atRecord.appId, userId: atRecord.userId, productId: atRecord.productId,
-        iat: now, exp: claims.exp,
-      };
-      if (!(await store.setIfAbsent(vtKey(jti), JSON.stringify(vtRecord), config.vtTtlSeconds))) {
-        throw new Problem(500, 'internal_error', undefined, { cause: new Error('VT collision') });
-      }
-      let previous: string | null;
-      try {
-        // The tombstone lives as long as the VT, so a replay during the VT's life revokes it.
-        previous = await store.consume(key, TOMBSTONE_PREFIX + jti, config.vtTtlSeconds);
-      } catch (err) {
-        // Outcome unknown: never retried. Our VT was not handed out; remove it where we can.
-        await store.delete(vtKey(jti)).catch(() => undefined);
-        throw err;
-      }
-      if (previous !== current) {
-        await store.delete(vtKey(jti));
-        if (previous?.startsWith(TOMBSTONE_PREFIX)) await revokeOnReplay(store, previous, deps, ctx, atRecord.appId);
-        throw atInvalid();
-      }
-
-      audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: ctx.state.requestId });
-      const reply = JSON.stringify({ vt, expiresIn: config.vtTtlSeconds, productId: atRecord.productId, userId: atRecord.userId });
+      const reply = await exchange(body.envelope, ctx.state.requestId);
       noStore(ctx);
-      ctx.body = { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };
+      ctx.body = reply;
     },
   ];
 }

@@ -49,44 +49,62 @@ function readAttributes(body: Record<string, unknown>, app: AppEntry): Profile |
   return { [claim!]: value };
 }
 
+/** What auth answers for an issued AT. */
+export interface IssuedAccessToken {
+  accessToken: string;
+  expiresIn: number;
+}
+
+/**
+ * Issues a single-use AT for a request the gateway verified: checks the fields, stores the AT
+ * under its hash, and returns it as a JWE only the app can open. Throws Problem. The same for
+ * `POST /internal/access-tokens` and for a gateway in this process (auth/service.ts).
+ */
+export function accessTokenIssuer(deps: AuthDeps) {
+  const { store, registry, config, log } = deps;
+  // Plain http audiences only for loopback hosts, and never in production.
+  const allowLoopbackHttp = config.nodeEnv !== 'production';
+  return async function issueAccessToken(body: Record<string, unknown>, requestId?: string): Promise<IssuedAccessToken> {
+    const appId = field(body, 'appId', APP_ID_RE);
+    const userId = field(body, 'userId', USER_ID_RE, '"userId" must be 1-128 visible ASCII characters.');
+    const productId = field(body, 'productId', PRODUCT_ID_RE, '"productId" must be a product id.');
+    const app = registry.get(appId);
+    if (!app) throw new Problem(401, 'unknown_app', 'No app is registered under this id.');
+    if (!app.products.includes(productId)) throw new Problem(403, 'forbidden_product', `The app may not open product "${productId}".`);
+    const audience = readAudience(body, app, allowLoopbackHttp);
+    const profile = readProfile(body);
+    const attributes = readAttributes(body, app);
+
+    const at = newOpaqueToken();
+    const exp = nowSeconds() + config.atTtlSeconds;
+    const record: AccessTokenRecord = {
+      typ: 'at', appId, userId, productId, ...(audience && { audience }), ...(profile && { profile }), ...(attributes && { attributes }), exp,
+    };
+    // NX: an AT is written once; a collision of 256 random bits would be a broken RNG, not luck.
+    if (!(await store.setIfAbsent(atKey(tokenHash(at)), JSON.stringify(record), config.atTtlSeconds))) {
+      throw new Problem(500, 'internal_error', undefined, { cause: new Error('AT collision') });
+    }
+    const plaintext = JSON.stringify({ at, productId, userId, ...(audience && { audience }), exp });
+    const accessToken = app.encKey
+      ? encryptCompact({ header: { alg: 'A256KW', enc: 'A256GCM' }, plaintext, key: app.encKey })
+      : encryptCompact({ header: { alg: 'RSA-OAEP-256', enc: 'A256GCM' }, plaintext, key: app.publicKey! });
+    audit(log, 'at.issued', { appId, productId, userId, audience, reqId: requestId });
+    return { accessToken, expiresIn: config.atTtlSeconds };
+  };
+}
+
 /**
  * `POST /internal/access-tokens` (from the gateway, after it verified the app's signature):
  * issues a single-use AT and returns it as a JWE only the app can open.
  */
-export function issueAccessToken(deps: AuthDeps) {
-  const { store, registry, config, log } = deps;
-  // Plain http audiences only for loopback hosts, and never in production.
-  const allowLoopbackHttp = config.nodeEnv !== 'production';
+export function issueAccessToken(deps: AuthDeps, issue = accessTokenIssuer(deps)) {
   return [
     async function issueAccessTokenAction(ctx: Context): Promise<void> {
       const { body } = await readJsonBody(ctx, { limit: 4096 });
-      const appId = field(body, 'appId', APP_ID_RE);
-      const userId = field(body, 'userId', USER_ID_RE, '"userId" must be 1-128 visible ASCII characters.');
-      const productId = field(body, 'productId', PRODUCT_ID_RE, '"productId" must be a product id.');
-      const app = registry.get(appId);
-      if (!app) throw new Problem(401, 'unknown_app', 'No app is registered under this id.');
-      if (!app.products.includes(productId)) throw new Problem(403, 'forbidden_product', `The app may not open product "${productId}".`);
-      const audience = readAudience(body, app, allowLoopbackHttp);
-      const profile = readProfile(body);
-      const attributes = readAttributes(body, app);
-
-      const at = newOpaqueToken();
-      const exp = nowSeconds() + config.atTtlSeconds;
-      const record: AccessTokenRecord = {
-        typ: 'at', appId, userId, productId, ...(audience && { audience }), ...(profile && { profile }), ...(attributes && { attributes }), exp,
-      };
-      // NX: an AT is written once; a collision of 256 random bits would be a broken RNG, not luck.
-      if (!(await store.setIfAbsent(atKey(tokenHash(at)), JSON.stringify(record), config.atTtlSeconds))) {
-        throw new Problem(500, 'internal_error', undefined, { cause: new Error('AT collision') });
-      }
-      const plaintext = JSON.stringify({ at, productId, userId, ...(audience && { audience }), exp });
-      const accessToken = app.encKey
-        ? encryptCompact({ header: { alg: 'A256KW', enc: 'A256GCM' }, plaintext, key: app.encKey })
-        : encryptCompact({ header: { alg: 'RSA-OAEP-256', enc: 'A256GCM' }, plaintext, key: app.publicKey! });
-      audit(log, 'at.issued', { appId, productId, userId, audience, reqId: ctx.state.requestId });
+      const issued = await issue(body, ctx.state.requestId);
       noStore(ctx);
       ctx.status = 201;
-      ctx.body = { accessToken, expiresIn: config.atTtlSeconds };
+      ctx.body = issued;
     },
   ];
 }

@@ -96,7 +96,7 @@ export interface StartOptions {
   /** auth's encryption keys; testKeys() by default. */
   keys?: EncryptionKey[];
   /** The rest of startSystem's options (key poll, gateway store, product verifier). */
-  system?: Pick<SystemOptions, 'keysPollMs' | 'gatewayStore' | 'productsVerifier'>;
+  system?: Pick<SystemOptions, 'keysPollMs' | 'gatewayStore' | 'productsVerifier' | 'authTransport'>;
 }
 
 export async function startTestSystem(opts: StartOptions): Promise<RunningSystem> {

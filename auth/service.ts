@@ -1,0 +1,28 @@
+/**
+ * Auth's operations without HTTP around them: what its routes do, as functions. The HTTP app
+ * (auth/app.ts) wraps them; a gateway that runs in this same process calls them directly
+ * (gateway/upstream.ts createLocalUpstream), since a loopback HTTP hop between two parts of one
+ * process protects nothing and costs more than the rest of an AT issuance (decision 33).
+ */
+import { toJwks, type Jwks } from '../common/keys.ts';
+import { accessTokenIssuer, type IssuedAccessToken } from './actions/issue-access-token.ts';
+import { visitTokenExchanger, type ExchangedVisitToken } from './actions/exchange-visit-token.ts';
+import type { AuthDeps } from './context.ts';
+
+export interface AuthService {
+  /** Issues a single-use AT for a request the gateway verified; throws Problem. */
+  issueAccessToken(body: Record<string, unknown>, requestId?: string): Promise<IssuedAccessToken>;
+  /** Opens an envelope, consumes its AT once and seals a VT under R; throws Problem. */
+  exchangeVisitToken(envelope: unknown, requestId?: string): Promise<ExchangedVisitToken>;
+  /** The public keys: the encryption keys, then the signing keys (current, next, retired). */
+  jwks(): Jwks;
+}
+
+export function createAuthService(deps: AuthDeps): AuthService {
+  return {
+    issueAccessToken: accessTokenIssuer(deps),
+    exchangeVisitToken: visitTokenExchanger(deps),
+    // Built per call: the signing keys change as the set rotates (a few keys, cheap).
+    jwks: () => ({ keys: [...toJwks(deps.keys).keys, ...deps.signingKeys.publicJwks()] }),
+  };
+}
