@@ -9,9 +9,10 @@
  */
 import {
   constants, createCipheriv, createDecipheriv, createECDH, createHash, diffieHellman, generateKeyPairSync,
-  privateDecrypt, publicEncrypt, randomBytes, webcrypto, type ECDH, type KeyObject,
+  privateDecrypt, publicEncrypt, webcrypto, type ECDH, type KeyObject,
 } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { randomBytesPooled } from './random.ts';
 
 export type KeyManagementAlg = 'A256KW' | 'RSA-OAEP-256' | 'ECDH-ES+A256KW' | 'dir';
 export const CONTENT_ENC = 'A256GCM';
@@ -75,7 +76,7 @@ export function b64u(data: Uint8Array | string): string {
 }
 
 function gcmEncrypt(cek: Uint8Array, plaintext: Uint8Array, aad: string) {
-  const iv = randomBytes(12);
+  const iv = randomBytesPooled(12);
   const cipher = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 });
   cipher.setAAD(Buffer.from(aad, 'ascii'));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -205,15 +206,15 @@ export function encryptCompact({ header, plaintext, key, cek: givenCek }: Encryp
       encryptedKey = Buffer.alloc(0);
       break;
     case 'A256KW':
-      cek = givenCek ?? randomBytes(32);
+      cek = givenCek ?? randomBytesPooled(32);
       encryptedKey = aesKeyWrap(key as Uint8Array, cek);
       break;
     case 'RSA-OAEP-256':
-      cek = givenCek ?? randomBytes(32);
+      cek = givenCek ?? randomBytesPooled(32);
       encryptedKey = publicEncrypt({ key: key as KeyObject, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
       break;
     case 'ECDH-ES+A256KW': {
-      cek = givenCek ?? randomBytes(32);
+      cek = givenCek ?? randomBytesPooled(32);
       const ephemeral = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const { x, y } = ephemeral.publicKey.export({ format: 'jwk' }) as { x: string; y: string };
       header = { ...header, epk: { kty: 'EC', crv: 'P-256', x, y } };
@@ -305,7 +306,7 @@ function parseCompact(jwe: unknown, opts: DecryptOptions): ParsedCompact {
  * A CEK that failed to unwrap is replaced by a random one, so the JWE fails at the tag check like
  * any other bad JWE and a bad padding costs the same: no padding oracle (RFC 7516 section 11.5).
  */
-const orRandomCek = (cek: Buffer | undefined): Buffer => (cek && cek.length === 32 ? cek : randomBytes(32));
+const orRandomCek = (cek: Buffer | undefined): Buffer => (cek && cek.length === 32 ? cek : randomBytesPooled(32));
 
 /** Unwraps the CEK for every algorithm but the asynchronous RSA path. */
 function unwrapCek({ header, key, encryptedKey }: ParsedCompact): Buffer {

@@ -3,7 +3,8 @@
  * of the store yields no usable AT. The VT is a signed JWT (`typ: "vt+jwt"`, ES256); the store
  * keeps its liveness record under its `jti`, which alone is no token: revoking deletes the record.
  */
-import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { randomBytesPooled } from './random.ts';
 import { JwsError, signCompact, verifyCompact } from './jws.ts';
 import type { SigningKey } from './keys.ts';
 import { visitProfile, type Profile } from './profile.ts';
@@ -11,7 +12,7 @@ import type { TokenStore } from './store/index.ts';
 
 /** 256 random bits, base64url: 43 characters. */
 export function newOpaqueToken(): string {
-  return randomBytes(32).toString('base64url');
+  return randomBytesPooled(32).toString('base64url');
 }
 
 export const OPAQUE_TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
@@ -97,7 +98,7 @@ export function signVisitToken(
     iss: v.issuer, sub: v.userId, app: v.appId,
     // A string as before when there is no external audience, so existing verifiers see no change.
     aud: v.audience ? [v.productId, v.audience] : v.productId,
-    iat, exp: iat + v.ttlSeconds, jti: randomBytes(16).toString('base64url'),
+    iat, exp: iat + v.ttlSeconds, jti: randomBytesPooled(16).toString('base64url'),
     ...(profile && { profile }),
   };
   return { vt: signCompact({ typ: VT_TYP, kid: key.kid }, { ...claims }, key.privateKey), claims };

@@ -141,6 +141,9 @@ export class RedisStore implements TokenStore {
       scripts: { consume: CONSUME },
       // A request must fail fast, not wait in a queue for a Redis that may never come back.
       disableOfflineQueue: true,
+      // node-redis's own command timeout (an AbortSignal per command, some 5% of an issuance's
+      // CPU) is off: `run` bounds every command itself, sent or not, and drops the connection.
+      commandOptions: { timeout: 0 },
       socket: {
         connectTimeout: opts.connectTimeoutMs ?? REDIS_DEFAULTS.connectTimeoutMs,
         // At start a Redis that does not answer is a failed start (bounded), not an endless wait;
