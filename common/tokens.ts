@@ -68,6 +68,11 @@ export const VT_TYP = 'vt+jwt';
 /** 128 random bits, base64url (22 characters). */
 export const JTI_RE = /^[A-Za-z0-9_-]{22}$/;
 
+/** A fresh VT id: 128 random bits, base64url. */
+export function newJti(): string {
+  return randomBytesPooled(16).toString('base64url');
+}
+
 /**
  * The claims of a VT. `aud` is the product id, or `[productId, audience]` when the AT named an
  * external server: every verifier for either accepts it, one for anything else refuses it.
@@ -90,6 +95,8 @@ export function signVisitToken(
   v: {
     issuer: string; userId: string; appId: string; productId: string; ttlSeconds: number; now?: number;
     audience?: string; profile?: Profile; attributes?: Profile;
+    /** The VT's id when it was drawn before signing (its liveness record is written first); else a fresh one. */
+    jti?: string;
   },
 ): { vt: string; claims: VisitTokenClaims } {
   const iat = v.now ?? nowSeconds();
@@ -98,7 +105,7 @@ export function signVisitToken(
     iss: v.issuer, sub: v.userId, app: v.appId,
     // A string as before when there is no external audience, so existing verifiers see no change.
     aud: v.audience ? [v.productId, v.audience] : v.productId,
-    iat, exp: iat + v.ttlSeconds, jti: randomBytesPooled(16).toString('base64url'),
+    iat, exp: iat + v.ttlSeconds, jti: v.jti ?? newJti(),
     ...(profile && { profile }),
   };
   return { vt: signCompact({ typ: VT_TYP, kid: key.kid }, { ...claims }, key.privateKey), claims };

@@ -35,46 +35,58 @@ function storeContract(name: string, open: (ctx: Mocha.Context) => Promise<Token
       expect(await store.setIfAbsent('short', 'again', 1)).to.equal(true);
     });
 
-    it('consume returns the live value once and leaves the tombstone', async function () {
-      await store.setIfAbsent('at1', '{"live":true}', 10);
-      expect(await store.consume('at1', `${TOMBSTONE_PREFIX}vt-a`, 10)).to.equal('{"live":true}');
-      expect(await store.get('at1')).to.equal(`${TOMBSTONE_PREFIX}vt-a`);
-      // A second consume sees the first tombstone and does not replace it.
-      expect(await store.consume('at1', `${TOMBSTONE_PREFIX}vt-b`, 10)).to.equal(`${TOMBSTONE_PREFIX}vt-a`);
-      expect(await store.get('at1')).to.equal(`${TOMBSTONE_PREFIX}vt-a`);
+    const now = Math.floor(Date.now() / 1000);
+    const atRecord = (exp = now + 300, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ typ: 'at', appId: 'demo-app', userId: 'al"ice/\\', productId: 'city-pass', exp, ...extra });
+
+    it('redeem: a live AT is consumed and its VT record written, in one step; then it is used', async function () {
+      const rec = atRecord(now + 300, { profile: { tier: 'gold' } });
+      await store.setIfAbsent('at:r1', rec, 300);
+      expect(await store.redeem('at:r1', 'vt:j1', `${TOMBSTONE_PREFIX}j1`, now, 600)).to.deep.equal({ outcome: 'redeemed', record: rec });
+      expect(await store.get('at:r1')).to.equal(`${TOMBSTONE_PREFIX}j1`);
+      expect(JSON.parse((await store.get('vt:j1'))!)).to.deep.equal({ typ: 'vt', appId: 'demo-app', userId: 'al"ice/\\', productId: 'city-pass', iat: now, exp: now + 600 });
+      expect(await store.redeem('at:r1', 'vt:j2', `${TOMBSTONE_PREFIX}j2`, now, 600)).to.deep.equal({ outcome: 'used', tombstone: `${TOMBSTONE_PREFIX}j1` });
+      expect(await store.get('vt:j2')).to.equal(null);
     });
 
-    it('consume of an absent key answers null and writes nothing', async function () {
-      expect(await store.consume('never', `${TOMBSTONE_PREFIX}x`, 10)).to.equal(null);
-      expect(await store.get('never')).to.equal(null);
+    it('redeem: absent, expired, not an AT, or a VT key already taken: nothing is written', async function () {
+      expect(await store.redeem('at:none', 'vt:n1', `${TOMBSTONE_PREFIX}n1`, now, 600)).to.deep.equal({ outcome: 'absent' });
+      await store.setIfAbsent('at:old', atRecord(now), 300);
+      expect(await store.redeem('at:old', 'vt:n2', `${TOMBSTONE_PREFIX}n2`, now, 600)).to.deep.equal({ outcome: 'refused' });
+      expect(await store.get('at:old')).to.equal(atRecord(now));
+      await store.setIfAbsent('at:odd', JSON.stringify({ typ: 'vt', exp: now + 300 }), 300);
+      expect(await store.redeem('at:odd', 'vt:n3', `${TOMBSTONE_PREFIX}n3`, now, 600)).to.deep.equal({ outcome: 'refused' });
+      await store.setIfAbsent('at:junk', 'not json', 300);
+      expect(await store.redeem('at:junk', 'vt:n4', `${TOMBSTONE_PREFIX}n4`, now, 600)).to.deep.equal({ outcome: 'refused' });
+      await store.setIfAbsent('at:live', atRecord(), 300);
+      await store.setIfAbsent('vt:taken', 'someone', 300);
+      expect(await store.redeem('at:live', 'vt:taken', `${TOMBSTONE_PREFIX}taken`, now, 600)).to.deep.equal({ outcome: 'collision' });
+      expect(await store.get('at:live')).to.equal(atRecord());
+      expect(await store.get('vt:taken')).to.equal('someone');
+      for (const k of ['vt:n1', 'vt:n2', 'vt:n3', 'vt:n4']) expect(await store.get(k), k).to.equal(null);
+      expect(await store.redeem('at:live', 'vt:x', 'no-prefix', now, 600).then(() => 'written', (e: unknown) => e)).to.be.instanceOf(TypeError);
     });
 
-    it('consume refuses a tombstone without the prefix', async function () {
-      let error: unknown;
-      try {
-        await store.consume('x', 'not-a-tombstone', 10);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).to.be.instanceOf(TypeError);
-    });
-
-    it('the tombstone takes the new TTL', async function () {
+    it('the tombstone and the VT record take the VT\'s TTL, not the AT\'s', async function () {
       this.timeout(5000);
-      await store.setIfAbsent('at2', 'live', 1);
-      await store.consume('at2', `${TOMBSTONE_PREFIX}v`, 3);
+      await store.setIfAbsent('at:ttl', atRecord(), 1);
+      expect((await store.redeem('at:ttl', 'vt:ttl', `${TOMBSTONE_PREFIX}ttl`, now, 3)).outcome).to.equal('redeemed');
       await sleep(1200);
-      expect(await store.get('at2')).to.equal(`${TOMBSTONE_PREFIX}v`);
+      expect(await store.get('at:ttl')).to.equal(`${TOMBSTONE_PREFIX}ttl`);
+      expect(await store.get('vt:ttl')).to.not.equal(null);
     });
 
-    it('of 100 concurrent consumes of one key exactly one gets the live value', async function () {
-      for (let round = 0; round < 5; round++) {
-        const key = `race${round}`;
-        await store.setIfAbsent(key, 'live', 10);
-        const results = await Promise.all(Array.from({ length: 100 }, (_, i) => store.consume(key, `${TOMBSTONE_PREFIX}${i}`, 10)));
-        expect(results.filter((r) => r === 'live')).to.have.length(1);
-        const winner = results.indexOf('live');
-        expect(await store.get(key)).to.equal(`${TOMBSTONE_PREFIX}${winner}`);
+    it('of 100 concurrent redeems of one AT exactly one is redeemed, and exactly one VT record exists', async function () {
+      for (let round = 0; round < 3; round++) {
+        const key = `at:race${round}`;
+        await store.setIfAbsent(key, atRecord(), 300);
+        const results = await Promise.all(Array.from({ length: 100 }, (_, i) => store.redeem(key, `vt:race${round}-${i}`, `${TOMBSTONE_PREFIX}race${round}-${i}`, now, 600)));
+        const winners = results.flatMap((r, i) => (r.outcome === 'redeemed' ? [i] : []));
+        expect(winners).to.have.length(1);
+        expect(results.filter((r) => r.outcome === 'used')).to.have.length(99);
+        expect(await store.get(key)).to.equal(`${TOMBSTONE_PREFIX}race${round}-${winners[0]}`);
+        const records = await Promise.all(Array.from({ length: 100 }, (_, i) => store.get(`vt:race${round}-${i}`)));
+        expect(records.filter((r) => r !== null)).to.have.length(1);
       }
     });
 

@@ -197,7 +197,7 @@ describe('store outage: a full Redis refuses writes (maxmemory, noeviction)', fu
     expect(refused.data).to.not.have.property('accessToken');
     expect((await keys('at:*')).length).to.equal(atRecordsBefore);
 
-    // The VT write is refused before the consume runs, so the AT is untouched.
+    // The redeem script is refused at its first write: nothing is written, the AT is untouched.
     const ex = await exchange(system.urls.gateway, sealEnvelope(jwk, at).envelope);
     expectStoreUnavailable(ex, 'exchange');
     expect(await raw.get(PREFIX + atKey(tokenHash(at)))).to.match(/^\{"typ":"at"/);
@@ -207,10 +207,11 @@ describe('store outage: a full Redis refuses writes (maxmemory, noeviction)', fu
     let nonceError: unknown;
     await store.setIfAbsent('nonce:demo-app:x', '1', 60).catch((err) => (nonceError = err));
     expect(nonceError).to.be.instanceOf(StoreUnavailable);
-    // The consume script is refused at its write, after its read: nothing is written, the AT stays live.
-    let consumeError: unknown;
-    await store.consume(atKey(tokenHash(at)), `${TOMBSTONE_PREFIX}someone`, 60).catch((err) => (consumeError = err));
-    expect(consumeError).to.be.instanceOf(StoreUnavailable);
+    // So is the redeem step itself, called directly: refused at its first write, after its reads.
+    let redeemError: unknown;
+    await store.redeem(atKey(tokenHash(at)), vtKey('someone'), `${TOMBSTONE_PREFIX}someone`, Math.floor(Date.now() / 1000), 60).catch((err) => (redeemError = err));
+    expect(redeemError).to.be.instanceOf(StoreUnavailable);
+    expect(await keys('vt:*')).to.deep.equal([]);
     expect(await raw.get(PREFIX + atKey(tokenHash(at)))).to.match(/^\{"typ":"at"/);
 
     await raw.del(Array.from({ length: junkKeys }, (_, i) => `junk:${i}`));
@@ -288,8 +289,8 @@ describe('store outage: Redis hangs (SIGSTOP) and comes back (SIGCONT)', functio
     this.test!.title += `, ready ${Math.round(performance.now() - resumed)} ms after SIGCONT]`;
     expect((await http.get(`${system.urls.auth}/readyz`)).data).to.deep.equal({ status: 'ok', checks: { store: 'ok' } });
 
-    // The ATs whose exchange failed were never consumed (the read before the consume got no
-    // answer), so each works now, once. The VTs from before still work.
+    // The ATs whose exchange failed were never consumed (the gateway's first store step, the
+    // rate-limit check, got no answer, so auth was never asked), so each works now, once. The VTs from before still work.
     for (const at of ats) {
       const { envelope, r } = sealEnvelope(jwk, at);
       const ex = await exchange(gw, envelope);
@@ -314,16 +315,18 @@ describe('store outage: Redis hangs (SIGSTOP) and comes back (SIGCONT)', functio
     }
   });
 
-  it('a consume that got no answer is 503 and is never sent again: it runs once, when Redis resumes', async function () {
+  it('a redeem that got no answer is 503 and is never sent again: it runs once, when Redis resumes', async function () {
     const own = await RedisStore.connect({ url: server.url, prefix: 'once:', commandTimeoutMs: 1000 });
+    const now = Math.floor(Date.now() / 1000);
+    const atRecord = JSON.stringify({ typ: 'at', appId: DEMO_APP.appId, userId: 'alice', productId: 'city-pass', exp: now + 60 });
     try {
-      await own.setIfAbsent('warm', 'live', 60);
-      await own.consume('warm', `${TOMBSTONE_PREFIX}warm`, 60); // the script is loaded: one EVALSHA per consume
-      await own.setIfAbsent('at', 'live', 60);
+      await own.setIfAbsent('at:warm', atRecord, 60);
+      await own.redeem('at:warm', 'vt:warm', `${TOMBSTONE_PREFIX}warm`, now, 60); // the script is loaded: one EVALSHA per redeem
+      await own.setIfAbsent('at:once', atRecord, 60);
       server.cli('CONFIG', 'RESETSTAT');
       server.pause();
       let error: unknown;
-      const { ms } = await timed(() => own.consume('at', `${TOMBSTONE_PREFIX}once`, 60).catch((err) => (error = err)));
+      const { ms } = await timed(() => own.redeem('at:once', 'vt:once', `${TOMBSTONE_PREFIX}once`, now, 60).catch((err) => (error = err)));
       expect(error).to.be.instanceOf(StoreUnavailable);
       expect(((error as Error).cause as Error).name).to.equal('CommandTimeout');
       expect(ms).to.be.below(BOUND_MS);
@@ -333,8 +336,9 @@ describe('store outage: Redis hangs (SIGSTOP) and comes back (SIGCONT)', functio
         expect(performance.now() - resumed).to.be.below(BOUND_MS);
         await sleep(50);
       }
-      // The bytes were in Redis's socket buffer: the consume ran after all, exactly once.
-      expect(await own.get('at')).to.equal(`${TOMBSTONE_PREFIX}once`);
+      // The bytes were in Redis's socket buffer: the redeem ran after all, exactly once, and whole.
+      expect(await own.get('at:once')).to.equal(`${TOMBSTONE_PREFIX}once`);
+      expect(await own.get('vt:once')).to.match(/^\{"typ":"vt"/);
       expect(server.cli('INFO', 'commandstats')).to.match(/^cmdstat_evalsha:calls=1,/m).and.not.match(/^cmdstat_eval:/m);
     } finally {
       await own.close();
@@ -466,16 +470,15 @@ describe('store outage: Redis killed (kill -9) under concurrent flows, then rest
         expect(await raw.get(PREFIX + atKey(tokenHash(at))), `the AT of VT ${jti}`).to.equal(TOMBSTONE_PREFIX + jti);
         expect(await raw.get(PREFIX + vtKey(jti)), `the record of VT ${jti}`).to.not.equal(null);
       }
-      // What else may be left: VT records that no client received (an exchange failed after
-      // writing its record, and its best-effort delete failed too, Redis being gone: that VT never
-      // left auth, its record only expires), and tombstones naming such a VT (the consume ran, its
-      // answer was lost: that AT is spent without a VT, the one loss decision 4 accepts). Every
-      // received VT is named by exactly one tombstone, every other tombstone by none received.
+      // What else may be left: ATs spent without a VT received (the redeem ran, its answer was
+      // lost: the one loss decision 4 accepts). The redeem writes the tombstone and the VT record
+      // in one step, so the VT records no client received are exactly those such tombstones name.
       const records = (await raw.keys(`${PREFIX}vt:*`)).map((k) => k.slice(`${PREFIX}vt:`.length));
       const orphans = records.filter((jti) => !receivedJtis.has(jti));
       const tombstones = (await Promise.all((await raw.keys(`${PREFIX}at:*`)).map((k) => raw.get(k)))).filter((v) => v?.startsWith(TOMBSTONE_PREFIX));
       const spentWithoutVt = tombstones.filter((t) => !receivedJtis.has(t!.slice(TOMBSTONE_PREFIX.length)));
       expect(tombstones.length - spentWithoutVt.length).to.equal(received.length);
+      expect(orphans.sort()).to.deep.equal(spentWithoutVt.map((t) => t!.slice(TOMBSTONE_PREFIX.length)).sort());
       const n = (what: Answer['what']) => answers.filter((a) => a.what === what).length;
       this.test!.title += ` [${answers.length} requests (${n('access token')} AT, ${n('exchange') + n('exchange retry')} exchanges, ${n('product')} product), ` +
         `${count('down', () => true)} while down, slowest ${slowest} ms, /readyz while down ${readyz!.ms} ms, ` +

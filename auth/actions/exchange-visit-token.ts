@@ -5,8 +5,8 @@ import { noStore, readJsonBody } from '../../common/http.ts';
 import { Problem } from '../../common/problem.ts';
 import { TOMBSTONE_PREFIX, type TokenStore } from '../../common/store/index.ts';
 import {
-  atKey, nowSeconds, OPAQUE_TOKEN_RE, parseRecord, signVisitToken, tokenHash, vtKey,
-  type AccessTokenRecord, type VisitTokenRecord,
+  atKey, newJti, nowSeconds, OPAQUE_TOKEN_RE, parseRecord, signVisitToken, tokenHash, vtKey,
+  type AccessTokenRecord,
 } from '../../common/tokens.ts';
 import type { AuthDeps } from '../context.ts';
 
@@ -50,10 +50,9 @@ export interface ExchangedVisitToken {
  * R. Throws Problem. The same for `POST /internal/visit-tokens` and for a gateway in this process
  * (auth/service.ts).
  *
- * Order matters for "no VT without its AT consumed, no AT consumed twice": the VT record is
- * written first, then the AT is consumed in one atomic step that names the VT in its tombstone.
- * Only the caller whose consume returned the live AT answers with its VT; every other caller
- * deletes its own VT record, so a VT leaves this service only for the one winning consume.
+ * "No VT without its AT consumed, no AT consumed twice": the VT's liveness record and the AT's
+ * tombstone, which names the VT, are written in one atomic step (TokenStore.redeem), so of many
+ * concurrent exchanges of one AT exactly one writes them and answers with a VT (decision 34).
  */
 export function visitTokenExchanger(deps: AuthDeps) {
   const { store, config, log } = deps;
@@ -79,45 +78,30 @@ export function visitTokenExchanger(deps: AuthDeps) {
 
   async function consumeAccessToken(at: string, r: Buffer, requestId?: string): Promise<ExchangedVisitToken> {
     if (!OPAQUE_TOKEN_RE.test(at)) throw atInvalid();
-    const key = atKey(tokenHash(at));
-    const current = await store.get(key);
-    if (current === null) throw atInvalid();
-    if (current.startsWith(TOMBSTONE_PREFIX)) {
-      await revokeOnReplay(store, current, deps, requestId);
-      throw atInvalid();
-    }
-    const atRecord = parseRecord<AccessTokenRecord>(current, 'at');
+    // Everything that could fail is done before the AT is spent: the key that will sign, the VT's id.
+    const signingKey = deps.signingKeys.current();
+    const jti = newJti();
     const now = nowSeconds();
-    if (!atRecord || atRecord.exp <= now) throw atInvalid();
-
-    const { vt, claims } = signVisitToken(deps.signingKeys.current(), {
+    // One atomic step (one Lua script on Redis): the VT's liveness record is written and the AT
+    // replaced by a tombstone naming the VT, or nothing is written. A failure here (a store error,
+    // a timeout whose outcome is unknown) is 503 and is never retried: the AT may be spent.
+    const result = await store.redeem(atKey(tokenHash(at)), vtKey(jti), TOMBSTONE_PREFIX + jti, now, config.vtTtlSeconds);
+    switch (result.outcome) {
+      case 'absent':
+      case 'refused':
+        throw atInvalid();
+      case 'used':
+        await revokeOnReplay(store, result.tombstone, deps, requestId);
+        throw atInvalid();
+      case 'collision':
+        throw new Problem(500, 'internal_error', undefined, { cause: new Error('VT collision') });
+    }
+    const atRecord = parseRecord<AccessTokenRecord>(result.record, 'at')!;
+    const { vt } = signVisitToken(signingKey, {
       issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
       audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
-      ttlSeconds: config.vtTtlSeconds, now,
+      ttlSeconds: config.vtTtlSeconds, now, jti,
     });
-    const jti = claims.jti;
-    const vtRecord: VisitTokenRecord = {
-      typ: 'vt', appId: atRecord.appId, userId: atRecord.userId, productId: atRecord.productId,
-      iat: now, exp: claims.exp,
-    };
-    if (!(await store.setIfAbsent(vtKey(jti), JSON.stringify(vtRecord), config.vtTtlSeconds))) {
-      throw new Problem(500, 'internal_error', undefined, { cause: new Error('VT collision') });
-    }
-    let previous: string | null;
-    try {
-      // The tombstone lives as long as the VT, so a replay during the VT's life revokes it.
-      previous = await store.consume(key, TOMBSTONE_PREFIX + jti, config.vtTtlSeconds);
-    } catch (err) {
-      // Outcome unknown: never retried. Our VT was not handed out; remove it where we can.
-      await store.delete(vtKey(jti)).catch(() => undefined);
-      throw err;
-    }
-    if (previous !== current) {
-      await store.delete(vtKey(jti));
-      if (previous?.startsWith(TOMBSTONE_PREFIX)) await revokeOnReplay(store, previous, deps, requestId, atRecord.appId);
-      throw atInvalid();
-    }
-
     audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     const reply = JSON.stringify({ vt, expiresIn: config.vtTtlSeconds, productId: atRecord.productId, userId: atRecord.userId });
     return { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };

@@ -1,4 +1,4 @@
-import { TOMBSTONE_PREFIX, checkTombstone, type RateLimitResult, type TokenStore } from './types.ts';
+import { TOMBSTONE_PREFIX, checkTombstone, visitRecordFor, type RateLimitResult, type RedeemResult, type TokenStore } from './types.ts';
 
 interface Entry {
   value: string;
@@ -44,14 +44,23 @@ export class MemoryStore implements TokenStore {
     return this.live(key)?.value ?? null;
   }
 
-  async consume(key: string, tombstone: string, ttlSeconds: number): Promise<string | null> {
+  async redeem(atKey: string, vtKey: string, tombstone: string, now: number, vtTtlSeconds: number): Promise<RedeemResult> {
     checkTombstone(tombstone);
-    const e = this.live(key);
-    if (!e) return null;
-    if (!e.value.startsWith(TOMBSTONE_PREFIX)) {
-      this.entries.set(key, { value: tombstone, expiresAt: this.now() + ttlSeconds * 1000 });
+    const e = this.live(atKey);
+    if (!e) return { outcome: 'absent' };
+    if (e.value.startsWith(TOMBSTONE_PREFIX)) return { outcome: 'used', tombstone: e.value };
+    let at: { typ?: unknown; exp?: unknown; appId: string; userId: string; productId: string };
+    try {
+      at = JSON.parse(e.value);
+    } catch {
+      return { outcome: 'refused' };
     }
-    return e.value;
+    if (at?.typ !== 'at' || typeof at.exp !== 'number' || at.exp <= now) return { outcome: 'refused' };
+    if (this.live(vtKey)) return { outcome: 'collision' };
+    const expiresAt = this.now() + vtTtlSeconds * 1000;
+    this.entries.set(vtKey, { value: visitRecordFor(at, now, vtTtlSeconds), expiresAt });
+    this.entries.set(atKey, { value: tombstone, expiresAt });
+    return { outcome: 'redeemed', record: e.value };
   }
 
   async setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean> {

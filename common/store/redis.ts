@@ -1,23 +1,36 @@
 import { createHash } from 'node:crypto';
 import { createClient, defineScript, type RedisClientType } from 'redis';
 import type { Logger } from 'pino';
-import { StoreUnavailable, TOMBSTONE_PREFIX, checkTombstone, type RateLimitResult, type TokenStore } from './types.ts';
+import { StoreUnavailable, TOMBSTONE_PREFIX, checkTombstone, type RateLimitResult, type RedeemResult, type TokenStore } from './types.ts';
 
-/** One round trip: read, and replace a live value with the tombstone, atomically on the server. */
-const CONSUME = defineScript({
-  NUMBER_OF_KEYS: 1,
+/**
+ * TokenStore.redeem in one round trip: KEYS[1] the AT, KEYS[2] the VT record; ARGV[1] the
+ * tombstone, ARGV[2] now (unix s), ARGV[3] the VT's TTL (s), ARGV[4] the tombstone prefix.
+ * Answers {0} absent, {1, tombstone} used, {2} refused, {3} collision, {4, AT record} redeemed.
+ * The VT record is written before the tombstone; a write Redis refuses (OOM) aborts the script at
+ * the first write, so either both are written or neither.
+ */
+const REDEEM = defineScript({
+  NUMBER_OF_KEYS: 2,
   SCRIPT: `
 local v = redis.call('GET', KEYS[1])
-if not v then return false end
-if string.sub(v, 1, string.len(ARGV[3])) ~= ARGV[3] then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-end
-return v`,
-  parseCommand(parser, key: string, tombstone: string, ttl: number, prefix: string) {
-    parser.pushKey(key);
-    parser.push(tombstone, String(ttl), prefix);
+if not v then return {0} end
+if string.sub(v, 1, string.len(ARGV[4])) == ARGV[4] then return {1, v} end
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local ok, at = pcall(cjson.decode, v)
+if not ok or type(at) ~= 'table' or at.typ ~= 'at' or type(at.exp) ~= 'number' or at.exp <= now then return {2} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {3} end
+local vt = '{"typ":"vt","appId":' .. cjson.encode(at.appId) .. ',"userId":' .. cjson.encode(at.userId) ..
+  ',"productId":' .. cjson.encode(at.productId) .. ',"iat":' .. string.format('%d', now) .. ',"exp":' .. string.format('%d', now + ttl) .. '}'
+redis.call('SET', KEYS[2], vt, 'EX', ttl)
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+return {4, v}`,
+  parseCommand(parser, atKey: string, vtKey: string, tombstone: string, now: number, ttl: number, prefix: string) {
+    parser.pushKey(atKey);
+    parser.pushKey(vtKey);
+    parser.push(tombstone, String(now), String(ttl), prefix);
   },
-  transformReply: (reply: unknown) => reply as string | null,
+  transformReply: (reply: unknown) => reply as [number, string?],
 });
 
 /**
@@ -138,7 +151,7 @@ export class RedisStore implements TokenStore {
       url: opts.url,
       // Names the broker's connections in CLIENT LIST, for operators.
       name: 'h5-broker',
-      scripts: { consume: CONSUME },
+      scripts: { redeem: REDEEM },
       // A request must fail fast, not wait in a queue for a Redis that may never come back.
       disableOfflineQueue: true,
       // node-redis's own command timeout (an AbortSignal per command, some 5% of an issuance's
@@ -238,10 +251,16 @@ export class RedisStore implements TokenStore {
     return this.run(() => this.client.get(this.prefix + key) as Promise<string | null>);
   }
 
-  async consume(key: string, tombstone: string, ttlSeconds: number): Promise<string | null> {
+  async redeem(atKey: string, vtKey: string, tombstone: string, now: number, vtTtlSeconds: number): Promise<RedeemResult> {
     checkTombstone(tombstone);
-    const reply = await this.run(() => (this.client as any).consume(this.prefix + key, tombstone, ttlSeconds, TOMBSTONE_PREFIX) as Promise<string | null>);
-    return reply ?? null;
+    const [code, value] = await this.run(() => (this.client as any).redeem(this.prefix + atKey, this.prefix + vtKey, tombstone, now, vtTtlSeconds, TOMBSTONE_PREFIX) as Promise<[number, string?]>);
+    switch (Number(code)) {
+      case 0: return { outcome: 'absent' };
+      case 1: return { outcome: 'used', tombstone: value! };
+      case 2: return { outcome: 'refused' };
+      case 3: return { outcome: 'collision' };
+      default: return { outcome: 'redeemed', record: value! };
+    }
   }
 
   async setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean> {

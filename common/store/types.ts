@@ -14,12 +14,14 @@ export interface TokenStore {
   /** The live value of `key`, or null. */
   get(key: string): Promise<string | null>;
   /**
-   * Consumes a single-use value in one atomic step: when `key` holds a live value, replaces it
-   * with `tombstone` (which must start with TOMBSTONE_PREFIX) for `ttlSeconds` and returns the old
-   * value; when it holds a tombstone, leaves it and returns it; when absent, returns null.
-   * Of many concurrent calls on one live key, exactly one gets the live value.
+   * Redeems a single-use AT for a VT in one atomic step: when `atKey` holds a live AT record
+   * (`typ: "at"`, `exp` after `now`), writes the VT's liveness record under `vtKey` (`typ: "vt"`,
+   * the AT's app, user and product, `iat: now`, `exp: now + vtTtlSeconds`) only if that key is
+   * free, and replaces the AT with `tombstone` for `vtTtlSeconds`. Either both writes happen or
+   * neither. Of many concurrent calls on one live AT, exactly one is `redeemed`; the others see
+   * the tombstone (`used`). See RedeemResult for what is answered otherwise.
    */
-  consume(key: string, tombstone: string, ttlSeconds: number): Promise<string | null>;
+  redeem(atKey: string, vtKey: string, tombstone: string, now: number, vtTtlSeconds: number): Promise<RedeemResult>;
   /**
    * Writes every entry of `entries` (without expiry) in one atomic step, but only when `guardKey`
    * holds exactly `expected` (null: absent); true when written. Optimistic concurrency for the
@@ -51,6 +53,24 @@ export interface RateLimitResult {
   resetMs: number;
   /** When refused: milliseconds until one request is allowed again (at least 1); else 0. */
   retryAfterMs: number;
+}
+
+/**
+ * What `redeem` found: no AT (`absent`); a consumed one (`used`, with its tombstone, which names
+ * the VT it gave); a record that is not a live AT (`refused`: expired or not an AT; nothing was
+ * written); a VT key already taken (`collision`: nothing was written); or the live AT, now
+ * consumed, with its VT record written (`redeemed`, with the AT record as it was).
+ */
+export type RedeemResult =
+  | { outcome: 'absent' }
+  | { outcome: 'used'; tombstone: string }
+  | { outcome: 'refused' }
+  | { outcome: 'collision' }
+  | { outcome: 'redeemed'; record: string };
+
+/** The VT liveness record `redeem` writes for an AT record (the same in every store). */
+export function visitRecordFor(at: { appId: string; userId: string; productId: string }, now: number, vtTtlSeconds: number): string {
+  return JSON.stringify({ typ: 'vt', appId: at.appId, userId: at.userId, productId: at.productId, iat: now, exp: now + vtTtlSeconds });
 }
 
 /** The store could not be reached or refused a command: token endpoints fail closed. */
