@@ -29,6 +29,11 @@ export interface AppEntry {
   requiredHeader?: RequiredHeader;
   /** External servers a VT of this app may be bound to (the AT request's `audience`); absent: any. */
   audiences?: readonly string[];
+  /**
+   * This app's own AT issuance limit instead of `RATE_LIMIT_ISSUANCE` (`null`: none for this app);
+   * absent: the configured one.
+   */
+  rateLimit?: { limit: number; windowSeconds: number } | null;
 }
 
 /** `{ "name": "x-operator-subscriber-id", "claim": "subscriber" }` in the registry. */
@@ -150,6 +155,19 @@ function parseEntry(raw: unknown, i: number): AppEntry {
     }
     audiences = Object.freeze([...(list as string[])]);
   }
+  let rateLimit: AppEntry['rateLimit'];
+  if (r.rateLimit !== undefined) {
+    const l = r.rateLimit as Record<string, unknown> | null;
+    const whole = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+    if (l === null || (l && typeof l === 'object' && !Array.isArray(l) && l.limit === 0 && Object.keys(l).every((k) => k === 'limit' || k === 'windowSeconds'))) {
+      rateLimit = null;
+    } else if (!l || typeof l !== 'object' || Array.isArray(l) || !whole(l.limit, 1, 1_000_000) || !whole(l.windowSeconds, 1, 86_400)
+      || Object.keys(l).some((k) => k !== 'limit' && k !== 'windowSeconds')) {
+      throw new RegistryError(where, 'rateLimit must be {"limit": 1-1000000, "windowSeconds": 1-86400}, or {"limit": 0} or null for no limit on this app (leave it out for RATE_LIMIT_ISSUANCE)');
+    } else {
+      rateLimit = Object.freeze({ limit: l.limit as number, windowSeconds: l.windowSeconds as number });
+    }
+  }
   return {
     appId: r.appId,
     name: typeof r.name === 'string' ? r.name : r.appId,
@@ -161,6 +179,7 @@ function parseEntry(raw: unknown, i: number): AppEntry {
     trustedNetworks,
     requiredHeader,
     audiences,
+    ...(rateLimit !== undefined && { rateLimit }),
   };
 }
 

@@ -9,6 +9,7 @@ import { MemoryStore, RedisStore, type TokenStore } from '../common/store/index.
 import type { RunningSystem } from '../scripts/system.ts';
 import { connectTestRedis, TEST_REDIS_URL } from './support/env.ts';
 import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from './support/clients.ts';
+import { createRegistry } from '../common/registry.ts';
 import { DEMO_APP, LogCapture, OTHER_APP, startTestSystem, useTestSystem } from './support/system.ts';
 
 type Kind = 'memory' | 'redis';
@@ -484,5 +485,33 @@ describe('rate limits: a store that fails during the check', function () {
     } finally {
       await system.close(0);
     }
+  });
+});
+
+describe('rate limits: an app\'s own issuance limit from the registry', function () {
+  const registry = () => createRegistry({
+    apps: [
+      { ...DEMO_APP, rateLimit: { limit: 2, windowSeconds: 30 } },
+      { ...OTHER_APP, rateLimit: null },
+    ],
+  });
+  const env = useTestSystem(openStore('memory'), { env: { RATE_LIMIT_ISSUANCE: '3' }, system: { registry } });
+
+  it('replaces RATE_LIMIT_ISSUANCE for that app (its own policy in the headers); null means none for that app', async function () {
+    const gw = env.system.urls.gateway;
+    for (let r = 1; r >= 0; r--) expectLimitHeaders(await requestAt(gw, DEMO_APP), 'issuance', 2, 30, r);
+    expectLimited(await requestAt(gw, DEMO_APP), 'issuance', 2, 30);
+    for (let i = 0; i < 6; i++) {
+      const res = await requestAt(gw, OTHER_APP);
+      expect(res.status, JSON.stringify(res.data)).to.equal(201);
+      expect(res.headers['ratelimit-policy']).to.equal(undefined);
+    }
+  });
+
+  it('the registry refuses a malformed rateLimit with a message that names the app', function () {
+    for (const rateLimit of [{ limit: -1, windowSeconds: 60 }, { limit: 10 }, { limit: 1.5, windowSeconds: 60 }, { limit: 10, windowSeconds: 0 }, { limit: 10, windowSeconds: 60, burst: 3 }, 'lots', [10, 60]]) {
+      expect(() => createRegistry({ apps: [{ ...DEMO_APP, rateLimit }] }), JSON.stringify(rateLimit)).to.throw(/app demo-app: rateLimit must be/);
+    }
+    expect(createRegistry({ apps: [{ ...DEMO_APP, rateLimit: { limit: 0 } }] }).get(DEMO_APP.appId)!.rateLimit).to.equal(null);
   });
 });

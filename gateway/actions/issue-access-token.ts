@@ -27,6 +27,9 @@ export function issueAccessToken(deps: GatewayDeps) {
   const { registry, store, config, log } = deps;
   const trustedProxies = createNetworkList(config.trustedProxies ?? []);
   const perApp = createRateLimiter(store, 'issuance', config.rateLimits?.issuance, log);
+  // An app's own limit from the registry replaces RATE_LIMIT_ISSUANCE for it (null: none).
+  const ownLimits = new Map(registry.all().filter((a) => a.rateLimit !== undefined)
+    .map((a) => [a.appId, createRateLimiter(store, 'issuance', a.rateLimit ?? undefined, log)]));
   for (const app of registry.all()) {
     if (app.requiredHeader && trustedProxies.cidrs.length === 0) {
       log.warn({ appId: app.appId, header: app.requiredHeader.name }, 'this app requires a header set by a trusted proxy, but TRUSTED_PROXIES is empty: every AT request for it will be refused');
@@ -97,7 +100,7 @@ export function issueAccessToken(deps: GatewayDeps) {
     // before the hop to auth, so nothing is issued.
     async function limitIssuancePerApp(ctx: Context, next: Next): Promise<void> {
       const app: AppEntry = ctx.state.app;
-      await perApp.enforce(ctx, app.appId, {
+      await (ownLimits.get(app.appId) ?? perApp).enforce(ctx, app.appId, {
         detail: 'This app has asked for too many access tokens; no token was issued. Send the request again after Retry-After.',
         audit: { appId: app.appId, route: 'POST /v1/access-tokens' },
       });

@@ -95,8 +95,8 @@ export interface StartOptions {
   log?: Logger;
   /** auth's encryption keys; testKeys() by default. */
   keys?: EncryptionKey[];
-  /** The rest of startSystem's options (key poll, gateway store, product verifier). */
-  system?: Pick<SystemOptions, 'keysPollMs' | 'gatewayStore' | 'productsVerifier' | 'authTransport'>;
+  /** The rest of startSystem's options (registry, key poll, gateway store, product verifier, auth transport). */
+  system?: Pick<SystemOptions, 'registry' | 'keysPollMs' | 'gatewayStore' | 'productsVerifier' | 'authTransport'>;
 }
 
 export async function startTestSystem(opts: StartOptions): Promise<RunningSystem> {
