@@ -174,8 +174,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'broker-bench-'));
   const keysFile = join(dir, 'keys.json');
   const keys = loadOrCreateEncryptionKeys(keysFile);
-  // Written before any broker process starts on the file: cluster workers that each created a
-  // missing KEK at once would seal the signing keys under different KEKs.
+  // The whole key file is written before any broker process starts on it (the file is locked
+  // while keys are added, so cluster workers would agree anyway; this keeps their start quick).
   loadOrCreateSigningKey(keysFile);
   loadOrCreateKeysKek(keysFile);
   const store = await RedisStore.connect({ url: REDIS_URL, prefix });

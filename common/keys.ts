@@ -4,7 +4,7 @@
  * with RFC 7638 thumbprints as `kid`.
  */
 import { createHash, createPrivateKey, randomBytes, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The envelope's key-management algorithms, one key of each in the key set. */
@@ -131,6 +131,59 @@ function writeKeysFile(file: string, contents: Record<string, unknown>): void {
   renameSync(tmp, file);
 }
 
+type KeysFile = { keys: JsonWebKey[] } & Record<string, unknown>;
+
+/** How long a lock may stand before it counts as left behind by a process that died (ms). */
+const STALE_LOCK_MS = 10_000;
+
+/**
+ * Runs `fn` holding `<file>.lock` (created exclusively), so that processes starting at once on one
+ * keys file (cluster workers) never each add their own key: the second waits, reads the first's
+ * file, and finds nothing left to add. Waits at most 10 s; a lock older than that is removed.
+ */
+function withKeysFileLock<T>(file: string, fn: () => T): T {
+  mkdirSync(dirname(file), { recursive: true });
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + STALE_LOCK_MS;
+  let fd: number;
+  for (;;) {
+    try {
+      fd = openSync(lock, 'wx', 0o600);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) unlinkSync(lock);
+      } catch {
+        // Released meanwhile: try again at once.
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by another process; remove it if no broker is starting`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    closeSync(fd);
+    unlinkSync(lock);
+  }
+}
+
+/**
+ * What `file` holds, through `read`; when `read` finds something missing (undefined), the same
+ * again under the file's lock, and then `add` writes what is missing. So a key is created once,
+ * whichever of several processes starting together gets there first.
+ */
+function loadOrAdd<T>(file: string, read: (contents: KeysFile | undefined) => T | undefined, add: (contents: KeysFile | undefined) => T): T {
+  const load = () => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as KeysFile) : undefined);
+  const found = read(load());
+  if (found !== undefined) return found;
+  return withKeysFileLock(file, () => {
+    const contents = load();
+    return read(contents) ?? add(contents);
+  });
+}
+
 /**
  * Loads the keys kept in `file` (private JWKs) and makes sure there is one for each envelope alg:
  * a missing one (a fresh start, or a file from before ECDH-ES+A256KW that holds only the RSA key)
@@ -140,20 +193,21 @@ function writeKeysFile(file: string, contents: Record<string, unknown>): void {
  */
 export function loadOrCreateEncryptionKeys(file?: string): EncryptionKey[] {
   if (!file) return generateEncryptionKeys();
-  let contents: { keys: JsonWebKey[] } & Record<string, unknown> = { keys: [] };
-  if (existsSync(file)) {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { keys?: JsonWebKey[] };
-    if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error(`${file} holds no keys`);
-    contents = parsed as typeof contents;
-  }
-  // Signing keys share the file; they are loaded by loadOrCreateSigningKey and kept as they are.
-  const keys = contents.keys.filter((k) => k.use !== 'sig').map(fromPrivateJwk);
-  const added = ENVELOPE_ALGS.filter((alg) => !keys.some((k) => k.alg === alg)).map((alg) => generateEncryptionKey(alg));
-  if (added.length > 0) {
-    writeKeysFile(file, { ...contents, keys: [...contents.keys, ...added.map(toPrivateJwk)] });
-    keys.push(...added);
-  }
-  return keys;
+  const stored = (contents: KeysFile | undefined): EncryptionKey[] => {
+    if (contents && (!Array.isArray(contents.keys) || contents.keys.length === 0)) throw new Error(`${file} holds no keys`);
+    // Signing keys share the file; they are loaded by loadOrCreateSigningKey and kept as they are.
+    return (contents?.keys ?? []).filter((k) => k.use !== 'sig').map(fromPrivateJwk);
+  };
+  const complete = (keys: EncryptionKey[]) => ENVELOPE_ALGS.every((alg) => keys.some((k) => k.alg === alg));
+  return loadOrAdd(file, (contents) => {
+    const keys = stored(contents);
+    return complete(keys) ? keys : undefined;
+  }, (contents) => {
+    const keys = stored(contents);
+    const added = ENVELOPE_ALGS.filter((alg) => !keys.some((k) => k.alg === alg)).map((alg) => generateEncryptionKey(alg));
+    writeKeysFile(file, { ...contents, keys: [...(contents?.keys ?? []), ...added.map(toPrivateJwk)] });
+    return [...keys, ...added];
+  });
 }
 
 /** A signing key from its private JWK (P-256 only); `kid` kept when given, else its thumbprint. */
@@ -183,17 +237,15 @@ export function generateSigningKey(): SigningKey {
  */
 export function loadOrCreateSigningKey(file?: string): SigningKey {
   if (!file) return generateSigningKey();
-  let contents: { keys: JsonWebKey[] } & Record<string, unknown> = { keys: [] };
-  if (existsSync(file)) {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { keys?: JsonWebKey[] };
-    if (!Array.isArray(parsed.keys)) throw new Error(`${file} holds no keys`);
-    contents = parsed as typeof contents;
-  }
-  const stored = contents.keys.find((k) => k.use === 'sig');
-  if (stored) return signingKeyFromPrivateJwk(stored);
-  const key = generateSigningKey();
-  writeKeysFile(file, { ...contents, keys: [...contents.keys, { ...key.privateKey.export({ format: 'jwk' }), kid: key.kid, use: 'sig', alg: 'ES256' }] });
-  return key;
+  return loadOrAdd(file, (contents) => {
+    if (contents && !Array.isArray(contents.keys)) throw new Error(`${file} holds no keys`);
+    const stored = contents?.keys.find((k) => k.use === 'sig');
+    return stored ? signingKeyFromPrivateJwk(stored) : undefined;
+  }, (contents) => {
+    const key = generateSigningKey();
+    writeKeysFile(file, { ...contents, keys: [...(contents?.keys ?? []), { ...key.privateKey.export({ format: 'jwk' }), kid: key.kid, use: 'sig', alg: 'ES256' }] });
+    return key;
+  });
 }
 
 /**
@@ -208,17 +260,20 @@ export function loadOrCreateKeysKek(file?: string, fromEnv?: Buffer, opts: { cre
   const create = opts.create ?? true;
   if (!file && create) return randomBytes(32);
   if (!file || (!create && !existsSync(file))) throw new Error('no key-encryption key: set KEYS_KEK, or AUTH_KEYS_FILE to the file auth uses');
-  let contents: Record<string, unknown> = { keys: [] };
-  if (existsSync(file)) contents = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  if (typeof contents.kek === 'string') {
+  const read = (contents: KeysFile | undefined): Buffer | undefined => {
+    if (typeof contents?.kek !== 'string') {
+      if (!create) throw new Error(`${file} holds no kek and KEYS_KEK is not set: start auth once first, or set KEYS_KEK as auth has it`);
+      return undefined;
+    }
     const kek = Buffer.from(contents.kek, 'base64url');
     if (kek.length !== 32) throw new Error(`${file}: kek must be 32 bytes, base64url`);
     return kek;
-  }
-  if (!create) throw new Error(`${file} holds no kek and KEYS_KEK is not set: start auth once first, or set KEYS_KEK as auth has it`);
-  const kek = randomBytes(32);
-  writeKeysFile(file, { ...contents, kek: kek.toString('base64url') });
-  return kek;
+  };
+  return loadOrAdd(file, read, (contents) => {
+    const kek = randomBytes(32);
+    writeKeysFile(file, { keys: [], ...contents, kek: kek.toString('base64url') });
+    return kek;
+  });
 }
 
 /** auth's whole key set: the envelope's encryption keys and the VT signing key, from one file. */

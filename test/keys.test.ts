@@ -1,6 +1,8 @@
 /** auth's key set: one RSA-OAEP-256 and one ECDH-ES+A256KW (P-256) key, kept in AUTH_KEYS_FILE. */
 import { expect } from 'chai';
-import { generateKeyPairSync } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +18,27 @@ describe('encryption keys', function () {
 
   const mode = (file: string) => statSync(file).mode & 0o777;
   const stored = (file: string) => JSON.parse(readFileSync(file, 'utf8')).keys as Record<string, string>[];
+
+  it('six processes starting at once on one new file end with one key set and one KEK (the file is locked while keys are added)', async function () {
+    this.timeout(30_000);
+    const file = join(dir, 'keys.json');
+    const script = `
+      import { createHash } from 'node:crypto';
+      import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey } from ${JSON.stringify(new URL('../common/keys.ts', import.meta.url).href)};
+      const file = ${JSON.stringify(file)};
+      const enc = loadOrCreateEncryptionKeys(file).map((k) => k.kid);
+      const sig = loadOrCreateSigningKey(file).kid;
+      const kek = createHash('sha256').update(loadOrCreateKeysKek(file)).digest('hex');
+      console.log(JSON.stringify({ enc, sig, kek }));`;
+    const run = promisify(execFile);
+    const outs = await Promise.all(Array.from({ length: 6 }, () => run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: process.cwd() })));
+    const views = outs.map((o) => o.stdout.trim());
+    expect(new Set(views).size, views.join('\n')).to.equal(1);
+    const view = JSON.parse(views[0]!);
+    expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(view.enc);
+    expect(createHash('sha256').update(loadOrCreateKeysKek(file)).digest('hex')).to.equal(view.kek);
+    expect(stored(file)).to.have.length(3);
+  });
 
   it('a fresh start generates an RSA and a P-256 key, keeps them (0600), and loads the same kids again', function () {
     const file = join(dir, 'sub', 'keys.json');
