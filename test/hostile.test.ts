@@ -17,9 +17,16 @@ import { atKey, newOpaqueToken, nowSeconds, signVisitToken, tokenHash } from '..
 import type { RunningSystem } from '../scripts/system.ts';
 import { connectTestRedis, deleteTestKeys, TEST_REDIS_URL } from './support/env.ts';
 import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from './support/clients.ts';
-import { DEMO_APP, startTestSystem, testSigningKey } from './support/system.ts';
+import { createRegistry } from '../common/registry.ts';
+import { CITY_PASS_BACKEND, DEMO_APP, OTHER_APP, startTestSystem, testSigningKey } from './support/system.ts';
 
 type Answer = { status: number; headers: Record<string, unknown>; data: unknown };
+
+/** An app whose ATs are issued only to requests from 10.0.0.0/8 (the suite runs on 127.0.0.1). */
+const NET_APP = {
+  appId: 'net-app', appSecret: 'net-secret-0123456789abcdefghijklmnopqrstuvwxyz', encKey: Buffer.alloc(32, 5).toString('base64url'),
+  products: ['city-pass'], trustedNetworks: ['10.0.0.0/8'],
+};
 
 describe('hostile input: refused with its status and code, nothing issued, nothing lost (Redis)', function () {
   const prefix = `hostile:${randomBytes(6).toString('hex')}:`;
@@ -32,7 +39,11 @@ describe('hostile input: refused with its status and code, nothing issued, nothi
     store = await connectTestRedis(this, prefix);
     raw = createClient({ url: TEST_REDIS_URL });
     await raw.connect();
-    system = await startTestSystem({ store });
+    const registry = (urls: { demo: string }) => createRegistry({
+      apps: [{ ...DEMO_APP, allowedOrigins: [new URL(urls.demo).origin] }, { ...OTHER_APP, allowedOrigins: [] }, NET_APP],
+      backends: [CITY_PASS_BACKEND],
+    });
+    system = await startTestSystem({ store, system: { registry } });
     gw = system.urls.gateway;
   });
   after(async function () {
@@ -147,6 +158,13 @@ describe('hostile input: refused with its status and code, nothing issued, nothi
     const at = (await demoClient(gw).requestAccessToken({ userId: 'alice', productId: 'city-pass' })).at;
     const w = await watch(at);
     await w.refused(await signedPost({ nonce, created }), 401, 'replayed_request');
+  });
+
+  it('AT issuance refuses a forged X-Forwarded-For naming a trusted network, from a peer that is no trusted proxy: 403 untrusted_network', async function () {
+    const w = await watch();
+    const res = await signedPost({ keyId: NET_APP.appId, secret: NET_APP.appSecret, headers: { 'x-forwarded-for': '10.1.2.3' } });
+    await w.refused(res, 403, 'untrusted_network');
+    expect((res.data as { detail: string }).detail).to.match(/no token was issued/);
   });
 
   it('AT issuance accepts `created` at the edges of the clock-skew window (295 s either side)', async function () {
