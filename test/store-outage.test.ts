@@ -80,15 +80,15 @@ describe('store outage: Redis eviction policy at start', function () {
     }
   });
 
+  /** What a production start on `url` throws (undefined when it starts, which it must not here). */
+  async function productionStartError(url: string): Promise<Error | undefined> {
+    const config = { nodeEnv: 'production', redisUrl: url, redisCommandTimeoutMs: 1000, redisAllowEviction: false };
+    return createStore(config, new LogCapture().logger).then(async (store) => void (await store.close()), (err: Error) => err);
+  }
+
   it('volatile-ttl in production: refuses to start, names REDIS_ALLOW_EVICTION, and leaves no connection open', async function () {
     const server = await serverWith(this, '--maxmemory-policy', 'volatile-ttl');
-    const capture = new LogCapture();
-    let error: Error | undefined;
-    try {
-      await createStore({ nodeEnv: 'production', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
-    } catch (err) {
-      error = err as Error;
-    }
+    const error = await productionStartError(server.url);
     expect(error?.name).to.equal('ConfigError');
     expect(error?.message).to.match(/^REDIS_ALLOW_EVICTION: Redis maxmemory-policy is "volatile-ttl".*noeviction.*REDIS_ALLOW_EVICTION=true/);
     expect(server.clientNames()).to.not.include('h5-broker');
@@ -120,14 +120,9 @@ describe('store outage: Redis eviction policy at start', function () {
 
   it('reads the policy from INFO memory where CONFIG is disabled, as on managed Redis', async function () {
     const server = await serverWith(this, '--maxmemory-policy', 'allkeys-lfu', '--rename-command', 'CONFIG', '');
-    const capture = new LogCapture();
-    let error: Error | undefined;
-    try {
-      await createStore({ nodeEnv: 'production', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
-    } catch (err) {
-      error = err as Error;
-    }
+    const error = await productionStartError(server.url);
     expect(error?.message).to.match(/maxmemory-policy is "allkeys-lfu"/);
+    const capture = new LogCapture();
     const store = await createStore({ nodeEnv: 'development', redisUrl: server.url, redisCommandTimeoutMs: 1000, redisAllowEviction: false }, capture.logger);
     await store.close();
     expect(warnings(capture)[0]).to.include({ maxmemoryPolicy: 'allkeys-lfu', source: 'info' });
