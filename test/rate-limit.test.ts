@@ -7,7 +7,7 @@ import { signRequest } from '../common/http-signature.ts';
 import { addressSubject } from '../common/rate-limit.ts';
 import { MemoryStore, RedisStore, type TokenStore } from '../common/store/index.ts';
 import type { RunningSystem } from '../scripts/system.ts';
-import { connectTestRedis, TEST_REDIS_URL } from './support/env.ts';
+import { connectTestRedis } from './support/env.ts';
 import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from './support/clients.ts';
 import { createRegistry } from '../common/registry.ts';
 import { DEMO_APP, LogCapture, OTHER_APP, startTestSystem, useTestSystem } from './support/system.ts';
@@ -197,8 +197,8 @@ describe('rate limits: two Redis connections (two gateway processes) share one c
     let a: RedisStore | undefined;
     let b: RedisStore | undefined;
     try {
-      a = await connectTestRedis(this).then(() => RedisStore.connect({ url: TEST_REDIS_URL, prefix }));
-      b = await RedisStore.connect({ url: TEST_REDIS_URL, prefix });
+      a = await connectTestRedis(this, prefix);
+      b = await connectTestRedis(this, prefix);
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a! : b!).rateLimit('shared', 10, 60_000)));
       expect(results.filter((r) => r.allowed)).to.have.length(10);
     } finally {
@@ -235,8 +235,11 @@ for (const kind of ['memory', 'redis'] as const) {
         expect(res.data.detail).to.match(/no token was issued/);
         expect(atWrites()).to.equal(writes);
         expect(upstreamCalls(logs, 'auth', /^\/internal\/access-tokens$/)).to.equal(authCalls);
-        // Refused before the nonce: the request did not use it up.
-        expect(store.written).to.not.include(`nonce:${DEMO_APP.appId}:${signed.nonce}`);
+        // Refused after the nonce: the request used it up, and sent again it is a replay.
+        expect(store.written).to.include(`nonce:${DEMO_APP.appId}:${signed.nonce}`);
+        const again = await sendAt(gw, signed);
+        expect(again.status).to.equal(401);
+        expect(again.data.code).to.equal('replayed_request');
         const line = logs.lines.find((l) => l.audit === 'rate.limited' && l.policy === 'issuance');
         expect(line).to.include({ appId: DEMO_APP.appId, route: 'POST /v1/access-tokens', reqId: res.headers['x-request-id'] });
         expect(line!.retryAfter).to.equal(Number(res.headers['retry-after']));
@@ -390,7 +393,7 @@ for (const kind of ['memory', 'redis'] as const) {
         },
       });
 
-      it('issuance, exchange and product calls; the refused AT request and envelope go through unchanged', async function () {
+      it('issuance, exchange and product calls; the refused envelope goes through unchanged, the refused AT request once signed again', async function () {
         this.timeout(20_000);
         const gw = env.system.urls.gateway;
         const token = await demoClient(gw).requestAccessToken({ userId: 'alice', productId: 'city-pass' });
@@ -412,7 +415,9 @@ for (const kind of ['memory', 'redis'] as const) {
 
         // A window (2 s) after the first of each pair, the whole limit is back.
         await sleep(2100);
-        const at = await sendAt(gw, refusedAt);
+        // The refused AT request used its nonce: sent again it is a replay; signed again it passes.
+        expect((await sendAt(gw, refusedAt)).data.code).to.equal('replayed_request');
+        const at = await requestAt(gw, DEMO_APP);
         expect(at.status, JSON.stringify(at.data)).to.equal(201);
         const opened = await exchange(gw, refusedEnvelope.envelope);
         expect(opened.status, JSON.stringify(opened.data)).to.equal(200);
@@ -432,8 +437,7 @@ describe('rate limits: two gateways on one Redis share each limit', function () 
 
   before(async function () {
     const prefix = `test:${randomBytes(6).toString('hex')}:`;
-    await (await connectTestRedis(this)).close();
-    stores = [await RedisStore.connect({ url: TEST_REDIS_URL, prefix }), await RedisStore.connect({ url: TEST_REDIS_URL, prefix })];
+    stores = [await connectTestRedis(this, prefix), await connectTestRedis(this, prefix)];
     first = await startTestSystem({ store: stores[0]!, env: LIMITS });
     // A second gateway process: its own connection to the same Redis and prefix, the same auth.
     second = await startTestSystem({
@@ -513,5 +517,22 @@ describe('rate limits: an app\'s own issuance limit from the registry', function
       expect(() => createRegistry({ apps: [{ ...DEMO_APP, rateLimit }] }), JSON.stringify(rateLimit)).to.throw(/app demo-app: rateLimit must be/);
     }
     expect(createRegistry({ apps: [{ ...DEMO_APP, rateLimit: { limit: 0 } }] }).get(DEMO_APP.appId)!.rateLimit).to.equal(null);
+  });
+});
+
+describe('rate limits: replays of a captured AT request', function () {
+  const env = useTestSystem(openStore('memory'), { env: { RATE_LIMIT_ISSUANCE: '3' } });
+
+  it('count for nothing: each is replayed_request, refused before the limit, and the app keeps its quota', async function () {
+    const gw = env.system.urls.gateway;
+    const captured = signAt(gw, DEMO_APP);
+    expectLimitHeaders(await sendAt(gw, captured), 'issuance', 3, 60, 2);
+    for (let i = 0; i < 5; i++) {
+      const replay = await sendAt(gw, captured);
+      expect(replay.status).to.equal(401);
+      expect(replay.data.code).to.equal('replayed_request');
+      expect(replay.headers.ratelimit).to.equal(undefined);
+    }
+    expectLimitHeaders(await requestAt(gw, DEMO_APP), 'issuance', 3, 60, 1);
   });
 });

@@ -20,8 +20,8 @@ const UNVOUCHED = 'Access tokens for this app are issued only through its operat
 /**
  * `POST /v1/access-tokens`: a third-party backend's signed request (RFC 9421). Checks, in order:
  * signature headers, `created` window, the app, Content-Digest, the HMAC; then the app's trusted
- * networks and edge header; then the app's rate limit; then the nonce (only a verified request
- * from an allowed network, within its app's limit, may use up a nonce), and routes to auth.
+ * networks and edge header; then the nonce (only a verified request from an allowed network may
+ * use up a nonce); then the app's rate limit, and routes to auth.
  */
 export function issueAccessToken(deps: GatewayDeps) {
   const { registry, store, config, log } = deps;
@@ -94,19 +94,6 @@ export function issueAccessToken(deps: GatewayDeps) {
       await next();
     },
 
-    // After the signature, so only the app itself (its secret) can use up its quota, and after the
-    // network checks, which refuse without any work; before the nonce, so a refused request keeps
-    // it and may be sent again unchanged after Retry-After (within its `created` window), and
-    // before the hop to auth, so nothing is issued.
-    async function limitIssuancePerApp(ctx: Context, next: Next): Promise<void> {
-      const app: AppEntry = ctx.state.app;
-      await (ownLimits.get(app.appId) ?? perApp).enforce(ctx, app.appId, {
-        detail: 'This app has asked for too many access tokens; no token was issued. Send the request again after Retry-After.',
-        audit: { appId: app.appId, route: 'POST /v1/access-tokens' },
-      });
-      await next();
-    },
-
     async function useNonce(ctx: Context, next: Next): Promise<void> {
       const app: AppEntry = ctx.state.app;
       const parsed: ParsedSignature = ctx.state.signature;
@@ -114,6 +101,19 @@ export function issueAccessToken(deps: GatewayDeps) {
       const fresh = await store.setIfAbsent(nonceKey(app.appId, parsed.params.nonce), '1', 2 * config.signatureWindowSeconds + 5);
       if (!fresh) refuse(ctx, new Problem(401, 'replayed_request', 'This request (its nonce) was already received.'), app.appId);
       ctx.state.body = parseJsonObject(ctx, ctx.state.rawBody);
+      await next();
+    },
+
+    // After the signature, so only the app itself (its secret) can use up its quota, and after the
+    // nonce, so a replay of a captured request is refused as replayed_request and spends nothing;
+    // before the hop to auth, so a refused request issues nothing. A 429 has used its nonce: the
+    // client signs again after Retry-After, as it does for every request.
+    async function limitIssuancePerApp(ctx: Context, next: Next): Promise<void> {
+      const app: AppEntry = ctx.state.app;
+      await (ownLimits.get(app.appId) ?? perApp).enforce(ctx, app.appId, {
+        detail: 'This app has asked for too many access tokens; no token was issued. Sign the request again and send it after Retry-After.',
+        audit: { appId: app.appId, route: 'POST /v1/access-tokens' },
+      });
       await next();
     },
 
