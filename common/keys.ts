@@ -153,9 +153,17 @@ function withKeysFileLock<T>(file: string, fn: () => T): T {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       try {
-        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) unlinkSync(lock);
+        const seen = statSync(lock);
+        if (Date.now() - seen.mtimeMs > STALE_LOCK_MS) {
+          // Renamed away, then checked to be the file judged stale: a waiter that was slower than
+          // another one, which has removed the old lock and taken a new one, gives that one back.
+          const taken = `${lock}.${process.pid}.stale`;
+          renameSync(lock, taken);
+          if (statSync(taken).ino === seen.ino) unlinkSync(taken);
+          else renameSync(taken, lock);
+        }
       } catch {
-        // Released meanwhile: try again at once.
+        // Released or taken over meanwhile: try again at once.
       }
       if (Date.now() > deadline) throw new Error(`${lock} is held by another process; remove it if no broker is starting`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
