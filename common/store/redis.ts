@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createClient, defineScript, type RedisClientType } from 'redis';
 import type { Logger } from 'pino';
 import { StoreUnavailable, TOMBSTONE_PREFIX, checkTombstone, type RateLimitResult, type RedeemResult, type TokenStore } from './types.ts';
@@ -54,7 +53,9 @@ return 1`;
  * when TAT + W / N - now <= W; base moves on by whole windows so the numbers stay small. The clock
  * is Redis's TIME, the same for every gateway. Returns {allowed, remaining, resetMs, retryAfterMs}.
  */
-const RATE_LIMIT = `
+const RATE_LIMIT = defineScript({
+  NUMBER_OF_KEYS: 1,
+  SCRIPT: `
 local n, w = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -74,8 +75,13 @@ local j = math.floor(d / w)
 base, k, d = base + j * w, k - j * n, d - j * w
 local reset = math.ceil((k * w - d * n) / n)
 redis.call('SET', KEYS[1], string.format('%.0f:%.0f', base, k), 'PX', reset)
-return {1, math.floor((w * n + d * n - k * w) / w), reset, 0}`;
-const RATE_LIMIT_SHA1 = createHash('sha1').update(RATE_LIMIT).digest('hex');
+return {1, math.floor((w * n + d * n - k * w) / w), reset, 0}`,
+  parseCommand(parser, key: string, limit: number, windowMs: number) {
+    parser.pushKey(key);
+    parser.push(String(limit), String(windowMs));
+  },
+  transformReply: (reply: unknown) => reply as number[],
+});
 
 export interface RedisStoreOptions {
   url: string;
@@ -97,7 +103,7 @@ type Client = RedisClientType<any, any, any, any, any>;
 export const REDIS_DEFAULTS = { connectTimeoutMs: 2000, commandTimeoutMs: 1000 } as const;
 
 /** A command that got no reply in time: it may or may not have run on the server. */
-export class CommandTimeout extends Error {
+class CommandTimeout extends Error {
   constructor(ms: number) {
     super(`no reply from Redis within ${ms} ms; the command may or may not have run`);
     this.name = 'CommandTimeout';
@@ -151,7 +157,7 @@ export class RedisStore implements TokenStore {
       url: opts.url,
       // Names the broker's connections in CLIENT LIST, for operators.
       name: 'h5-broker',
-      scripts: { redeem: REDEEM },
+      scripts: { redeem: REDEEM, rateLimit: RATE_LIMIT },
       // A request must fail fast, not wait in a queue for a Redis that may never come back.
       disableOfflineQueue: true,
       // node-redis's own command timeout (an AbortSignal per command, some 5% of an issuance's
@@ -277,16 +283,8 @@ export class RedisStore implements TokenStore {
   }
 
   async rateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
-    const args = { keys: [this.prefix + key], arguments: [String(limit), String(windowMs)] };
-    const reply = await this.run(async () => {
-      // By its SHA1, which Redis caches; sent whole only the first time a Redis sees it.
-      try {
-        return await this.client.evalSha(RATE_LIMIT_SHA1, args);
-      } catch (err) {
-        if (!(err as Error)?.message?.startsWith('NOSCRIPT')) throw err;
-        return await this.client.eval(RATE_LIMIT, args);
-      }
-    }) as number[];
+    // node-redis runs a defined script by its SHA1 (EVALSHA), and sends it whole only on NOSCRIPT.
+    const reply = await this.run(() => (this.client as any).rateLimit(this.prefix + key, limit, windowMs) as Promise<number[]>);
     return { allowed: reply[0] === 1, remaining: reply[1]!, resetMs: reply[2]!, retryAfterMs: reply[3]! };
   }
 
