@@ -1,7 +1,7 @@
 /** Small HTTP pieces every service uses: strict JSON bodies, the internal credential, headers. */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { Problem } from './problem.ts';
+import { Problem, SECURITY_HEADERS } from './problem.ts';
 
 /** Header carrying the credential the gateway holds when it calls auth or a product backend. */
 export const INTERNAL_HEADER = 'x-broker-internal';
@@ -77,9 +77,7 @@ export function requireInternalCaller(token: string) {
 
 /** Headers every API answer carries. */
 export async function apiSecurityHeaders(ctx: Context, next: Next): Promise<void> {
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+  ctx.set(SECURITY_HEADERS);
   ctx.set('Cross-Origin-Resource-Policy', 'cross-origin');
   await next();
 }

@@ -53,6 +53,16 @@ const TITLES: Record<ProblemCode, string> = {
   internal_error: 'Something went wrong on our side',
 };
 
+/**
+ * Headers every answer of ours carries, problems included: no MIME sniffing, no referrer, and a
+ * CSP that lets a JSON answer load, run or be framed by nothing (HTML pages set their own CSP).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+});
+
 /** Base URI of the documented problem types; `type` is this plus the code. */
 export const PROBLEM_TYPE_BASE = 'https://h5-broker.dev/problems/';
 
@@ -143,9 +153,7 @@ export function sendProblem(ctx: Context, problem: Problem): void {
   if (problem.status === 401 && !problem.headers['WWW-Authenticate']) ctx.set('WWW-Authenticate', challenge(problem.code));
   ctx.set('Cache-Control', 'no-store');
   // Problems leave every app, HTML page servers included, with the API answers' headers.
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+  ctx.set(SECURITY_HEADERS);
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(problem.toJSON());
 }

@@ -5,16 +5,16 @@
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Problem } from './problem.ts';
+import { Problem, SECURITY_HEADERS } from './problem.ts';
 
 /** Ceiling on the request line plus all header lines (bytes); Node's default, set explicitly. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** Ceiling on the request target (path and query); every URL of the broker is far shorter. */
 export const MAX_URL_LENGTH = 2048;
 /** How long a client may take to send its headers (ms). */
-export const HEADERS_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 10_000;
 /** How long a client may take to send its whole request (ms). */
-export const REQUEST_TIMEOUT_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The problem for an error Node's HTTP parser raised, by its code. */
 function problemForClientError(err: NodeJS.ErrnoException): Problem {
@@ -29,14 +29,14 @@ function problemForClientError(err: NodeJS.ErrnoException): Problem {
 }
 
 /** A complete HTTP/1.1 problem+json answer, closing the connection (the parser's state is lost). */
-export function rawProblemResponse(problem: Problem): string {
+function rawProblemResponse(problem: Problem): string {
   const body = JSON.stringify(problem.toJSON());
   return [
     `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status] ?? 'Error'}`,
     'Content-Type: application/problem+json',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Cache-Control: no-store',
-    'X-Content-Type-Options: nosniff',
+    ...Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}`),
     'Connection: close',
     '',
     body,
@@ -47,7 +47,7 @@ export function rawProblemResponse(problem: Problem): string {
  * Answers what Node's parser refused with our problem body instead of Node's empty one. A socket
  * that is gone, or that already carries an answer, is only destroyed.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const s = socket as Duplex & { _httpMessage?: { headersSent?: boolean } };
   if (err.code === 'ECONNRESET' || !socket.writable || s._httpMessage?.headersSent) {
     socket.destroy();

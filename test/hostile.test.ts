@@ -403,6 +403,7 @@ describe('hostile input: refused with its status and code, nothing issued, nothi
   it(`headers over ${MAX_HEADER_BYTES} bytes: 431 headers_too_large, as problem+json`, async function () {
     const w = await watch();
     const res = await rawRequest(gw, `GET /v1/products/city-pass HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(MAX_HEADER_BYTES + 10)}\r\n\r\n`);
+    expect(res.headers).to.match(/\r\nX-Content-Type-Options: nosniff\r\n/).and.match(/\r\nReferrer-Policy: no-referrer\r\n/).and.match(/\r\nContent-Security-Policy: default-src 'none'/);
     await w.refused({ status: res.status, headers: { 'content-type': /content-type: ([^\r]+)/i.exec(res.headers)?.[1] }, data: JSON.parse(res.body) }, 431, 'headers_too_large');
   });
 
