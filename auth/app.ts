@@ -31,8 +31,8 @@ export function createAuthApp(deps: AuthDeps, service: AuthService = createAuthS
   router.get('/internal/jwks', internal, async function publishJwks(ctx) {
     ctx.body = service.jwks();
   });
-  router.post('/internal/access-tokens', internal, ...issueAccessToken(deps, service.issueAccessToken));
-  router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(deps, service.exchangeVisitToken));
+  router.post('/internal/access-tokens', internal, ...issueAccessToken(service.issueAccessToken));
+  router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(service.exchangeVisitToken));
 
   return createService(router, deps.log);
 }

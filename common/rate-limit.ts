@@ -54,7 +54,7 @@ export interface RateLimiter {
 }
 
 /** `RateLimit-Policy: "<policy>";q=<limit>;w=<window s>`. */
-export function policyHeader(policy: RateLimitPolicy, rule: RateLimitRule): string {
+function policyHeader(policy: RateLimitPolicy, rule: RateLimitRule): string {
   return serializeList([[policy, new Map([['q', rule.limit], ['w', rule.windowSeconds]])]]);
 }
 
@@ -62,12 +62,12 @@ export function policyHeader(policy: RateLimitPolicy, rule: RateLimitRule): stri
  * `RateLimit: "<policy>";r=<remaining>;t=<s>`: `r` requests may be made now, and after `t`
  * seconds the whole quota is available again.
  */
-export function limitHeader(policy: RateLimitPolicy, result: RateLimitResult): string {
+function limitHeader(policy: RateLimitPolicy, result: RateLimitResult): string {
   return serializeList([[policy, new Map([['r', result.remaining], ['t', Math.ceil(result.resetMs / 1000)]])]]);
 }
 
 /** `Retry-After` of a refusal: whole seconds, at least 1. */
-export function retryAfterSeconds(result: RateLimitResult): number {
+function retryAfterSeconds(result: RateLimitResult): number {
   return Math.max(1, Math.ceil(result.retryAfterMs / 1000));
 }
 

@@ -97,7 +97,11 @@ function closeServer(server: http.Server, graceMs: number): Promise<void> {
   });
 }
 
-/** Auth's routes for a gateway in this process, answering as the HTTP routes do. */
+/**
+ * Auth's routes (auth/app.ts) for a gateway in this process, answered by the service's functions
+ * with the statuses those routes answer with. Kept here, where both are wired, so that auth does
+ * not depend on the gateway's code.
+ */
 function localAuth(service: AuthService): Upstream {
   return createLocalUpstream('auth', {
     'POST /internal/access-tokens': async (ctx, body) => ({ status: 201, data: await service.issueAccessToken(body as Record<string, unknown>, ctx.state.requestId), headers: {} }),

@@ -114,7 +114,7 @@ export function visitTokenExchanger(deps: AuthDeps) {
 }
 
 /** `POST /internal/visit-tokens`: the envelope from the gateway; see visitTokenExchanger. */
-export function exchangeVisitToken(deps: AuthDeps, exchange = visitTokenExchanger(deps)) {
+export function exchangeVisitToken(exchange: ReturnType<typeof visitTokenExchanger>) {
   return [
     async function exchangeVisitTokenAction(ctx: Context): Promise<void> {
       const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE_LENGTH + 256 });

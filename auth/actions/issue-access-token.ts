@@ -97,7 +97,7 @@ export function accessTokenIssuer(deps: AuthDeps) {
  * `POST /internal/access-tokens` (from the gateway, after it verified the app's signature):
  * issues a single-use AT and returns it as a JWE only the app can open.
  */
-export function issueAccessToken(deps: AuthDeps, issue = accessTokenIssuer(deps)) {
+export function issueAccessToken(issue: ReturnType<typeof accessTokenIssuer>) {
   return [
     async function issueAccessTokenAction(ctx: Context): Promise<void> {
       const { body } = await readJsonBody(ctx, { limit: 4096 });
