@@ -13,7 +13,9 @@ import type { TokenStore } from '../common/store/index.ts';
 export interface VisitTokenChecker {
   /** Claims of a VT whose signature, typ, alg, iss and exp hold, or JwsError. */
   verify(ctx: Context, vt: string): Promise<VisitTokenClaims>;
-  /** Claims and live record of a VT that is also live (not revoked), or undefined. */
+  /** The live record of a VT whose claims were verified, when it is live (not revoked) and theirs; else undefined. */
+  live(claims: VisitTokenClaims): Promise<VisitTokenRecord | undefined>;
+  /** Claims and live record of a VT that verifies and is also live (not revoked), or undefined. */
   check(ctx: Context, vt: string): Promise<{ claims: VisitTokenClaims; record: VisitTokenRecord } | undefined>;
 }
 
@@ -47,8 +49,14 @@ export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; sto
     return claims;
   }
 
+  async function live(claims: VisitTokenClaims): Promise<VisitTokenRecord | undefined> {
+    const record = await findVisitToken(deps.store, claims.jti);
+    return record && record.appId === claims.app && record.userId === claims.sub ? record : undefined;
+  }
+
   return {
     verify,
+    live,
     async check(ctx, vt) {
       let claims: VisitTokenClaims;
       try {
@@ -57,9 +65,8 @@ export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; sto
         if (err instanceof JwsError) return undefined;
         throw err;
       }
-      const record = await findVisitToken(deps.store, claims.jti);
-      if (!record || record.appId !== claims.app || record.userId !== claims.sub) return undefined;
-      return { claims, record };
+      const record = await live(claims);
+      return record && { claims, record };
     },
   };
 }

@@ -58,15 +58,15 @@ export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
     },
 
     async function checkVisitToken(ctx: Context, next: Next): Promise<void> {
-      const vt = ctx.state.vt as string;
-      // The signature was verified above; check() finds it in the verifier's cache.
-      const live = await visitTokens.check(ctx, vt);
-      if (!live) throw vtInvalid();
+      const claims = ctx.state.verifiedClaims as VisitTokenClaims;
+      // The signature and claims were verified above; what is left is the liveness record.
+      const record = await visitTokens.live(claims);
+      if (!record) throw vtInvalid();
       const productId = ctx.params.productId ?? '';
-      if (!PRODUCT_ID_RE.test(productId) || !hasAudience(live.claims, productId) || live.record.productId !== productId) {
+      if (!PRODUCT_ID_RE.test(productId) || !hasAudience(claims, productId) || record.productId !== productId) {
         throw new Problem(403, 'forbidden_product', 'This visit token is for another product.');
       }
-      ctx.state.visit = { claims: live.claims, vt, productId };
+      ctx.state.visit = { claims, vt: ctx.state.vt as string, productId };
       await next();
     },
 
