@@ -4,6 +4,7 @@
  * (oversized headers, a malformed request line, a request that is too slow).
  */
 import http from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Problem, SECURITY_HEADERS } from './problem.ts';
 
@@ -63,7 +64,102 @@ export interface HttpServerOptions {
   checkIntervalMs?: number;
 }
 
-/** An http.Server with the broker's limits; the caller attaches the app and listens. */
+/**
+ * How long a connection accepted just before the stop may take to send its first request (ms):
+ * its bytes are usually already in the socket buffer, only not read yet.
+ */
+const FIRST_REQUEST_GRACE_MS = 500;
+
+interface Drain {
+  stopAccepting(): Promise<void>;
+  finish(deadline: number): Promise<void>;
+}
+
+/** The drain of each server createHttpServer made (it must see every connection from the start). */
+const drains = new WeakMap<http.Server, Drain>();
+
+/**
+ * A graceful stop for one HTTP server, prepared at its creation. Node's `server.close()` resets
+ * the connections still waiting in the listen backlog and destroys every connection without a
+ * request in progress, among them ones accepted a moment before with a whole request in their
+ * buffer, not read yet: clients would get a reset for requests they sent before the stop. So the
+ * drain accepts the backlog, then closes the listener only (new connections are refused), lets
+ * each connection finish its request in flight, gives one that has not sent a request yet
+ * FIRST_REQUEST_GRACE_MS to do so, marks every answer `Connection: close` (a keep-alive client
+ * neither sends another request on it nor holds the close open for the keep-alive timeout), and
+ * cuts what is left at the deadline.
+ */
+function prepareDrain(server: http.Server): Drain {
+  const connections = new Map<net.Socket, { accepted: number; requests: number; inFlight: number }>();
+  const answers = new Set<http.ServerResponse>();
+  let stopping = false;
+  let acceptedTotal = 0;
+  server.on('connection', (socket: net.Socket) => {
+    acceptedTotal++;
+    connections.set(socket, { accepted: Date.now(), requests: 0, inFlight: 0 });
+    socket.once('close', () => connections.delete(socket));
+  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const conn = connections.get(req.socket);
+    if (conn) {
+      conn.requests++;
+      conn.inFlight++;
+    }
+    answers.add(res);
+    if (stopping) res.setHeader('Connection', 'close');
+    res.once('close', () => {
+      answers.delete(res);
+      if (conn) conn.inFlight--;
+    });
+  });
+  let closed: Promise<void> | undefined;
+  return {
+    async stopAccepting() {
+      if (closed) return;
+      // Connections the kernel completed before the stop wait in the listen backlog, and closing
+      // the listener would reset them; libuv accepts about one per turn of the event loop, so turn
+      // it until three turns in a row accept none (bounded).
+      const until = Date.now() + 1000;
+      for (let quiet = 0; quiet < 3 && Date.now() < until && server.listening; ) {
+        const before = acceptedTotal;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        quiet = acceptedTotal === before ? quiet + 1 : 0;
+      }
+      stopping = true;
+      for (const res of answers) if (!res.headersSent) res.setHeader('Connection', 'close');
+      // net.Server's close, not http.Server's: the latter would destroy the idle connections at once.
+      closed = server.listening
+        ? new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
+        : Promise.resolve();
+    },
+    async finish(deadline) {
+      const sweep = setInterval(() => {
+        const now = Date.now();
+        for (const [socket, conn] of connections) {
+          const waitingForFirst = conn.requests === 0 && now - conn.accepted < FIRST_REQUEST_GRACE_MS;
+          // end(), not destroy(): an answer still in the socket's buffer goes out first.
+          if (now >= deadline) socket.destroy();
+          else if (conn.inFlight === 0 && !waitingForFirst) socket.end();
+        }
+      }, 20);
+      await closed;
+      clearInterval(sweep);
+    },
+  };
+}
+
+/**
+ * Stops `servers` accepting (new connections are refused from the moment `onClosed` is called) and
+ * drains them until `deadline` at the latest: see prepareDrain.
+ */
+export async function drainServers(servers: readonly http.Server[], deadline: number, onClosed?: () => void): Promise<void> {
+  const own = servers.map((server) => drains.get(server) ?? prepareDrain(server));
+  await Promise.all(own.map((d) => d.stopAccepting()));
+  onClosed?.();
+  await Promise.all(own.map((d) => d.finish(deadline)));
+}
+
+/** An http.Server with the broker's limits and a graceful stop (drainServers); the caller attaches the app and listens. */
 export function createHttpServer(opts: HttpServerOptions = {}): http.Server {
   const server = http.createServer({
     maxHeaderSize: MAX_HEADER_BYTES,
@@ -74,5 +170,6 @@ export function createHttpServer(opts: HttpServerOptions = {}): http.Server {
   });
   server.maxHeadersCount = 100;
   server.on('clientError', answerClientError);
+  drains.set(server, prepareDrain(server));
   return server;
 }

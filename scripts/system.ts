@@ -14,7 +14,7 @@ import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey
 import { createLogger } from '../common/logger.ts';
 import { loadRegistry, type AppRegistry } from '../common/registry.ts';
 import { ensureSigningKeySet, SigningKeyRing } from '../common/signing-keys.ts';
-import { createHttpServer } from '../common/server.ts';
+import { createHttpServer, drainServers } from '../common/server.ts';
 import { createStore, type TokenStore } from '../common/store/index.ts';
 import { createVisitTokenVerifier, type VisitTokenVerifierOptions } from '../common/vt-verifier.ts';
 import { createGatewayApp } from '../gateway/app.ts';
@@ -71,7 +71,10 @@ export interface RunningSystem {
   /** Each component's view of the VT signing key set (auth's holds the current private key). */
   signingKeys: { auth?: SigningKeyRing; gateway?: SigningKeyRing };
   servers: Partial<Record<ComponentName, http.Server>>;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
+  /**
+   * Stops accepting, lets the requests in flight finish (up to `graceMs`; public components
+   * first), then stops key polls and upstream pools and last closes the store.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -85,16 +88,19 @@ function listen(server: http.Server, port: number, host: string): Promise<number
   });
 }
 
-function closeServer(server: http.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    server.closeIdleConnections();
-  });
+/**
+ * The order of a stop: the components that serve the outside first, then auth and the product
+ * backend, which serve them (in one process, the gateway's requests in flight still call them).
+ */
+const STOP_ORDER: readonly (readonly ComponentName[])[] = [['gateway', 'h5', 'demo'], ['auth', 'products']];
+
+/** Drains the servers wave by wave (common/server.ts drainServers), until `deadline` at the latest. */
+async function drainInOrder(servers: Partial<Record<ComponentName, http.Server>>, deadline: number, log?: Logger): Promise<void> {
+  for (const names of STOP_ORDER) {
+    const wave = names.filter((name) => servers[name]);
+    if (wave.length === 0) continue;
+    await drainServers(wave.map((name) => servers[name]!), deadline, () => log?.info({ components: wave }, 'no new connections; draining the requests in flight'));
+  }
 }
 
 /**
@@ -213,15 +219,15 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     return {
       urls, store: store!, registry, keys, signingKeys, servers,
       async close(graceMs = 10_000) {
+        await drainInOrder(servers, Date.now() + graceMs, log);
         for (const ring of rings) ring.stop();
-        await Promise.all(Object.values(servers).map((s) => closeServer(s, graceMs)));
         await Promise.all(upstreams.map((u) => u.close()));
         await stopStore?.close();
       },
     };
   } catch (err) {
     for (const ring of rings) ring.stop();
-    await Promise.all(Object.values(servers).map((s) => closeServer(s, 0)));
+    await drainInOrder(servers, Date.now());
     await Promise.all(upstreams.map((u) => u.close()));
     if (!opts.store) await store?.close().catch(() => undefined);
     throw err;
