@@ -3,12 +3,11 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { parseList, type Item } from 'structured-headers';
 import { loadConfig, RATE_LIMIT_DEFAULTS } from '../common/config.ts';
-import { signRequest } from '../common/http-signature.ts';
 import { addressSubject } from '../common/rate-limit.ts';
 import { MemoryStore, RedisStore, type TokenStore } from '../common/store/index.ts';
 import type { RunningSystem } from '../scripts/system.ts';
 import { connectTestRedis } from './support/env.ts';
-import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from './support/clients.ts';
+import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, postAtRequest, sealEnvelope, signAtRequest } from './support/clients.ts';
 import { createRegistry } from '../common/registry.ts';
 import { DEMO_APP, LogCapture, OTHER_APP, startTestSystem, useTestSystem } from './support/system.ts';
 
@@ -35,16 +34,10 @@ function recording(inner: TokenStore): TokenStore & { written: string[] } {
   }) as TokenStore & { written: string[] };
 }
 
-/** A signed AT request, sent as it is: the same `signed` may be sent twice. */
-function signAt(gateway: string, app: { appId: string; appSecret: string }, opts: { secret?: string; nonce?: string } = {}) {
-  const body = JSON.stringify({ userId: 'alice', productId: app.appId === OTHER_APP.appId ? 'savings-plus' : 'city-pass' });
-  const headers = { 'content-type': 'application/json' };
-  const sig = signRequest({ method: 'POST', targetUri: `${gateway}/v1/access-tokens`, headers, body, keyId: app.appId, secret: opts.secret ?? app.appSecret, nonce: opts.nonce });
-  return { body, headers: { ...headers, ...sig }, nonce: /nonce="([^"]+)"/.exec(sig['signature-input'])![1]! };
-}
-function sendAt(gateway: string, signed: ReturnType<typeof signAt>) {
-  return http.post(`${gateway}/v1/access-tokens`, signed.body, { headers: signed.headers, transformRequest: [(d) => d] });
-}
+/** A signed AT request for a product the app may open; the same `signed` may be sent twice. */
+const signAt = (gateway: string, app: { appId: string; appSecret: string }, opts: { secret?: string; nonce?: string } = {}) =>
+  signAtRequest(gateway, app, { userId: 'alice', productId: app.appId === OTHER_APP.appId ? 'savings-plus' : 'city-pass' }, opts);
+const sendAt = postAtRequest;
 const requestAt = (gateway: string, app: { appId: string; appSecret: string }, opts: { secret?: string } = {}) => sendAt(gateway, signAt(gateway, app, opts));
 
 function exchangeFrom(gateway: string, envelope: string, headers: Record<string, string> = {}) {

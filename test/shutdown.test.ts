@@ -9,10 +9,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { signRequest } from '../common/http-signature.ts';
 import { freePort } from '../scripts/free-port.ts';
 import { BrokerClient } from '../third-party-demo/sdk.ts';
-import { fetchEncJwk, openReply, sealEnvelope } from './support/clients.ts';
+import { fetchEncJwk, openReply, sealEnvelope, signAtRequest } from './support/clients.ts';
 import { RedisServer } from './support/redis-server.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -80,11 +79,7 @@ function sendFresh(url: string, opts: { method: 'GET' | 'POST'; headers?: Record
   });
 }
 
-function signedAtRequest(gatewayUrl: string, userId: string) {
-  const body = JSON.stringify({ userId, productId: 'city-pass' });
-  const headers = { 'content-type': 'application/json' };
-  return { body, headers: { ...headers, ...signRequest({ method: 'POST', targetUri: `${gatewayUrl}/v1/access-tokens`, headers, body, keyId: app.appId, secret: app.appSecret }) } };
-}
+const signedAtRequest = (gatewayUrl: string, userId: string) => signAtRequest(gatewayUrl, app, { userId, productId: 'city-pass' });
 
 describe('shutdown on SIGTERM (the real process)', function () {
   let redis: RedisServer;

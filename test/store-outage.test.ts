@@ -8,13 +8,12 @@
 import type { AxiosResponse } from 'axios';
 import { expect } from 'chai';
 import { decryptCompact } from '../common/jwe.ts';
-import { signRequest } from '../common/http-signature.ts';
 import type { PublicEncJwk } from '../common/keys.ts';
 import { loadConfig } from '../common/config.ts';
 import { createStore, MemoryStore, RedisStore, StoreUnavailable, TOMBSTONE_PREFIX } from '../common/store/index.ts';
 import { atKey, tokenHash, vtKey } from '../common/tokens.ts';
 import type { RunningSystem } from '../scripts/system.ts';
-import { exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from './support/clients.ts';
+import { exchange, fetchEncJwk, fullFlow, http, openReply, postAtRequest, sealEnvelope, signAtRequest } from './support/clients.ts';
 import { RedisServer } from './support/redis-server.ts';
 import { DEMO_APP, LogCapture, startTestSystem } from './support/system.ts';
 
@@ -24,12 +23,8 @@ const BOUND_MS = 5000;
 const PREFIX = 'h5b:';
 
 /** POST /v1/access-tokens, signed as the demo app; the raw answer. */
-async function requestAccessToken(gatewayUrl: string, userId: string, productId = 'city-pass') {
-  const body = JSON.stringify({ userId, productId });
-  const headers = { 'content-type': 'application/json' };
-  const sig = signRequest({ method: 'POST', targetUri: `${gatewayUrl}/v1/access-tokens`, headers, body, keyId: DEMO_APP.appId, secret: DEMO_APP.appSecret });
-  return http.post(`${gatewayUrl}/v1/access-tokens`, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] });
-}
+const requestAccessToken = (gatewayUrl: string, userId: string, productId = 'city-pass') =>
+  postAtRequest(gatewayUrl, signAtRequest(gatewayUrl, DEMO_APP, { userId, productId }));
 
 /** The AT inside a 201 answer, opened with the demo app's encKey. */
 function openAccessToken(data: { accessToken: string }): string {

@@ -3,6 +3,7 @@ import { randomBytes, createPublicKey } from 'node:crypto';
 import axios from 'axios';
 import { decryptCompact, encryptCompact } from '../../common/jwe.ts';
 import type { EnvelopeAlg, PublicEncJwk, RsaPublicEncJwk } from '../../common/keys.ts';
+import { signRequest } from '../../common/http-signature.ts';
 import { BrokerClient } from '../../third-party-demo/sdk.ts';
 import { DEMO_APP } from './system.ts';
 
@@ -57,4 +58,32 @@ export async function fullFlow(gatewayUrl: string, userId = 'alice', productId =
   const reply = openReply(ex.data.envelope, r);
   const product = await http.get(`${gatewayUrl}/v1/products/${productId}`, { headers: { authorization: `Bearer ${reply.vt}` } });
   return { token, reply, product };
+}
+
+export interface SignedAtRequest {
+  body: string;
+  headers: Record<string, string>;
+  /** The signature's nonce (a signed request may be sent again: a replay). */
+  nonce: string;
+}
+
+/**
+ * `POST /v1/access-tokens` as a third-party backend signs it (RFC 9421), for `app` (the demo app by
+ * default); `opts.secret` signs with another secret, `opts.nonce` fixes the nonce.
+ */
+export function signAtRequest(
+  gatewayUrl: string,
+  app: { appId: string; appSecret: string } = DEMO_APP,
+  fields: { userId: string; productId: string } = { userId: 'alice', productId: 'city-pass' },
+  opts: { secret?: string; nonce?: string } = {},
+): SignedAtRequest {
+  const body = JSON.stringify(fields);
+  const headers = { 'content-type': 'application/json' };
+  const sig = signRequest({ method: 'POST', targetUri: `${gatewayUrl}/v1/access-tokens`, headers, body, keyId: app.appId, secret: opts.secret ?? app.appSecret, nonce: opts.nonce });
+  return { body, headers: { ...headers, ...sig }, nonce: /nonce="([^"]+)"/.exec(sig['signature-input'])![1]! };
+}
+
+/** Sends a signed AT request as it is; the raw answer. */
+export function postAtRequest(gatewayUrl: string, signed: Pick<SignedAtRequest, 'body' | 'headers'>) {
+  return http.post(`${gatewayUrl}/v1/access-tokens`, signed.body, { headers: signed.headers, transformRequest: [(d) => d] });
 }
