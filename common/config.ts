@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseCidr } from './client-address.ts';
-import type { RateLimitRule, RateLimits } from './rate-limit.ts';
+import { MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS, type RateLimitRule, type RateLimits } from './rate-limit.ts';
 
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
@@ -82,8 +82,6 @@ export const RATE_LIMIT_DEFAULTS: Readonly<Required<RateLimits>> = Object.freeze
   exchange: { limit: 3000, windowSeconds: 60 },
   product: { limit: 300, windowSeconds: 60 },
 });
-const MAX_RATE_LIMIT = 1_000_000;
-const MAX_RATE_WINDOW_SECONDS = 86_400;
 
 /** `<name>` (requests, or `0`/`off`) and `<name>_WINDOW_SECONDS`; undefined when off. */
 function rateLimit(env: Env, name: string, def: RateLimitRule): RateLimitRule | undefined {

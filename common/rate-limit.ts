@@ -31,6 +31,18 @@ export interface RateLimits {
 
 export type RateLimitPolicy = keyof RateLimits;
 
+/** The largest limit and window a rule may have, wherever it is set (environment or registry). */
+export const MAX_RATE_LIMIT = 1_000_000;
+export const MAX_RATE_WINDOW_SECONDS = 86_400;
+
+/** True when `v` is a rule within those bounds: whole numbers, a limit of at least 1. */
+export function isRateLimitRule(v: unknown): v is RateLimitRule {
+  const whole = (n: unknown, max: number) => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max;
+  const r = v as Record<string, unknown> | null;
+  return !!r && typeof r === 'object' && !Array.isArray(r) && Object.keys(r).every((k) => k === 'limit' || k === 'windowSeconds')
+    && whole(r.limit, MAX_RATE_LIMIT) && whole(r.windowSeconds, MAX_RATE_WINDOW_SECONDS);
+}
+
 /** Header names a browser must be allowed to read (CORS `Access-Control-Expose-Headers`). */
 export const RATE_LIMIT_HEADERS = ['RateLimit-Policy', 'RateLimit'] as const;
 

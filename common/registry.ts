@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { audienceProblem } from './audience.ts';
 import { createNetworkList, type NetworkList } from './client-address.ts';
 import { isClaimName } from './profile.ts';
+import { isRateLimitRule, MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS, type RateLimitRule } from './rate-limit.ts';
 
 export interface AppEntry {
   appId: string;
@@ -33,7 +34,7 @@ export interface AppEntry {
    * This app's own AT issuance limit instead of `RATE_LIMIT_ISSUANCE` (`null`: none for this app);
    * absent: the configured one.
    */
-  rateLimit?: { limit: number; windowSeconds: number } | null;
+  rateLimit?: RateLimitRule | null;
 }
 
 /** `{ "name": "x-operator-subscriber-id", "claim": "subscriber" }` in the registry. */
@@ -157,15 +158,13 @@ function parseEntry(raw: unknown, i: number): AppEntry {
   }
   let rateLimit: AppEntry['rateLimit'];
   if (r.rateLimit !== undefined) {
-    const l = r.rateLimit as Record<string, unknown> | null;
-    const whole = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-    if (l === null || (l && typeof l === 'object' && !Array.isArray(l) && l.limit === 0 && Object.keys(l).every((k) => k === 'limit' || k === 'windowSeconds'))) {
+    const l = r.rateLimit;
+    if (l === null || JSON.stringify(l) === '{"limit":0}') {
       rateLimit = null;
-    } else if (!l || typeof l !== 'object' || Array.isArray(l) || !whole(l.limit, 1, 1_000_000) || !whole(l.windowSeconds, 1, 86_400)
-      || Object.keys(l).some((k) => k !== 'limit' && k !== 'windowSeconds')) {
-      throw new RegistryError(where, 'rateLimit must be {"limit": 1-1000000, "windowSeconds": 1-86400}, or {"limit": 0} or null for no limit on this app (leave it out for RATE_LIMIT_ISSUANCE)');
+    } else if (isRateLimitRule(l)) {
+      rateLimit = Object.freeze({ limit: l.limit, windowSeconds: l.windowSeconds });
     } else {
-      rateLimit = Object.freeze({ limit: l.limit as number, windowSeconds: l.windowSeconds as number });
+      throw new RegistryError(where, `rateLimit must be {"limit": 1-${MAX_RATE_LIMIT}, "windowSeconds": 1-${MAX_RATE_WINDOW_SECONDS}}, or {"limit": 0} or null for no limit on this app (leave it out for RATE_LIMIT_ISSUANCE)`);
     }
   }
   return {

@@ -506,7 +506,7 @@ describe('rate limits: an app\'s own issuance limit from the registry', function
   });
 
   it('the registry refuses a malformed rateLimit with a message that names the app', function () {
-    for (const rateLimit of [{ limit: -1, windowSeconds: 60 }, { limit: 10 }, { limit: 1.5, windowSeconds: 60 }, { limit: 10, windowSeconds: 0 }, { limit: 10, windowSeconds: 60, burst: 3 }, 'lots', [10, 60]]) {
+    for (const rateLimit of [{ limit: -1, windowSeconds: 60 }, { limit: 10 }, { limit: 1.5, windowSeconds: 60 }, { limit: 10, windowSeconds: 0 }, { limit: 10, windowSeconds: 60, burst: 3 }, { limit: 0, windowSeconds: 'x' }, 'lots', [10, 60]]) {
       expect(() => createRegistry({ apps: [{ ...DEMO_APP, rateLimit }] }), JSON.stringify(rateLimit)).to.throw(/app demo-app: rateLimit must be/);
     }
     expect(createRegistry({ apps: [{ ...DEMO_APP, rateLimit: { limit: 0 } }] }).get(DEMO_APP.appId)!.rateLimit).to.equal(null);
