@@ -1,11 +1,11 @@
 import Koa from 'koa';
 import Router from '@koa/router';
-import { requireInternalCaller } from '../common/http.ts';
-import { Problem } from '../common/problem.ts';
-import { createService } from '../common/service.ts';
-import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
-import { issueAccessToken } from './actions/issue-access-token.ts';
-import type { AuthDeps } from './context.ts';
+import { requireInternalCaller } from '../platform/http/body.ts';
+import { Problem } from '../platform/http/problem.ts';
+import { createService } from '../platform/http/service.ts';
+import { exchangeVisitToken } from '../flows/visit-token/service.ts';
+import { issueAccessToken } from '../flows/access-token/service.ts';
+import type { AuthDeps } from '../flows/deps.ts';
 import { createAuthService, type AuthService } from './service.ts';
 
 /** The auth service: internal only, answers the gateway alone. Opens no port. */
@@ -24,7 +24,7 @@ export function createAuthApp(deps: AuthDeps, service: AuthService = createAuthS
     try {
       await deps.store.ping();
     } catch {
-      throw new Problem(503, 'store_unavailable', 'The token store does not answer.', { extensions: { checks: { store: 'unavailable' } } });
+      throw new Problem('store_unavailable', 'The token store does not answer.', { extensions: { checks: { store: 'unavailable' } } });
     }
     ctx.body = { status: 'ok', checks: { store: 'ok' } };
   });

@@ -4,10 +4,10 @@
  * (gateway/upstream.ts createLocalUpstream), since a loopback HTTP hop between two parts of one
  * process protects nothing and costs more than the rest of an AT issuance (decision 33).
  */
-import { toJwks, type Jwks } from '../common/keys.ts';
-import { accessTokenIssuer, type IssuedAccessToken } from './actions/issue-access-token.ts';
-import { visitTokenExchanger, type ExchangedVisitToken } from './actions/exchange-visit-token.ts';
-import type { AuthDeps } from './context.ts';
+import { toJwks, type Jwks } from '../flows/keys/keys.ts';
+import { accessTokenIssuer, type IssuedAccessToken } from '../flows/access-token/service.ts';
+import { visitTokenExchanger, type ExchangedVisitToken } from '../flows/visit-token/service.ts';
+import type { AuthDeps } from '../flows/deps.ts';
 
 export interface AuthService {
   /** Issues a single-use AT for a request the gateway verified; throws Problem. */

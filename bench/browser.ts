@@ -1,11 +1,11 @@
 /** In Chromium: time from navigation to the product rendered, WebCrypto and node-forge paths. */
 import { chromium } from 'playwright-core';
-import type { TokenStore } from '../common/store/index.ts';
-import { loadConfig } from '../common/config.ts';
-import { createLogger } from '../common/logger.ts';
+import type { TokenStore } from '../platform/store/index.ts';
+import { loadConfig } from '../system/config.ts';
+import { createLogger } from '../platform/log/logger.ts';
 import { buildAssets, gzippedSize } from '../h5/bundle.ts';
-import { startSystem } from '../scripts/system.ts';
-import { BrokerClient } from '../third-party-demo/sdk.ts';
+import { startSystem } from '../system/start.ts';
+import { BrokerClient } from '../sdk/broker-client.ts';
 
 export interface BrowserResult {
   runs: number;

@@ -3,12 +3,13 @@
  * envelopes sealed the way an H5 page seals them, so the exchange benchmark measures the exchange.
  */
 import { createCipheriv, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { aesKeyWrap, b64u, concatKdf, encryptCompact } from '../common/jwe.ts';
-import type { EncryptionKey, SigningKey } from '../common/keys.ts';
-import type { TokenStore } from '../common/store/index.ts';
-import {
-  atKey, newOpaqueToken, nowSeconds, signVisitToken, tokenHash, vtKey, type AccessTokenRecord, type VisitTokenRecord,
-} from '../common/tokens.ts';
+import { aesKeyWrap, b64u, concatKdf, encryptCompact } from '../platform/crypto/jwe.ts';
+import type { EncryptionKey, SigningKey } from '../flows/keys/keys.ts';
+import type { TokenStore } from '../platform/store/index.ts';
+import { atKey, type AccessTokenRecord } from '../flows/access-token/records.ts';
+import { newOpaqueToken, tokenHash } from '../platform/crypto/opaque.ts';
+import { nowSeconds } from '../platform/time.ts';
+import { signVisitToken, vtKey, type VisitTokenRecord } from '../flows/visit-token/records.ts';
 
 const BATCH = 2000;
 

@@ -3,9 +3,9 @@
  * workers sharing the ports (`BENCH_WORKERS`). Configured from the environment like `npm start`.
  */
 import cluster from 'node:cluster';
-import { loadConfig } from '../common/config.ts';
-import { createLogger } from '../common/logger.ts';
-import { startSystem } from '../scripts/system.ts';
+import { loadConfig } from '../system/config.ts';
+import { createLogger } from '../platform/log/logger.ts';
+import { startSystem } from '../system/start.ts';
 
 const workers = Number(process.env.BENCH_WORKERS || '1');
 

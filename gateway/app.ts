@@ -1,17 +1,17 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import cors from '@koa/cors';
-import { Problem } from '../common/problem.ts';
-import { RATE_LIMIT_HEADERS } from '../common/rate-limit.ts';
-import { createService } from '../common/service.ts';
-import { exchangeVisitToken } from './actions/exchange-visit-token.ts';
-import { getProduct } from './actions/get-product.ts';
-import { introspectToken } from './actions/introspect.ts';
-import { revokeToken } from './actions/revoke.ts';
-import { issueAccessToken } from './actions/issue-access-token.ts';
-import { publishJwks } from './actions/jwks.ts';
-import type { GatewayDeps } from './context.ts';
-import { createVisitTokenChecker } from './visit-tokens.ts';
+import { Problem } from '../platform/http/problem.ts';
+import { RATE_LIMIT_HEADERS } from '../flows/rate-limit/limiter.ts';
+import { createService } from '../platform/http/service.ts';
+import { exchangeVisitToken } from '../flows/visit-token/public.ts';
+import { getProduct } from '../flows/product-api/public.ts';
+import { introspectToken } from '../flows/token-admin/introspect.ts';
+import { revokeToken } from '../flows/token-admin/revoke.ts';
+import { issueAccessToken } from '../flows/access-token/public.ts';
+import { publishJwks } from '../flows/keys/public.ts';
+import type { GatewayDeps } from '../flows/deps.ts';
+import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
 
 /** The gateway: the only public entry of the broker. Opens no port. */
 export function createGatewayApp(deps: GatewayDeps): Koa {
@@ -41,8 +41,8 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
       deps.auth.request(ctx, 'GET', '/healthz').then((a) => (a.status === 200 ? 'ok' : 'unavailable'), () => 'unavailable'),
     ]);
     const checks: Record<string, string> = { store, auth };
-    if (checks.store !== 'ok') throw new Problem(503, 'store_unavailable', 'The token store does not answer.', { extensions: { checks } });
-    if (checks.auth !== 'ok') throw new Problem(503, 'upstream_unavailable', 'The auth service does not answer.', { extensions: { checks } });
+    if (checks.store !== 'ok') throw new Problem('store_unavailable', 'The token store does not answer.', { extensions: { checks } });
+    if (checks.auth !== 'ok') throw new Problem('upstream_unavailable', 'The auth service does not answer.', { extensions: { checks } });
     ctx.body = { status: 'ok', checks };
   });
   router.get('/.well-known/jwks.json', browserCors, ...publishJwks(deps));

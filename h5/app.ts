@@ -1,11 +1,11 @@
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
-import { requireInternalCaller } from '../common/http.ts';
-import { Problem } from '../common/problem.ts';
-import { createService } from '../common/service.ts';
-import type { AppRegistry } from '../common/registry.ts';
-import { VisitTokenRejected, type VisitTokenVerifier } from '../common/vt-verifier.ts';
+import { requireInternalCaller } from '../platform/http/body.ts';
+import { Problem } from '../platform/http/problem.ts';
+import { createService } from '../platform/http/service.ts';
+import type { AppRegistry } from '../flows/apps/registry.ts';
+import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.ts';
 import type { Asset } from './bundle.ts';
 import { renderNotFoundPage, renderProductPage } from './page.ts';
 import { findProduct } from './products.ts';
@@ -65,7 +65,7 @@ export function createH5App(deps: H5Deps): Koa {
   });
   router.get('/h5/assets/:name', async function serveAsset(ctx) {
     const a = deps.assets.get(ctx.params.name ?? '');
-    if (!a) throw new Problem(404, 'not_found');
+    if (!a) throw new Problem('not_found');
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.set('ETag', a.etag);
@@ -98,16 +98,16 @@ export function createProductBackendApp(deps: { internalToken: string; log: Logg
     } catch (err) {
       if (!(err instanceof VisitTokenRejected)) throw err;
       deps.log.warn({ reason: err.reason, reqId: ctx.state.requestId }, 'visit token refused by the product backend');
-      throw new Problem(401, 'vt_invalid', 'The visit token is not valid for this product.');
+      throw new Problem('vt_invalid', 'The visit token is not valid for this product.');
     }
     // The gateway's identity headers must say what the token says.
     if (ctx.get('x-broker-user') !== ctx.state.vt.sub || ctx.get('x-broker-app') !== ctx.state.vt.app) {
-      throw new Problem(401, 'vt_invalid', 'The visit token does not match the identity it came with.');
+      throw new Problem('vt_invalid', 'The visit token does not match the identity it came with.');
     }
     await next();
   }, async function productDetails(ctx) {
     const product = findProduct(ctx.params.productId ?? '');
-    if (!product) throw new Problem(404, 'unknown_product');
+    if (!product) throw new Problem('unknown_product');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ...product, viewer: { userId: ctx.state.vt.sub, appId: ctx.state.vt.app } };
   });

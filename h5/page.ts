@@ -3,7 +3,7 @@
  * style-src 'self'): no inline script, style or event handler; the page's config reaches
  * /h5/assets/app.js through data attributes on <body>, and every interpolated value is escaped.
  */
-import { escapeHtml } from '../common/html.ts';
+import { escapeHtml } from '../platform/http/html.ts';
 
 /** Where the server serves the client bundles and the stylesheet. */
 export const H5_ASSETS = {

@@ -9,10 +9,10 @@
  */
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
-import { loadConfig } from '../common/config.ts';
-import { loadOrCreateKeysKek } from '../common/keys.ts';
-import { managedByFileRefusal, publishedKeys, readKeySet, rotateSigningKeys, RotationRefused, type SigningKeySet } from '../common/signing-keys.ts';
-import { createStore, type TokenStore } from '../common/store/index.ts';
+import { loadConfig } from '../system/config.ts';
+import { loadOrCreateKeysKek } from '../flows/keys/keys.ts';
+import { managedByFileRefusal, publishedKeys, readKeySet, rotateSigningKeys, RotationRefused, type SigningKeySet } from '../flows/keys/signing-keys.ts';
+import { createStore, type TokenStore } from '../platform/store/index.ts';
 
 /**
  * Least time a `next` key must have been published before `rotate` promotes it, unless forced.

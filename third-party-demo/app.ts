@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
-import { escapeHtml } from '../common/html.ts';
-import { field, noStore, readJsonBody } from '../common/http.ts';
-import { Problem } from '../common/problem.ts';
-import { createService } from '../common/service.ts';
-import { BrokerClient, BrokerError, h5PageUrl } from './sdk.ts';
+import { escapeHtml } from '../platform/http/html.ts';
+import { field, noStore, readJsonBody } from '../platform/http/body.ts';
+import { Problem } from '../platform/http/problem.ts';
+import { createService } from '../platform/http/service.ts';
+import { BrokerClient, BrokerError, h5PageUrl } from '../sdk/broker-client.ts';
 
 export interface DemoDeps {
   client: BrokerClient;
@@ -69,16 +69,16 @@ export function createDemoApp(deps: DemoDeps): Koa {
     const { body } = await readJsonBody(ctx, { limit: 1024 });
     const userId = field(body, 'userId', /^[a-z]{1,32}$/);
     const productId = field(body, 'productId', /^[a-z0-9-]{1,64}$/);
-    if (!DEMO_USERS.some((u) => u.id === userId) || !productIds.has(productId)) throw new Problem(400, 'invalid_request', 'Unknown user or product.');
+    if (!DEMO_USERS.some((u) => u.id === userId) || !productIds.has(productId)) throw new Problem('invalid_request', 'Unknown user or product.');
     try {
       const token = await deps.client.requestAccessToken({ userId, productId });
       noStore(ctx);
       ctx.body = { url: h5PageUrl(deps.h5Url, productId, token.at), expiresAt: token.exp };
     } catch (err) {
       if (err instanceof BrokerError && err.problem.code) {
-        throw new Problem(502, 'upstream_unavailable', `The broker refused: ${err.problem.code}.`, { cause: err });
+        throw new Problem('upstream_unavailable', `The broker refused: ${err.problem.code}.`, { status: 502, cause: err });
       }
-      throw new Problem(502, 'upstream_unavailable', 'The broker did not answer.', { cause: err });
+      throw new Problem('upstream_unavailable', 'The broker did not answer.', { status: 502, cause: err });
     }
   });
 

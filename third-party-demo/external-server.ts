@@ -7,11 +7,11 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
-import { MAX_JWS_LENGTH } from '../common/jws.ts';
-import { noStore } from '../common/http.ts';
-import { Problem } from '../common/problem.ts';
-import { createService } from '../common/service.ts';
-import { VisitTokenRejected, type VisitTokenVerifier } from '../common/vt-verifier.ts';
+import { MAX_JWS_LENGTH } from '../platform/crypto/jws.ts';
+import { noStore } from '../platform/http/body.ts';
+import { Problem } from '../platform/http/problem.ts';
+import { createService } from '../platform/http/service.ts';
+import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.ts';
 
 export interface ExternalServerDeps {
   /** A verifier over the broker's JWKS whose `audience` is this server's own address. */
@@ -22,7 +22,7 @@ export interface ExternalServerDeps {
 const BEARER_RE = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
 function vtInvalid(detail: string): Problem {
-  return new Problem(401, 'vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+  return new Problem('vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
 }
 
 /** The partner API: `GET /api/me` with `Authorization: Bearer <VT>` answers who the VT is for. */

@@ -1,4 +1,4 @@
 /** Runs the third-party demo app on its own. */
-import { runComponents } from '../scripts/run.ts';
+import { runComponents } from '../system/run.ts';
 
 await runComponents(['demo']);

@@ -1,10 +1,10 @@
 /** Test clients that speak the wire contract: a third-party backend and an H5 page, in Node. */
 import { randomBytes, createPublicKey } from 'node:crypto';
 import axios from 'axios';
-import { decryptCompact, encryptCompact } from '../../common/jwe.ts';
-import type { EnvelopeAlg, PublicEncJwk, RsaPublicEncJwk } from '../../common/keys.ts';
-import { signRequest } from '../../common/http-signature.ts';
-import { BrokerClient } from '../../third-party-demo/sdk.ts';
+import { decryptCompact, encryptCompact } from '../../platform/crypto/jwe.ts';
+import type { EnvelopeAlg, PublicEncJwk, RsaPublicEncJwk } from '../../flows/keys/keys.ts';
+import { signRequest } from '../../platform/http/signature.ts';
+import { BrokerClient } from '../../sdk/broker-client.ts';
 import { DEMO_APP } from './system.ts';
 
 export const http = axios.create({ validateStatus: () => true, proxy: false, timeout: 10_000 });

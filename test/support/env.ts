@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Context } from 'mocha';
 import { createClient } from 'redis';
-import { RedisStore } from '../../common/store/index.ts';
+import { RedisStore } from '../../platform/store/index.ts';
 
 export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
 export const TEST_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';

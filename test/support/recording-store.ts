@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../common/store/index.ts';
+import { MemoryStore } from '../../platform/store/index.ts';
 
 /** A store that records what the system wrote, passing every call on to a real store. */
 export class RecordingStore extends MemoryStore {

@@ -2,12 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { loadConfig, type BrokerConfig } from '../../common/config.ts';
-import { generateEncryptionKeys, generateSigningKey, type EncryptionKey, type EnvelopeAlg, type SigningKey } from '../../common/keys.ts';
-import { REDACT_PATHS } from '../../common/logger.ts';
-import { createRegistry, type AppRegistry } from '../../common/registry.ts';
-import type { TokenStore } from '../../common/store/index.ts';
-import { startSystem, type ComponentName, type RunningSystem, type SystemOptions, type SystemUrls } from '../../scripts/system.ts';
+import { loadConfig, type BrokerConfig } from '../../system/config.ts';
+import { generateEncryptionKeys, generateSigningKey, type EncryptionKey, type EnvelopeAlg, type SigningKey } from '../../flows/keys/keys.ts';
+import { REDACT_PATHS } from '../../platform/log/logger.ts';
+import { createRegistry, type AppRegistry } from '../../flows/apps/registry.ts';
+import type { TokenStore } from '../../platform/store/index.ts';
+import { startSystem, type ComponentName, type RunningSystem, type SystemOptions, type SystemUrls } from '../../system/start.ts';
 
 export const DEMO_APP = {
   appId: 'demo-app',

@@ -5,7 +5,7 @@
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { rsaThumbprint, type EncryptionKey } from '../../common/keys.ts';
+import { rsaThumbprint, type EncryptionKey } from '../../flows/keys/keys.ts';
 
 export const WYCHEPROOF_DIR = fileURLToPath(new URL('../../../shared/vectors/wycheproof/', import.meta.url));
 

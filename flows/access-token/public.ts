@@ -1,0 +1,132 @@
+import type { Context, Next } from 'koa';
+import { createNetworkList, resolveClientAddress } from '../../platform/net/client-address.ts';
+import { noStore, parseJsonObject, readRawBody } from '../../platform/http/body.ts';
+import {
+  checkSignatureTime, parseSignature, SignatureError, verifyContentDigest, verifySignature, type ParsedSignature,
+} from '../../platform/http/signature.ts';
+import { audit } from '../../platform/log/logger.ts';
+import { ATTRIBUTE_VALUE_RE } from '../apps/profile.ts';
+import { Problem } from '../../platform/http/problem.ts';
+import { createRateLimiter } from '../rate-limit/limiter.ts';
+import type { AppEntry } from '../apps/registry.ts';
+import { nonceKey } from './records.ts';
+import { nowSeconds } from '../../platform/time.ts';
+import type { GatewayDeps } from '../deps.ts';
+import { relay } from '../../platform/http/upstream.ts';
+
+const MAX_BODY = 4096;
+const UNTRUSTED_NETWORK = 'Access tokens for this app are issued only over its trusted network; no token was issued.';
+const UNVOUCHED = 'Access tokens for this app are issued only through its operator\'s trusted network, which did not vouch for this request; no token was issued.';
+
+/**
+ * `POST /v1/access-tokens`: a third-party backend's signed request (RFC 9421). Checks, in order:
+ * signature headers, `created` window, the app, Content-Digest, the HMAC; then the app's trusted
+ * networks and edge header; then the nonce (only a verified request from an allowed network may
+ * use up a nonce); then the app's rate limit, and routes to auth.
+ */
+export function issueAccessToken(deps: GatewayDeps) {
+  const { registry, store, config, log } = deps;
+  const trustedProxies = createNetworkList(config.trustedProxies ?? []);
+  const perApp = createRateLimiter(store, 'issuance', config.rateLimits?.issuance, log);
+  // An app's own limit from the registry replaces RATE_LIMIT_ISSUANCE for it (null: none).
+  const ownLimits = new Map(registry.all().filter((a) => a.rateLimit !== undefined)
+    .map((a) => [a.appId, createRateLimiter(store, 'issuance', a.rateLimit ?? undefined, log)]));
+  for (const app of registry.all()) {
+    if (app.requiredHeader && trustedProxies.cidrs.length === 0) {
+      log.warn({ appId: app.appId, header: app.requiredHeader.name }, 'this app requires a header set by a trusted proxy, but TRUSTED_PROXIES is empty: every AT request for it will be refused');
+    }
+  }
+
+  function refuse(ctx: Context, err: SignatureError | Problem, appId?: string): never {
+    const reason = err instanceof SignatureError ? err.reason : err.code;
+    audit(log, 'signature.rejected', { appId, reason, reqId: ctx.state.requestId });
+    if (err instanceof Problem) throw err;
+    throw new Problem('invalid_signature', err.message);
+  }
+
+  function refuseIssuance(ctx: Context, app: AppEntry, reason: string, clientAddress: string, detail: string): never {
+    audit(log, 'issuance.refused', { appId: app.appId, reason, clientAddress, reqId: ctx.state.requestId });
+    throw new Problem('untrusted_network', detail);
+  }
+
+  return [
+    async function verifyRequestSignature(ctx: Context, next: Next): Promise<void> {
+      const raw = await readRawBody(ctx, { limit: MAX_BODY });
+      let parsed: ParsedSignature;
+      try {
+        parsed = parseSignature(ctx.get('signature-input') || undefined, ctx.get('signature') || undefined);
+        checkSignatureTime(parsed.params, nowSeconds(), config.signatureWindowSeconds);
+      } catch (err) {
+        if (err instanceof SignatureError) refuse(ctx, err);
+        throw err;
+      }
+      const appId = parsed.params.keyid;
+      const app = registry.get(appId);
+      if (!app) refuse(ctx, new Problem('unknown_app', 'No app is registered under this keyid.'), appId);
+      try {
+        verifyContentDigest(ctx.get('content-digest') || undefined, raw);
+        const targetUri = (config.publicUrl ?? `${ctx.protocol}://${ctx.host}`) + ctx.originalUrl;
+        verifySignature(parsed, { method: ctx.method, targetUri, headers: ctx.headers }, app.appSecret);
+      } catch (err) {
+        if (err instanceof SignatureError) refuse(ctx, err, appId);
+        throw err;
+      }
+      ctx.state.app = app;
+      ctx.state.signature = parsed;
+      ctx.state.rawBody = raw;
+      await next();
+    },
+
+    // After the signature, so an unauthenticated caller learns nothing of an app's networks; before
+    // the nonce, so a request from the wrong network does not use one up.
+    async function checkTrustedNetwork(ctx: Context, next: Next): Promise<void> {
+      const app: AppEntry = ctx.state.app;
+      const client = resolveClientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for') || undefined, trustedProxies);
+      if (app.trustedNetworks && !app.trustedNetworks.has(client.address)) {
+        refuseIssuance(ctx, app, 'outside_trusted_networks', client.address, UNTRUSTED_NETWORK);
+      }
+      if (app.requiredHeader) {
+        // Only a trusted proxy's word counts: from anyone else the header is the client's own claim.
+        if (!client.viaTrustedProxy) refuseIssuance(ctx, app, 'not_via_trusted_proxy', client.address, UNVOUCHED);
+        const value = ctx.get(app.requiredHeader.name);
+        if (!ATTRIBUTE_VALUE_RE.test(value)) refuseIssuance(ctx, app, value ? 'required_header_malformed' : 'required_header_missing', client.address, UNVOUCHED);
+        ctx.state.attributes = { [app.requiredHeader.claim]: value };
+      }
+      await next();
+    },
+
+    async function useNonce(ctx: Context, next: Next): Promise<void> {
+      const app: AppEntry = ctx.state.app;
+      const parsed: ParsedSignature = ctx.state.signature;
+      // The nonce is remembered a little longer than the window on both sides of `created`.
+      const fresh = await store.setIfAbsent(nonceKey(app.appId, parsed.params.nonce), '1', 2 * config.signatureWindowSeconds + 5);
+      if (!fresh) refuse(ctx, new Problem('replayed_request', 'This request (its nonce) was already received.'), app.appId);
+      ctx.state.body = parseJsonObject(ctx, ctx.state.rawBody);
+      await next();
+    },
+
+    // After the signature, so only the app itself (its secret) can use up its quota, and after the
+    // nonce, so a replay of a captured request is refused as replayed_request and spends nothing;
+    // before the hop to auth, so a refused request issues nothing. A 429 has used its nonce: the
+    // client signs again after Retry-After, as it does for every request.
+    async function limitIssuancePerApp(ctx: Context, next: Next): Promise<void> {
+      const app: AppEntry = ctx.state.app;
+      await (ownLimits.get(app.appId) ?? perApp).enforce(ctx, app.appId, {
+        detail: 'This app has asked for too many access tokens; no token was issued. Sign the request again and send it after Retry-After.',
+        audit: { appId: app.appId, route: 'POST /v1/access-tokens' },
+      });
+      await next();
+    },
+
+    async function routeToAuth(ctx: Context): Promise<void> {
+      // Named fields only: `attributes` come from the edge header alone, never from the body.
+      const { userId, productId, audience, profile } = ctx.state.body as Record<string, unknown>;
+      const attributes = ctx.state.attributes as Record<string, string> | undefined;
+      const answer = await deps.auth.request(ctx, 'POST', '/internal/access-tokens', {
+        body: { appId: ctx.state.app.appId, userId, productId, audience, profile, ...(attributes && { attributes }) },
+      });
+      noStore(ctx);
+      relay(ctx, answer, [201]);
+    },
+  ];
+}

@@ -1,0 +1,84 @@
+import type { Context, Next } from 'koa';
+import { noStore } from '../../platform/http/body.ts';
+import { JwsError, MAX_JWS_LENGTH } from '../../platform/crypto/jws.ts';
+import { Problem } from '../../platform/http/problem.ts';
+import { createRateLimiter } from '../rate-limit/limiter.ts';
+import { hasAudience, type VisitTokenClaims } from '../visit-token/records.ts';
+import type { GatewayDeps } from '../deps.ts';
+import { relay } from '../../platform/http/upstream.ts';
+import type { VisitTokenChecker } from '../visit-token/checker.ts';
+
+/** A compact JWS, bounded: three base64url segments, at most MAX_JWS_LENGTH characters in all. */
+const BEARER_RE = new RegExp(`^Bearer ([A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+)$`);
+const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
+
+/** Identity headers the product backend trusts: set here only, never taken from the client. */
+export const IDENTITY_HEADERS = { app: 'x-broker-app', user: 'x-broker-user', product: 'x-broker-product' } as const;
+/** The VT itself, passed on so that a product backend can verify it offline too. */
+export const VT_HEADER = 'x-broker-vt';
+
+function vtInvalid(detail = 'The visit token is missing, unknown, expired or revoked.'): Problem {
+  return new Problem('vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+}
+
+/**
+ * `GET /v1/products/:productId`: verifies the signed VT on every call (signature, typ, alg, iss,
+ * exp), counts the call against the VT's rate limit, checks that the VT is live in the store (not
+ * revoked) and for this product, then asks the product backend.
+ */
+export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
+  const perVisitToken = createRateLimiter(deps.store, 'product', deps.config.rateLimits?.product, deps.log);
+  return [
+    async function verifyVisitToken(ctx: Context, next: Next): Promise<void> {
+      noStore(ctx);
+      const header = ctx.get('authorization');
+      const m = header.length <= MAX_JWS_LENGTH + 7 ? BEARER_RE.exec(header) : null;
+      if (!m) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
+      try {
+        ctx.state.verifiedClaims = await visitTokens.verify(ctx, m[1]!);
+      } catch (err) {
+        if (err instanceof JwsError) throw vtInvalid();
+        throw err;
+      }
+      ctx.state.vt = m[1]!;
+      await next();
+    },
+
+    // Keyed by the `jti` of a VT whose signature verified (a forged token counts for nothing and
+    // cannot use up another's quota), before the liveness read and the product backend: a refused
+    // call costs one store step and reaches no backend. A revoked VT is counted too, so hammering
+    // with one is throttled as well.
+    async function limitCallsPerVisitToken(ctx: Context, next: Next): Promise<void> {
+      const claims = ctx.state.verifiedClaims as VisitTokenClaims;
+      await perVisitToken.enforce(ctx, claims.jti, {
+        detail: 'Too many calls with this visit token; send the request again after Retry-After.',
+        audit: { appId: claims.app, route: 'GET /v1/products/:productId' },
+      });
+      await next();
+    },
+
+    async function checkVisitToken(ctx: Context, next: Next): Promise<void> {
+      const claims = ctx.state.verifiedClaims as VisitTokenClaims;
+      // The signature and claims were verified above; what is left is the liveness record.
+      const record = await visitTokens.live(claims);
+      if (!record) throw vtInvalid();
+      const productId = ctx.params.productId ?? '';
+      if (!PRODUCT_ID_RE.test(productId) || !hasAudience(claims, productId) || record.productId !== productId) {
+        throw new Problem('forbidden_product', 'This visit token is for another product.');
+      }
+      ctx.state.visit = { claims, vt: ctx.state.vt as string, productId };
+      await next();
+    },
+
+    async function forwardToProductBackend(ctx: Context): Promise<void> {
+      const v = ctx.state.visit as { claims: VisitTokenClaims; vt: string; productId: string };
+      const answer = await deps.products.request(ctx, 'GET', `/products/${encodeURIComponent(v.productId)}`, {
+        headers: {
+          [IDENTITY_HEADERS.app]: v.claims.app, [IDENTITY_HEADERS.user]: v.claims.sub, [IDENTITY_HEADERS.product]: v.productId,
+          [VT_HEADER]: v.vt,
+        },
+      });
+      relay(ctx, answer, [200]);
+    },
+  ];
+}

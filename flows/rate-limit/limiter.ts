@@ -1,0 +1,136 @@
+/**
+ * The gateway's rate limits: per app on AT issuance, per client address on the VT exchange, per VT
+ * on product calls. Each request is counted with one atomic store step (TokenStore.rateLimit: GCRA
+ * in one Lua script on Redis), so every gateway process on the store shares one count. Answers
+ * carry `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers, structured
+ * fields); a refused request is `429 rate_limited` with `Retry-After`, and nothing is done for it.
+ */
+import { isIP } from 'node:net';
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import { serializeList } from 'structured-headers';
+import { audit } from '../../platform/log/logger.ts';
+import { Problem } from '../../platform/http/problem.ts';
+import type { RateLimitResult, TokenStore } from '../../platform/store/index.ts';
+
+/** At most `limit` requests per `windowSeconds` for one subject; all `limit` may come at once. */
+export interface RateLimitRule {
+  limit: number;
+  windowSeconds: number;
+}
+
+/** The gateway's limits, each named as its policy in the RateLimit headers; an absent one is off. */
+export interface RateLimits {
+  /** `POST /v1/access-tokens`, per app (after its signature verified). */
+  issuance?: RateLimitRule;
+  /** `POST /v1/visit-tokens`, per client address (an IPv6 client by its /64). */
+  exchange?: RateLimitRule;
+  /** `GET /v1/products/…`, per VT (its `jti`, after its signature verified). */
+  product?: RateLimitRule;
+}
+
+export type RateLimitPolicy = keyof RateLimits;
+
+/** The largest limit and window a rule may have, wherever it is set (environment or registry). */
+export const MAX_RATE_LIMIT = 1_000_000;
+export const MAX_RATE_WINDOW_SECONDS = 86_400;
+
+/** True when `v` is a rule within those bounds: whole numbers, a limit of at least 1. */
+export function isRateLimitRule(v: unknown): v is RateLimitRule {
+  const whole = (n: unknown, max: number) => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max;
+  const r = v as Record<string, unknown> | null;
+  return !!r && typeof r === 'object' && !Array.isArray(r) && Object.keys(r).every((k) => k === 'limit' || k === 'windowSeconds')
+    && whole(r.limit, MAX_RATE_LIMIT) && whole(r.windowSeconds, MAX_RATE_WINDOW_SECONDS);
+}
+
+/** Header names a browser must be allowed to read (CORS `Access-Control-Expose-Headers`). */
+export const RATE_LIMIT_HEADERS = ['RateLimit-Policy', 'RateLimit'] as const;
+
+/** What a refusal says and logs: public detail text, and audit fields (never a token). */
+export interface RateLimitRefusal {
+  detail: string;
+  audit: Record<string, string | undefined>;
+}
+
+export interface RateLimiter {
+  readonly policy: RateLimitPolicy;
+  /** The rule, or undefined when this limit is off. */
+  readonly rule?: RateLimitRule;
+  /**
+   * Counts one request of `subject` (one store round trip) and sets the RateLimit headers on
+   * `ctx`; when the subject is over its limit, writes a `rate.limited` audit line and throws
+   * `429 rate_limited` with `Retry-After`. Does nothing when the limit is off. A store failure
+   * is StoreUnavailable (503), as for every other store step of these routes.
+   */
+  enforce(ctx: Context, subject: string, refusal: RateLimitRefusal): Promise<void>;
+}
+
+/** `RateLimit-Policy: "<policy>";q=<limit>;w=<window s>`. */
+function policyHeader(policy: RateLimitPolicy, rule: RateLimitRule): string {
+  return serializeList([[policy, new Map([['q', rule.limit], ['w', rule.windowSeconds]])]]);
+}
+
+/**
+ * `RateLimit: "<policy>";r=<remaining>;t=<s>`: `r` requests may be made now, and after `t`
+ * seconds the whole quota is available again.
+ */
+function limitHeader(policy: RateLimitPolicy, result: RateLimitResult): string {
+  return serializeList([[policy, new Map([['r', result.remaining], ['t', Math.ceil(result.resetMs / 1000)]])]]);
+}
+
+/** `Retry-After` of a refusal: whole seconds, at least 1. */
+function retryAfterSeconds(result: RateLimitResult): number {
+  return Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+}
+
+/**
+ * The subject an address is counted under: an IPv4 address itself, an IPv6 address by its /64
+ * (one subscriber or device holds a whole /64 and can draw addresses from it at will), e.g.
+ * `2001:db8:0:1::/64`. Expects a normalised address (resolveClientAddress's); anything else is
+ * counted as it is.
+ */
+export function addressSubject(address: string): string {
+  if (isIP(address) !== 6) return address || 'unknown';
+  let text = address.toLowerCase();
+  // A dotted IPv4 tail (`::1.2.3.4`) is the last two groups.
+  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = text.slice(0, dotted.index) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const gap = text.indexOf('::');
+  let groups: string[];
+  if (gap === -1) {
+    groups = text.split(':');
+  } else {
+    const head = text.slice(0, gap) ? text.slice(0, gap).split(':') : [];
+    const tail = text.slice(gap + 2) ? text.slice(gap + 2).split(':') : [];
+    groups = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  }
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+}
+
+/**
+ * A limiter for one policy over `store`. The store key holds the rule as well
+ * (`rl:<policy>:<limit>/<window>:<subject>`): gateways that briefly run with different limits
+ * during a change count apart rather than misread each other's state.
+ */
+export function createRateLimiter(store: TokenStore, policy: RateLimitPolicy, rule: RateLimitRule | undefined, log: Logger): RateLimiter {
+  if (!rule) return { policy, async enforce() {} };
+  const policyValue = policyHeader(policy, rule);
+  const windowMs = rule.windowSeconds * 1000;
+  const keyPrefix = `rl:${policy}:${rule.limit}/${rule.windowSeconds}:`;
+  return {
+    policy,
+    rule,
+    async enforce(ctx, subject, refusal) {
+      const result = await store.rateLimit(keyPrefix + subject, rule.limit, windowMs);
+      ctx.set('RateLimit-Policy', policyValue);
+      ctx.set('RateLimit', limitHeader(policy, result));
+      if (result.allowed) return;
+      const retryAfter = retryAfterSeconds(result);
+      audit(log, 'rate.limited', { policy, ...refusal.audit, retryAfter, reqId: ctx.state.requestId });
+      throw new Problem('rate_limited', refusal.detail, { headers: { 'Retry-After': String(retryAfter) } });
+    },
+  };
+}

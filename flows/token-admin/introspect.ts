@@ -1,0 +1,27 @@
+import type { Context } from 'koa';
+import { VT_TYP } from '../visit-token/records.ts';
+import { findVisibleToken, requireTokenClient, type VisibleToken } from './client-auth.ts';
+import type { GatewayDeps } from '../deps.ts';
+import type { VisitTokenChecker } from '../visit-token/checker.ts';
+
+/**
+ * `POST /v1/introspect` (RFC 7662) for registered apps and product backends: a live VT issued to
+ * the calling app, or whose `aud` names one of the calling backend's products, is `active` with
+ * its claims (`profile` too when the VT has one); anything else (expired, revoked, unknown,
+ * malformed, another client's, another kind of token) is `{"active": false}` and nothing more.
+ */
+export function introspectToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
+  return [
+    requireTokenClient(deps.registry),
+    findVisibleToken(visitTokens),
+    async function introspect(ctx: Context): Promise<void> {
+      const visible = ctx.state.visibleToken as VisibleToken | undefined;
+      if (!visible) {
+        ctx.body = { active: false };
+        return;
+      }
+      const { iss, sub, app, aud, iat, exp, jti, profile } = visible.claims;
+      ctx.body = { active: true, iss, sub, app, aud, iat, exp, jti, ...(profile && { profile }), token_type: VT_TYP };
+    },
+  ];
+}

@@ -1,0 +1,31 @@
+import type { Context } from 'koa';
+import { audit } from '../../platform/log/logger.ts';
+import { vtKey } from '../visit-token/records.ts';
+import { findVisibleToken, requireTokenClient, type VisibleToken } from './client-auth.ts';
+import type { GatewayDeps } from '../deps.ts';
+import type { VisitTokenChecker } from '../visit-token/checker.ts';
+
+/**
+ * `POST /v1/revoke` (RFC 7009) for registered apps and product backends: a live VT the caller may
+ * see (its own app's, or one whose `aud` names one of the backend's products) loses its liveness
+ * record, so the next product call with it is vt_invalid. Every other token (invalid, already
+ * revoked, another client's) is answered 200 alike, as RFC 7009 section 2.2 says.
+ */
+export function revokeToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
+  return [
+    requireTokenClient(deps.registry),
+    findVisibleToken(visitTokens),
+    async function revoke(ctx: Context): Promise<void> {
+      const visible = ctx.state.visibleToken as VisibleToken | undefined;
+      if (visible) {
+        const { client, claims } = visible;
+        const revoked = await deps.store.delete(vtKey(claims.jti));
+        if (revoked) {
+          audit(deps.log, 'vt.revoked', { appId: claims.app, by: `${client.kind}:${client.id}`, reason: 'rfc7009', reqId: ctx.state.requestId });
+        }
+      }
+      ctx.status = 200;
+      ctx.body = '';
+    },
+  ];
+}

@@ -1,0 +1,73 @@
+/**
+ * The gateway's check of a VT: the signature with a public key of the signing key set, which the
+ * gateway reads from the store itself (the public entry only: it never holds a private key),
+ * re-reads every few seconds and on an unknown `kid` (at most once a second), then the claims,
+ * and then the liveness record `vt:<jti>` in the store, so a revoked VT fails at once.
+ */
+import type { Context } from 'koa';
+import { JwsError } from '../../platform/crypto/jws.ts';
+import type { SigningKeyRing } from '../keys/signing-keys.ts';
+import { findVisitToken, verifyVisitToken, type VisitTokenClaims, type VisitTokenRecord } from './records.ts';
+import { nowSeconds } from '../../platform/time.ts';
+import type { TokenStore } from '../../platform/store/index.ts';
+
+export interface VisitTokenChecker {
+  /** Claims of a VT whose signature, typ, alg, iss and exp hold, or JwsError. */
+  verify(ctx: Context, vt: string): Promise<VisitTokenClaims>;
+  /** The live record of a VT whose claims were verified, when it is live (not revoked) and theirs; else undefined. */
+  live(claims: VisitTokenClaims): Promise<VisitTokenRecord | undefined>;
+  /** Claims and live record of a VT that verifies and is also live (not revoked), or undefined. */
+  check(ctx: Context, vt: string): Promise<{ claims: VisitTokenClaims; record: VisitTokenRecord } | undefined>;
+}
+
+/** How many verified VTs the gateway remembers (a few MB at most). */
+export const VERIFIED_CACHE_SIZE = 10_000;
+
+/** Builds the gateway's VT checker over the signing key set and the store. */
+export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; store: TokenStore; issuer: string }): VisitTokenChecker {
+  // An ES256 check costs about 57 µs, and a page makes several product calls with one VT. The same
+  // bytes verify the same way, so a VT whose signature and claims held is remembered by its exact
+  // string until its `exp`, as long as its key is still published. Liveness (revocation) is
+  // still read from the store on every call. Oldest entries go first when the cache is full.
+  const verified = new Map<string, { claims: VisitTokenClaims; kid: string }>();
+
+  async function verify(_ctx: Context, vt: string): Promise<VisitTokenClaims> {
+    const hit = verified.get(vt);
+    if (hit) {
+      if (hit.claims.exp > nowSeconds() && (await deps.signingKeys.keyFor(hit.kid))) return hit.claims;
+      verified.delete(vt);
+    }
+    let usedKid = '';
+    const claims = await verifyVisitToken(vt, {
+      issuer: deps.issuer,
+      keyFor: (kid) => {
+        usedKid = kid;
+        return deps.signingKeys.keyFor(kid);
+      },
+    });
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+    verified.set(vt, { claims, kid: usedKid });
+    return claims;
+  }
+
+  async function live(claims: VisitTokenClaims): Promise<VisitTokenRecord | undefined> {
+    const record = await findVisitToken(deps.store, claims.jti);
+    return record && record.appId === claims.app && record.userId === claims.sub ? record : undefined;
+  }
+
+  return {
+    verify,
+    live,
+    async check(ctx, vt) {
+      let claims: VisitTokenClaims;
+      try {
+        claims = await verify(ctx, vt);
+      } catch (err) {
+        if (err instanceof JwsError) return undefined;
+        throw err;
+      }
+      const record = await live(claims);
+      return record && { claims, record };
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Tokens and their records in the store. The AT is opaque and stored under its SHA-256, so a dump
+ * of the store yields no usable AT. The VT is a signed JWT (`typ: "vt+jwt"`, ES256); the store
+ * keeps its liveness record under its `jti`, which alone is no token: revoking deletes the record.
+ */
+import type { KeyObject } from 'node:crypto';
+import { randomBytesPooled } from '../../platform/crypto/random.ts';
+import { JwsError, signCompact, verifyCompact } from '../../platform/crypto/jws.ts';
+import type { SigningKey } from '../keys/keys.ts';
+import { visitProfile, type Profile } from '../apps/profile.ts';
+import type { TokenStore } from '../../platform/store/index.ts';
+import { nowSeconds } from '../../platform/time.ts';
+import { VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
+
+export { VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
+
+/** The VT's liveness record, by its `jti`. */
+export const vtKey = (jti: string) => `vt:${jti}`;
+
+export interface VisitTokenRecord {
+  typ: 'vt';
+  appId: string;
+  userId: string;
+  productId: string;
+  iat: number;
+  exp: number;
+}
+
+/** Parses a stored VT record; undefined when it is not one (so kinds never mix). */
+function parseVisitRecord(raw: string): VisitTokenRecord | undefined {
+  try {
+    const r = JSON.parse(raw) as VisitTokenRecord;
+    return r && r.typ === 'vt' && typeof r.exp === 'number' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** 128 random bits, base64url (22 characters). */
+export const JTI_RE = /^[A-Za-z0-9_-]{22}$/;
+
+/** A fresh VT id: 128 random bits, base64url. */
+export function newJti(): string {
+  return randomBytesPooled(16).toString('base64url');
+}
+
+/** Signs a VT for one visit; returns the compact JWT and its claims. */
+export function signVisitToken(
+  key: SigningKey,
+  v: {
+    issuer: string; userId: string; appId: string; productId: string; ttlSeconds: number; now?: number;
+    audience?: string; profile?: Profile; attributes?: Profile;
+    /** The VT's id when it was drawn before signing (its liveness record is written first); else a fresh one. */
+    jti?: string;
+  },
+): { vt: string; claims: VisitTokenClaims } {
+  const iat = v.now ?? nowSeconds();
+  const profile = visitProfile(v.profile, v.attributes);
+  const claims: VisitTokenClaims = {
+    iss: v.issuer, sub: v.userId, app: v.appId,
+    // A string as before when there is no external audience, so existing verifiers see no change.
+    aud: v.audience ? [v.productId, v.audience] : v.productId,
+    iat, exp: iat + v.ttlSeconds, jti: v.jti ?? newJti(),
+    ...(profile && { profile }),
+  };
+  return { vt: signCompact({ typ: VT_TYP, kid: key.kid }, { ...claims }, key.privateKey), claims };
+}
+
+/** True when the VT's `aud` names `audience`. */
+export function hasAudience(claims: Pick<VisitTokenClaims, 'aud'>, audience: string): boolean {
+  return Array.isArray(claims.aud) ? claims.aud.includes(audience) : claims.aud === audience;
+}
+
+/**
+ * Verifies a VT's signature and claims (typ, alg, kid, iss, exp, and the claim types); throws
+ * JwsError on any failure. Liveness (revocation) is `findVisitToken`'s part.
+ */
+export async function verifyVisitToken(
+  vt: unknown,
+  opts: { issuer: string; keyFor: (kid: string) => KeyObject | undefined | Promise<KeyObject | undefined>; now?: number },
+): Promise<VisitTokenClaims> {
+  const { payload: c } = await verifyCompact(vt, { typ: VT_TYP, keyFor: opts.keyFor });
+  const str = (v: unknown) => typeof v === 'string' && v.length > 0;
+  const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
+  const audOk = str(c.aud) || (Array.isArray(c.aud) && c.aud.length > 0 && c.aud.every(str));
+  if (!str(c.iss) || !str(c.sub) || !str(c.app) || !audOk || !int(c.iat) || !int(c.exp) || typeof c.jti !== 'string' || !JTI_RE.test(c.jti)) {
+    throw new JwsError('claims malformed');
+  }
+  if (c.iss !== opts.issuer) throw new JwsError('iss');
+  if ((c.exp as number) <= (opts.now ?? nowSeconds())) throw new JwsError('expired');
+  return c as unknown as VisitTokenClaims;
+}
+
+/** The live record of a VT by its `jti`, or undefined when it is unknown, expired or revoked. */
+export async function findVisitToken(store: TokenStore, jti: string, now = nowSeconds()): Promise<VisitTokenRecord | undefined> {
+  if (!JTI_RE.test(jti)) return undefined;
+  const raw = await store.get(vtKey(jti));
+  const rec = raw ? parseVisitRecord(raw) : undefined;
+  return rec && rec.exp > now ? rec : undefined;
+}

@@ -1,0 +1,26 @@
+import Koa from 'koa';
+import type Router from '@koa/router';
+import type { Logger } from 'pino';
+import { apiSecurityHeaders } from './body.ts';
+import { requestLog } from '../log/logger.ts';
+import { Problem, problemHandler } from './problem.ts';
+import { MAX_URL_LENGTH } from './server.ts';
+
+/**
+ * Every service's Koa app has the same outer layers, in this order: a request id and one log
+ * line per request, problem+json for every error, a URL length limit, API security headers (not for HTML pages,
+ * which set their own CSP), then the routes and 405 answers that name the allowed methods.
+ */
+export function createService(router: Router, log: Logger, opts: { apiHeaders?: boolean } = {}): Koa {
+  const app = new Koa();
+  app.use(requestLog(log));
+  app.use(problemHandler(log));
+  app.use(async function limitUrlLength(ctx, next) {
+    if (ctx.originalUrl.length > MAX_URL_LENGTH) throw new Problem('uri_too_long', `The request URL may be at most ${MAX_URL_LENGTH} characters.`);
+    await next();
+  });
+  if (opts.apiHeaders ?? true) app.use(apiSecurityHeaders);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,65 @@
+/**
+ * The one problem table of the v1 contract: every stable error `code` once, with its HTTP status,
+ * its fixed `title`, and the `WWW-Authenticate` scheme a 401 names. Throw sites name the code only
+ * (`new Problem('at_invalid')`); docs/errors.md and the H5 page's messages are checked against
+ * this table by test/protocol/problems.test.ts. Browser-safe: it imports nothing.
+ */
+
+export interface ProblemType {
+  /** The status of an answer with this code (a few codes allow another, named in `otherStatuses`). */
+  readonly status: number;
+  readonly otherStatuses?: readonly number[];
+  readonly title: string;
+  /** The `WWW-Authenticate` value sent with a 401 of this code. */
+  readonly challenge?: string;
+}
+
+const SIGNATURE_CHALLENGE = 'Signature realm="h5-broker"';
+const BEARER_CHALLENGE = 'Bearer realm="h5-broker", error="invalid_token"';
+
+export const PROBLEMS = {
+  invalid_request: { status: 400, title: 'The request is malformed' },
+  invalid_signature: { status: 401, title: 'The request signature is not valid', challenge: SIGNATURE_CHALLENGE },
+  replayed_request: { status: 401, title: 'The request was already received', challenge: SIGNATURE_CHALLENGE },
+  unknown_app: { status: 401, title: 'The app is not registered', challenge: SIGNATURE_CHALLENGE },
+  invalid_client: { status: 401, title: 'The client credentials are not valid', challenge: 'Basic realm="h5-broker", charset="UTF-8"' },
+  at_invalid: { status: 401, title: 'The access token is unknown, expired or already used', challenge: BEARER_CHALLENGE },
+  envelope_invalid: { status: 400, title: 'The envelope cannot be opened' },
+  vt_invalid: { status: 401, title: 'The visit token is not valid', challenge: BEARER_CHALLENGE },
+  forbidden_product: { status: 403, title: 'The product is not allowed for this token or app' },
+  unknown_product: { status: 404, title: 'The product does not exist' },
+  forbidden: { status: 403, title: 'The caller is not allowed here' },
+  untrusted_network: { status: 403, title: 'The request did not come over a trusted network' },
+  not_found: { status: 404, title: 'Nothing is here' },
+  method_not_allowed: { status: 405, title: 'The method is not allowed here' },
+  unsupported_media_type: { status: 415, title: 'The content type is not supported' },
+  payload_too_large: { status: 413, title: 'The request body is too large' },
+  uri_too_long: { status: 414, title: 'The request URL is too long' },
+  headers_too_large: { status: 431, title: 'The request headers are too large' },
+  request_timeout: { status: 408, title: 'The request was not received in time' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  store_unavailable: { status: 503, title: 'The token store is unavailable' },
+  upstream_unavailable: { status: 503, otherStatuses: [502], title: 'A service behind the gateway is unavailable' },
+  internal_error: { status: 500, title: 'Something went wrong on our side' },
+} as const satisfies Record<string, ProblemType>;
+
+/** Stable error codes of the v1 contract (docs/errors.md says what each means). */
+export type ProblemCode = keyof typeof PROBLEMS;
+
+export const PROBLEM_CODES = Object.keys(PROBLEMS) as ProblemCode[];
+
+/** Base URI of the documented problem types; `type` is this plus the code. */
+export const PROBLEM_TYPE_BASE = 'https://h5-broker.dev/problems/';
+
+export function isProblemCode(code: unknown): code is ProblemCode {
+  return typeof code === 'string' && Object.hasOwn(PROBLEMS, code);
+}
+
+/** The RFC 9457 body every error answer carries. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+}

@@ -1,0 +1,109 @@
+/**
+ * The verifier a product backend (or any server a VT is meant for) uses to trust a VT offline:
+ * it fetches the broker's JWKS, caches it, refetches once on an unknown `kid` with a cool-down,
+ * and checks `typ`, `alg`, `iss`, `aud` and `exp`. Built on `jose`, a well-kept library, rather
+ * than our own code: this is what we hand to others. It cannot see revocation; a server that
+ * must honour a revocation at once asks `POST /v1/introspect` (or sits behind the gateway, which
+ * checks liveness on every call).
+ */
+import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import { Problem } from '../platform/http/problem.ts';
+import { VT_TYP, type VisitTokenClaims } from '../protocol/visit-token.ts';
+
+export interface VisitTokenVerifierOptions {
+  /** The broker's JWKS, e.g. `<GATEWAY_PUBLIC_URL>/.well-known/jwks.json`. */
+  jwksUrl: string | URL;
+  /** The gateway's public URL, the VT's `iss`. */
+  issuer: string;
+  /** The audience this server accepts (its product id, or its own address); a VT must name one. */
+  audience: string | string[];
+  /** Least time between two JWKS fetches on an unknown `kid` (default 30 s). */
+  cooldownMs?: number;
+  /** How long a fetched JWKS is used before it is fetched again (default 10 min). */
+  cacheMaxAgeMs?: number;
+  /** Allowed clock skew in seconds for `exp` and `iat` (default 0). */
+  clockToleranceSeconds?: number;
+  /**
+   * How many verified VTs to remember (default 10,000; 0 turns it off). A page makes several calls
+   * with one VT and an ES256 check costs tens of microseconds, so a VT that verified is accepted
+   * again by its exact string until its `exp`. A key leaves the JWKS only after every VT it signed
+   * has expired, so this accepts nothing a fresh check would refuse — except a revoked VT, which
+   * no offline check can see (ask introspection for that).
+   */
+  cacheSize?: number;
+}
+
+/** A VT this verifier refused; `reason` is for logs (jose's error code), never for the caller. */
+export class VisitTokenRejected extends Error {
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`visit token rejected: ${reason}`);
+    this.name = 'VisitTokenRejected';
+    this.reason = reason;
+  }
+}
+
+/**
+ * The broker's JWKS could not be fetched (no answer, not 200, not a JWKS): nothing is known of the
+ * VT either way. A Problem, so a Koa app that rethrows it answers 503 `upstream_unavailable`; any
+ * other server maps it to its own "try again" answer, never to a refused token.
+ */
+export class VerifierUnavailable extends Problem {
+  constructor(cause?: unknown) {
+    super('upstream_unavailable', 'The broker\'s signing keys could not be fetched; try again shortly.', { cause, headers: { 'Retry-After': '5' } });
+  }
+}
+
+/** jose's codes for a JWKS that could not be had, as against a token that is wrong. */
+const JWKS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
+
+export interface VisitTokenVerifier {
+  /**
+   * The VT's claims when it verifies; VisitTokenRejected otherwise, or VerifierUnavailable when
+   * the JWKS cannot be fetched. `audience` overrides the default.
+   */
+  verify(token: string, opts?: { audience?: string | string[] }): Promise<VisitTokenClaims>;
+}
+
+/** Creates a verifier over the broker's JWKS. */
+export function createVisitTokenVerifier(opts: VisitTokenVerifierOptions): VisitTokenVerifier {
+  const jwks = createRemoteJWKSet(new URL(opts.jwksUrl), {
+    cooldownDuration: opts.cooldownMs ?? 30_000,
+    cacheMaxAge: opts.cacheMaxAgeMs ?? 600_000,
+    timeoutDuration: 5_000,
+  });
+  const cacheSize = opts.cacheSize ?? 10_000;
+  const verified = new Map<string, VisitTokenClaims>();
+  return {
+    async verify(token, o = {}) {
+      const audience = o.audience ?? opts.audience;
+      // Remembered per audience asked for: a VT accepted for one audience says nothing of another.
+      const key = `${JSON.stringify(audience)} ${token}`;
+      const hit = cacheSize > 0 ? verified.get(key) : undefined;
+      if (hit) {
+        if (hit.exp + (opts.clockToleranceSeconds ?? 0) > Date.now() / 1000) return hit;
+        verified.delete(key);
+      }
+      try {
+        const { payload } = await jwtVerify(token, jwks, {
+          typ: VT_TYP,
+          algorithms: ['ES256'],
+          issuer: opts.issuer,
+          audience,
+          clockTolerance: opts.clockToleranceSeconds ?? 0,
+          requiredClaims: ['sub', 'app', 'aud', 'iat', 'exp', 'jti'],
+        });
+        const claims = payload as unknown as VisitTokenClaims;
+        if (cacheSize > 0) {
+          if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+          verified.set(key, claims);
+        }
+        return claims;
+      } catch (err) {
+        if (err instanceof errors.JOSEError && !JWKS_UNAVAILABLE.has(err.code)) throw new VisitTokenRejected(err.code);
+        // A fetch that failed (a TypeError from fetch, a timeout, a non-200 or a non-JWKS answer).
+        throw new VerifierUnavailable(err);
+      }
+    },
+  };
+}

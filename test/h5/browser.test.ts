@@ -1,0 +1,91 @@
+/**
+ * The H5 pages in real headless Chromium (Debian's), driven by playwright-core: the demo app opens
+ * a product in its "WebView" frame, once on WebCrypto and once on the node-forge fallback.
+ */
+import { expect } from 'chai';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { MemoryStore } from '../../platform/store/index.ts';
+import type { RunningSystem } from '../../system/start.ts';
+import { requireChromium } from '../support/env.ts';
+import { demoClient } from '../support/clients.ts';
+import { startTestSystem } from '../support/system.ts';
+import { freePort } from '../../scripts/free-port.ts';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic',
+  // A host name that is not loopback makes the H5 origin a plain-http, non-secure context, where
+  // browsers hide crypto.subtle: the real condition the node-forge path exists for.
+  '--host-resolver-rules=MAP h5.test 127.0.0.1',
+];
+
+
+async function h5Frame(page: Page): Promise<Frame> {
+  const handle = await page.waitForSelector('#webview');
+  for (let i = 0; i < 100; i++) {
+    const frame = await handle.contentFrame();
+    if (frame && frame.url().includes('/h5/products/')) return frame;
+    await page.waitForTimeout(100);
+  }
+  throw new Error('the H5 frame did not load');
+}
+
+const cases = [
+  { name: 'WebCrypto', envelope: 'webcrypto', envelopeAlg: 'ECDH-ES+A256KW', h5Host: '127.0.0.1' },
+  { name: 'node-forge (plain-http origin, no crypto.subtle)', envelope: 'forge', envelopeAlg: 'RSA-OAEP-256', h5Host: 'h5.test' },
+] as const;
+
+for (const c of cases) {
+  describe(`H5 page in Chromium: ${c.name}`, function () {
+    this.timeout(60_000);
+    let browser: Browser;
+    let system: RunningSystem;
+    const store = new MemoryStore();
+
+    before(async function () {
+      const executablePath = requireChromium(this);
+      const port = await freePort();
+      system = await startTestSystem({ store, env: { H5_PORT: String(port), H5_PUBLIC_URL: `http://${c.h5Host}:${port}` } });
+      browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], headless: true });
+    });
+    after(async function () {
+      await browser?.close();
+      await system?.close(0);
+      await store.close();
+    });
+
+    it('the demo app opens a product and the page renders it', async function () {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(system.urls.demo);
+      await page.selectOption('#user', 'bob');
+      await page.click('button[data-product-id="city-pass"]');
+      const frame = await h5Frame(page);
+      await frame.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+      expect(await frame.textContent('h1.product-name')).to.equal('Lisbon City Pass');
+      expect(await frame.getAttribute('body', 'data-envelope')).to.equal(c.envelope);
+      expect(await frame.getAttribute('body', 'data-envelope-alg')).to.equal(c.envelopeAlg);
+      expect(await frame.evaluate(() => document.body.textContent)).to.contain('bob');
+      // The AT was erased from the address bar as soon as the page read it.
+      expect(await frame.evaluate(() => location.hash)).to.equal('');
+      expect(errors).to.deep.equal([]);
+      await page.close();
+    });
+
+    it('an AT that was already used shows the friendly expired-link page', async function () {
+      const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'travel-insurance' });
+      const url = `${system.urls.h5}/h5/products/travel-insurance#at=${token.at}`;
+      const first = await browser.newPage();
+      await first.goto(url);
+      await first.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+      const second = await browser.newPage();
+      await second.goto(url);
+      await second.waitForSelector('body[data-state="error"]', { timeout: 30_000 });
+      expect(await second.getAttribute('body', 'data-error-code')).to.equal('at_invalid');
+      expect(await second.textContent('main')).to.match(/expired or was already used/i);
+      await first.close();
+      await second.close();
+    });
+  });
+}

@@ -1,0 +1,143 @@
+import { expect } from 'chai';
+import { signRequest } from '../../../platform/http/signature.ts';
+import type { TokenStore } from '../../../platform/store/index.ts';
+import type { RunningSystem } from '../../../system/start.ts';
+import { http } from '../../support/clients.ts';
+import { DEMO_APP, startTestSystem } from '../../support/system.ts';
+import { RecordingStore } from '../../support/recording-store.ts';
+
+
+interface SignedRequest {
+  body?: string;
+  sentBody?: string;
+  secret?: string;
+  keyId?: string;
+  created?: number;
+  nonce?: string;
+  target?: string;
+  extraHeaders?: Record<string, string>;
+}
+
+describe('AT issuance: request signatures (RFC 9421)', function () {
+  let system: RunningSystem;
+  let store: RecordingStore;
+  const path = '/v1/access-tokens';
+
+  before(async function () {
+    store = new RecordingStore();
+    system = await startTestSystem({ store: store as TokenStore });
+  });
+  after(async function () {
+    await system?.close(0);
+    await store?.close();
+  });
+
+  function send(req: SignedRequest = {}) {
+    const body = req.body ?? JSON.stringify({ userId: 'alice', productId: 'city-pass' });
+    const headers = { 'content-type': 'application/json' };
+    const sig = signRequest({
+      method: 'POST',
+      targetUri: req.target ?? system.urls.gateway + path,
+      headers,
+      body,
+      keyId: req.keyId ?? DEMO_APP.appId,
+      secret: req.secret ?? DEMO_APP.appSecret,
+      created: req.created,
+      nonce: req.nonce,
+    });
+    return http.post(system.urls.gateway + path, req.sentBody ?? body, {
+      headers: { ...headers, ...sig, ...req.extraHeaders },
+      transformRequest: [(d) => d],
+    });
+  }
+
+  function expectProblem(res: { status: number; headers: Record<string, unknown>; data: Record<string, unknown> }, status: number, code: string) {
+    expect(res.status, JSON.stringify(res.data)).to.equal(status);
+    expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
+    expect(res.data).to.include({ status, code });
+    expect(res.data.type).to.be.a('string');
+    expect(res.data.title).to.be.a('string');
+    if (status === 401) expect(res.headers['www-authenticate']).to.match(/^Signature /);
+    expect(JSON.stringify(res.data)).not.to.match(/\bat [\w./]+:\d+|node_modules|Error:/);
+  }
+
+  it('a correctly signed request gets an AT (201, no-store)', async function () {
+    const before = store.issuedAccessTokens();
+    const res = await send();
+    expect(res.status).to.equal(201);
+    expect(res.data.expiresIn).to.equal(300);
+    expect(res.data.accessToken.split('.')).to.have.length(5);
+    expect(res.headers['cache-control']).to.equal('no-store');
+    expect(store.issuedAccessTokens()).to.equal(before + 1);
+  });
+
+  const refusals: [string, () => SignedRequest, number, string][] = [
+    ['wrong secret', () => ({ secret: 'not-the-secret-0123456789abcdefghijklmnop' }), 401, 'invalid_signature'],
+    ['changed body', () => ({ sentBody: JSON.stringify({ userId: 'mallory', productId: 'city-pass' }) }), 401, 'invalid_signature'],
+    ['stale created (301 s ago)', () => ({ created: Math.floor(Date.now() / 1000) - 301 }), 401, 'invalid_signature'],
+    ['created in the future (301 s ahead)', () => ({ created: Math.floor(Date.now() / 1000) + 301 }), 401, 'invalid_signature'],
+    ['unknown app', () => ({ keyId: 'no-such-app' }), 401, 'unknown_app'],
+    ['signed for another target URI', () => ({ target: 'http://evil.example/v1/access-tokens' }), 401, 'invalid_signature'],
+    ['a nonce too short to be unique', () => ({ nonce: 'short' }), 401, 'invalid_signature'],
+  ];
+  for (const [name, make, status, code] of refusals) {
+    it(`refuses ${name}: ${status} ${code}, no AT issued`, async function () {
+      const before = store.issuedAccessTokens();
+      expectProblem(await send(make()), status, code);
+      expect(store.issuedAccessTokens()).to.equal(before);
+    });
+  }
+
+  it('accepts created at the edge of the window (299 s ago)', async function () {
+    const res = await send({ created: Math.floor(Date.now() / 1000) - 299 });
+    expect(res.status).to.equal(201);
+  });
+
+  it('refuses a reused nonce inside the window: replayed_request, one AT only', async function () {
+    const nonce = 'fixed-nonce-0123456789';
+    const before = store.issuedAccessTokens();
+    expect((await send({ nonce })).status).to.equal(201);
+    expectProblem(await send({ nonce }), 401, 'replayed_request');
+    expect(store.issuedAccessTokens()).to.equal(before + 1);
+  });
+
+  it('a replay of the very same signed request is refused', async function () {
+    const body = JSON.stringify({ userId: 'bob', productId: 'city-pass' });
+    const headers = { 'content-type': 'application/json' };
+    const sig = signRequest({ method: 'POST', targetUri: system.urls.gateway + path, headers, body, keyId: DEMO_APP.appId, secret: DEMO_APP.appSecret });
+    const first = await http.post(system.urls.gateway + path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] });
+    const second = await http.post(system.urls.gateway + path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] });
+    expect(first.status).to.equal(201);
+    expectProblem(second, 401, 'replayed_request');
+  });
+
+  it('a refused signature does not use up its nonce', async function () {
+    const nonce = 'nonce-after-bad-sig-0123';
+    expectProblem(await send({ nonce, secret: 'not-the-secret-0123456789abcdefghijklmnop' }), 401, 'invalid_signature');
+    expect((await send({ nonce })).status).to.equal(201);
+  });
+
+  it('refuses a request without signature headers', async function () {
+    const res = await http.post(system.urls.gateway + path, { userId: 'alice', productId: 'city-pass' });
+    expectProblem(res, 401, 'invalid_signature');
+  });
+
+  it('refuses a product the app may not open: forbidden_product, no AT', async function () {
+    const before = store.issuedAccessTokens();
+    expectProblem(await send({ body: JSON.stringify({ userId: 'alice', productId: 'not-allowed' }) }), 403, 'forbidden_product');
+    expect(store.issuedAccessTokens()).to.equal(before);
+  });
+
+  it('refuses a malformed user id with invalid_request', async function () {
+    expectProblem(await send({ body: JSON.stringify({ userId: '', productId: 'city-pass' }) }), 400, 'invalid_request');
+    expectProblem(await send({ body: JSON.stringify({ productId: 'city-pass' }) }), 400, 'invalid_request');
+  });
+
+  it('refuses a signed body that is not JSON', async function () {
+    expectProblem(await send({ body: 'userId=alice' }), 400, 'invalid_request');
+  });
+
+  it('refuses a body over the limit with payload_too_large', async function () {
+    expectProblem(await send({ body: JSON.stringify({ userId: 'alice', productId: 'city-pass', pad: 'x'.repeat(10_000) }) }), 413, 'payload_too_large');
+  });
+});
