@@ -1,11 +1,25 @@
 /**
  * Configuration: read from the environment once, checked, frozen. A bad value stops the process
- * at start with a message naming the variable. docs and README list every variable.
+ * at start with a message naming the variable. Each setting is declared beside the code it is
+ * about (flows/<flow>/settings.ts, platform/<module>/settings.ts, system/settings.ts); this file
+ * composes them, and SETTINGS is the list the README's configuration table is rendered from.
  */
-import { randomBytes } from 'node:crypto';
-import { bool, ConfigError, int, url, type Env } from '../platform/config/env.ts';
-import { parseCidr } from '../platform/net/client-address.ts';
-import { MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS, type RateLimitRule, type RateLimits } from '../flows/rate-limit/limiter.ts';
+import type { Env } from '../platform/config/env.ts';
+import { checkUnique, type Setting } from '../platform/config/settings.ts';
+import type { RateLimits } from '../flows/rate-limit/limiter.ts';
+import { ACCESS_TOKEN_SETTINGS, AT_TTL_SECONDS, SIGNATURE_WINDOW_SECONDS } from '../flows/access-token/settings.ts';
+import { VISIT_TOKEN_SETTINGS, VT_TTL_SECONDS } from '../flows/visit-token/settings.ts';
+import { RATE_LIMIT_SETTINGS, readRateLimits } from '../flows/rate-limit/settings.ts';
+import { AUTH_KEYS_FILE, KEYS_KEK, KEYS_POLL_SECONDS, KEYS_SETTINGS, SIGNING_KEYS_FILE } from '../flows/keys/settings.ts';
+import { APPS_FILE, APPS_SETTINGS } from '../flows/apps/settings.ts';
+import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL, STORE_SETTINGS } from '../platform/store/settings.ts';
+import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
+import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
+import { LOG_SETTINGS } from '../platform/log/settings.ts';
+import { DEMO_APP_ID, DEMO_SETTINGS } from '../third-party-demo/settings.ts';
+import * as S from './settings.ts';
+
+export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
 
 export interface BrokerConfig {
   nodeEnv: string;
@@ -48,86 +62,57 @@ export interface BrokerConfig {
    */
   trustedProxies: string[];
   /**
-   * The gateway's rate limits (common/rate-limit.ts): per app on AT issuance, per client address
+   * The gateway's rate limits (flows/rate-limit/limiter.ts): per app on AT issuance, per client address
    * on the VT exchange, per VT on product calls; an absent one is off.
    */
   rateLimits: RateLimits;
 }
 
 /**
- * The defaults are meant never to bind on real traffic, only on a runaway client: issuance is a
- * whole app's traffic (100/s on average, a campaign's spike of 6000 at once); one public IPv4 may be
- * a carrier's CGNAT with thousands of subscribers behind it (50 page openings/s, 3000 at once);
- * a VT is one page session (5 calls/s on average, 300 at once).
+ * Every setting, in the README table's order. LOG_LEVEL is among them although createLogger reads
+ * it itself (a logger exists before the configuration does).
  */
-export const RATE_LIMIT_DEFAULTS: Readonly<Required<RateLimits>> = Object.freeze({
-  issuance: { limit: 6000, windowSeconds: 60 },
-  exchange: { limit: 3000, windowSeconds: 60 },
-  product: { limit: 300, windowSeconds: 60 },
-});
-
-/** `<name>` (requests, or `0`/`off`) and `<name>_WINDOW_SECONDS`; undefined when off. */
-function rateLimit(env: Env, name: string, def: RateLimitRule): RateLimitRule | undefined {
-  const windowSeconds = int(env, `${name}_WINDOW_SECONDS`, def.windowSeconds, 1, MAX_RATE_WINDOW_SECONDS);
-  const raw = env[name];
-  if (raw === undefined || raw === '') return { limit: def.limit, windowSeconds };
-  if (raw.toLowerCase() === 'off') return undefined;
-  if (!/^\d+$/.test(raw) || Number(raw) > MAX_RATE_LIMIT) {
-    throw new ConfigError(name, `must be a whole number of requests per window between 1 and ${MAX_RATE_LIMIT}, or 0 or "off" to turn the limit off, got "${raw}"`);
-  }
-  return Number(raw) === 0 ? undefined : { limit: Number(raw), windowSeconds };
-}
+export const SETTINGS: readonly Setting[] = Object.freeze([
+  ...S.DEPLOYMENT_SETTINGS,
+  ...STORE_SETTINGS,
+  ...APPS_SETTINGS,
+  ...KEYS_SETTINGS,
+  ...NET_SETTINGS,
+  ...ACCESS_TOKEN_SETTINGS,
+  ...VISIT_TOKEN_SETTINGS,
+  ...HTTP_SETTINGS,
+  ...RATE_LIMIT_SETTINGS,
+  ...DEMO_SETTINGS,
+  ...LOG_SETTINGS,
+]);
+checkUnique(SETTINGS);
 
 /** Builds the configuration from `env` (process.env by default). */
 export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
-  const nodeEnv = env.NODE_ENV || 'development';
-  const host = env.HOST || '127.0.0.1';
-  const internalHost = env.INTERNAL_HOST || '127.0.0.1';
+  // The order of the reads is the order of the checks: the first bad variable is the one named.
+  const nodeEnv = S.NODE_ENV.read(env);
+  const host = S.HOST.read(env);
+  const internalHost = S.INTERNAL_HOST.read(env);
   const ports = {
-    gateway: int(env, 'GATEWAY_PORT', 8080, 0, 65535),
-    auth: int(env, 'AUTH_PORT', 8081, 0, 65535),
-    h5: int(env, 'H5_PORT', 8082, 0, 65535),
-    products: int(env, 'PRODUCTS_PORT', 8083, 0, 65535),
-    demo: int(env, 'DEMO_PORT', 8090, 0, 65535),
+    gateway: S.GATEWAY_PORT.read(env),
+    auth: S.AUTH_PORT.read(env),
+    h5: S.H5_PORT.read(env),
+    products: S.PRODUCTS_PORT.read(env),
+    demo: S.DEMO_PORT.read(env),
   };
   const local = (p: number) => `http://127.0.0.1:${p}`;
   const urls = {
-    gatewayPublic: url(env, 'GATEWAY_PUBLIC_URL', local(ports.gateway)),
-    h5Public: url(env, 'H5_PUBLIC_URL', local(ports.h5)),
-    demoPublic: url(env, 'DEMO_PUBLIC_URL', local(ports.demo)),
-    auth: url(env, 'AUTH_URL', local(ports.auth)),
-    products: url(env, 'PRODUCTS_URL', local(ports.products)),
+    gatewayPublic: S.GATEWAY_PUBLIC_URL.read(env) ?? local(ports.gateway),
+    h5Public: S.H5_PUBLIC_URL.read(env) ?? local(ports.h5),
+    demoPublic: S.DEMO_PUBLIC_URL.read(env) ?? local(ports.demo),
+    auth: S.AUTH_URL.read(env) ?? local(ports.auth),
+    products: S.PRODUCTS_URL.read(env) ?? local(ports.products),
   };
-  const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  // URL.canParse first: `new URL` of a bad entry would throw a TypeError, not a ConfigError.
-  for (const o of corsOrigins) if (!URL.canParse(o) || new URL(o).origin !== o) throw new ConfigError('CORS_ORIGINS', `"${o}" is not an origin`);
-
-  let internalToken = env.INTERNAL_TOKEN ?? '';
-  if (!internalToken) {
-    if (nodeEnv === 'production') throw new ConfigError('INTERNAL_TOKEN', 'is required in production (the credential the gateway presents to auth)');
-    // Development: one process runs every component, so a per-process random credential serves.
-    internalToken = randomBytes(32).toString('base64url');
-  } else if (internalToken.length < 32) {
-    throw new ConfigError('INTERNAL_TOKEN', 'must be at least 32 characters');
-  }
-
-  const trustedProxies = (env.TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of trustedProxies) {
-    try {
-      parseCidr(p);
-    } catch (err) {
-      throw new ConfigError('TRUSTED_PROXIES', `${(err as Error).message} (expected IPs or CIDR ranges, comma-separated)`);
-    }
-  }
-
-  const redisUrl = env.REDIS_URL || undefined;
-  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://');
-
-  let keysKek: Buffer | undefined;
-  if (env.KEYS_KEK) {
-    keysKek = /^[A-Za-z0-9_-]+$/.test(env.KEYS_KEK) ? Buffer.from(env.KEYS_KEK, 'base64url') : undefined;
-    if (keysKek?.length !== 32) throw new ConfigError('KEYS_KEK', 'must be 32 bytes, base64url (e.g. `openssl rand 32 | basenc --base64url`)');
-  }
+  const corsOrigins = S.CORS_ORIGINS.read(env);
+  const internalToken = S.INTERNAL_TOKEN.read(env);
+  const trustedProxies = TRUSTED_PROXIES.read(env);
+  const redisUrl = REDIS_URL.read(env);
+  const keysKek = KEYS_KEK.read(env);
 
   return Object.freeze({
     nodeEnv,
@@ -138,24 +123,20 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     corsOrigins: Object.freeze(corsOrigins) as string[],
     internalToken,
     redisUrl,
-    redisPrefix: env.REDIS_PREFIX || 'h5b:',
-    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 10_000),
-    redisAllowEviction: bool(env, 'REDIS_ALLOW_EVICTION', false),
-    appsFile: env.APPS_FILE || 'config/apps.json',
-    keysFile: env.AUTH_KEYS_FILE === '' ? undefined : env.AUTH_KEYS_FILE || '.data/auth-keys.json',
+    redisPrefix: REDIS_PREFIX.read(env),
+    redisCommandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS.read(env),
+    redisAllowEviction: REDIS_ALLOW_EVICTION.read(env),
+    appsFile: APPS_FILE.read(env),
+    keysFile: AUTH_KEYS_FILE.read(env),
     keysKek,
-    signingKeysFile: env.SIGNING_KEYS_FILE || undefined,
-    keysPollMs: int(env, 'KEYS_POLL_SECONDS', 5, 1, 30) * 1000,
-    atTtlSeconds: int(env, 'AT_TTL_SECONDS', 300, 10, 3600),
-    vtTtlSeconds: int(env, 'VT_TTL_SECONDS', 1800, 60, 86400),
-    signatureWindowSeconds: int(env, 'SIGNATURE_WINDOW_SECONDS', 300, 5, 3600),
-    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 100, 60000),
-    demoAppId: env.DEMO_APP_ID || 'demo-app',
+    signingKeysFile: SIGNING_KEYS_FILE.read(env),
+    keysPollMs: KEYS_POLL_SECONDS.read(env) * 1000,
+    atTtlSeconds: AT_TTL_SECONDS.read(env),
+    vtTtlSeconds: VT_TTL_SECONDS.read(env),
+    signatureWindowSeconds: SIGNATURE_WINDOW_SECONDS.read(env),
+    upstreamTimeoutMs: UPSTREAM_TIMEOUT_MS.read(env),
+    demoAppId: DEMO_APP_ID.read(env),
     trustedProxies: Object.freeze(trustedProxies) as string[],
-    rateLimits: Object.freeze({
-      issuance: rateLimit(env, 'RATE_LIMIT_ISSUANCE', RATE_LIMIT_DEFAULTS.issuance),
-      exchange: rateLimit(env, 'RATE_LIMIT_EXCHANGE', RATE_LIMIT_DEFAULTS.exchange),
-      product: rateLimit(env, 'RATE_LIMIT_PRODUCT', RATE_LIMIT_DEFAULTS.product),
-    }),
+    rateLimits: readRateLimits(env),
   });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { LOG_LEVEL } from './settings.ts';
 
 /**
  * Paths pino blanks before a line is written. Tokens, secrets, keys and envelopes never reach a
@@ -28,7 +29,7 @@ export const REDACT_PATHS = [
 ];
 
 /** Creates the service logger: JSON lines, redacted, level from `LOG_LEVEL`. */
-export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+export function createLogger(name: string, level: string = LOG_LEVEL.read(process.env), destination?: DestinationStream): Logger {
   return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
 }
 
