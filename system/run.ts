@@ -1,6 +1,7 @@
 /** Runs components as a service: config from the environment, a graceful stop on SIGTERM/SIGINT. */
 import { ConfigError } from '../platform/config/env.ts';
 import { loadConfig } from './config.ts';
+import type { Logger } from 'pino';
 import { createLogger } from '../platform/log/logger.ts';
 import { startSystem, type ComponentName, type RunningSystem } from './start.ts';
 
@@ -10,7 +11,14 @@ const DRAIN_MS = 10_000;
 const EXIT_GRACE_MS = 2000;
 
 export async function runComponents(components: readonly ComponentName[], opts: { banner?: (s: RunningSystem) => void } = {}): Promise<void> {
-  const log = createLogger('broker');
+  let log: Logger;
+  try {
+    log = createLogger('broker');
+  } catch (err) {
+    // A bad LOG_LEVEL: there is no logger to say it with.
+    process.stderr.write(`cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   let system: RunningSystem;
   try {
     const config = loadConfig();

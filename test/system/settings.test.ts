@@ -5,6 +5,7 @@
  * reader keeps the default and the range it documents.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ConfigError } from '../../platform/config/env.ts';
@@ -160,5 +161,17 @@ describe('settings: one declaration per setting, the README table rendered from 
       }
     }
     expect(seen).to.be.at.least(3);
+  });
+
+  it('a bad LOG_LEVEL stops `npm start` with one line naming it, like any other setting', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'system/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'loud', GATEWAY_PORT: '0', AUTH_PORT: '0', H5_PORT: '0', PRODUCTS_PORT: '0', DEMO_PORT: '0', AUTH_KEYS_FILE: '' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status, run.stderr).to.equal(1);
+    expect(run.stderr).to.equal('cannot start: LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\n');
+    expect(run.stdout).to.equal('');
   });
 });
