@@ -12,6 +12,7 @@ import { serializeList } from 'structured-headers';
 import { audit } from '../../platform/log/logger.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import type { RateLimitResult, TokenStore } from '../../platform/store/index.ts';
+import { embeddedIpv4, ipv6Prefix64, normaliseAddress } from '../../platform/net/client-address.ts';
 
 /** At most `limit` requests per `windowSeconds` for one subject; all `limit` may come at once. */
 export interface RateLimitRule {
@@ -84,30 +85,20 @@ function retryAfterSeconds(result: RateLimitResult): number {
 }
 
 /**
- * The subject an address is counted under: an IPv4 address itself, an IPv6 address by its /64
- * (one subscriber or device holds a whole /64 and can draw addresses from it at will), e.g.
- * `2001:db8:0:1::/64`. Expects a normalised address (resolveClientAddress's); anything else is
- * counted as it is.
+ * The subject an address is counted under: an IPv4 address itself; an IPv6 address that carries
+ * an IPv4 host (6to4 `2002::/16`, NAT64 `64:ff9b::/96`, Teredo `2001:0::/32`: embeddedIpv4) as
+ * that IPv4 address, so one IPv4 host has one bucket whichever way it reaches us; any other IPv6
+ * address by its /64 (one subscriber or device holds a whole /64 and can draw addresses from it at
+ * will), e.g. `2001:db8:0:1::/64`. IPv4-mapped and IPv4-compatible spellings are IPv4 already
+ * (resolveClientAddress normalises), and are made so here too. Anything that is not an IP is
+ * counted as it is (`unknown` when empty).
  */
 export function addressSubject(address: string): string {
-  if (isIP(address) !== 6) return address || 'unknown';
-  let text = address.toLowerCase();
-  // A dotted IPv4 tail (`::1.2.3.4`) is the last two groups.
-  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = text.slice(0, dotted.index) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const gap = text.indexOf('::');
-  let groups: string[];
-  if (gap === -1) {
-    groups = text.split(':');
-  } else {
-    const head = text.slice(0, gap) ? text.slice(0, gap).split(':') : [];
-    const tail = text.slice(gap + 2) ? text.slice(gap + 2).split(':') : [];
-    groups = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
-  }
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  // A link-local peer's zone (`fe80::1%eth0`) names our interface, not the client.
+  const normal = normaliseAddress(address.replace(/%.*$/s, ''));
+  if (normal === undefined) return address || 'unknown';
+  if (isIP(normal) === 4) return normal;
+  return embeddedIpv4(normal) ?? ipv6Prefix64(normal)!;
 }
 
 /**

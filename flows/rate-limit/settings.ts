@@ -43,7 +43,7 @@ function windowSetting(name: string, def: number): Setting<number> {
 const d = RATE_LIMIT_DEFAULTS;
 export const RATE_LIMIT_ISSUANCE = limitSetting('RATE_LIMIT_ISSUANCE', d.issuance.limit, "AT issuances per app per window (an app's registry `rateLimit` replaces it for that app)");
 export const RATE_LIMIT_ISSUANCE_WINDOW_SECONDS = windowSetting('RATE_LIMIT_ISSUANCE', d.issuance.windowSeconds);
-export const RATE_LIMIT_EXCHANGE = limitSetting('RATE_LIMIT_EXCHANGE', d.exchange.limit, 'VT exchanges per client address (an IPv6 client per /64) per window');
+export const RATE_LIMIT_EXCHANGE = limitSetting('RATE_LIMIT_EXCHANGE', d.exchange.limit, 'VT exchanges per client address (an IPv6 client per /64; 6to4, NAT64 `64:ff9b::/96` and Teredo addresses per the IPv4 address they carry) per window');
 export const RATE_LIMIT_EXCHANGE_WINDOW_SECONDS = windowSetting('RATE_LIMIT_EXCHANGE', d.exchange.windowSeconds);
 export const RATE_LIMIT_PRODUCT = limitSetting('RATE_LIMIT_PRODUCT', d.product.limit, 'product calls per VT per window');
 export const RATE_LIMIT_PRODUCT_WINDOW_SECONDS = windowSetting('RATE_LIMIT_PRODUCT', d.product.windowSeconds);

@@ -1,7 +1,8 @@
 /**
- * The HTTP server every component listens with: bounded header size, header and request times,
- * and RFC 9457 answers for the requests Node refuses before any Koa middleware sees them
- * (oversized headers, a malformed request line, a request that is too slow).
+ * The HTTP server every component listens with: bounded header size (every header line read:
+ * none is dropped), header and request times, and RFC 9457 answers for the requests Node refuses
+ * before any Koa middleware sees them (oversized headers, a malformed request line or framing, a
+ * request that is too slow, a missing or repeated Host).
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -55,6 +56,51 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     return;
   }
   socket.end(rawProblemResponse(problemForClientError(err)));
+}
+
+/**
+ * Why a request's Host is not usable, or undefined when it is: an HTTP/1.1 request must carry
+ * exactly one Host line (RFC 9112 section 3.2); Node keeps only the first of several, silently.
+ */
+function hostRefusal(req: http.IncomingMessage): string | undefined {
+  let lines = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'host') lines++;
+  if (lines > 1) return 'The request has more than one Host header.';
+  if (lines === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return 'An HTTP/1.1 request needs a Host header.';
+  return undefined;
+}
+
+/**
+ * Answers a request whose Host is missing or repeated with 400 invalid_request as problem+json
+ * (the security headers, no-store, Connection: close) before any other `request` listener (the
+ * drain, the app) sees it. Node offers no hook between its parser and the listeners, so the
+ * server's emit is wrapped for the one event.
+ */
+function refuseAmbiguousHost(server: http.Server): void {
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = function (event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'request') {
+      const [req, res] = args as [http.IncomingMessage, http.ServerResponse];
+      const reason = hostRefusal(req);
+      if (reason !== undefined) {
+        const problem = new Problem('invalid_request', reason);
+        const body = JSON.stringify(problem.toJSON());
+        res.shouldKeepAlive = false;
+        res.writeHead(problem.status, {
+          'Content-Type': 'application/problem+json',
+          'Content-Length': Buffer.byteLength(body),
+          'Cache-Control': 'no-store',
+          ...SECURITY_HEADERS,
+          Connection: 'close',
+        });
+        res.end(body);
+        // The body, if any, is not read: the connection closes after the answer.
+        req.resume();
+        return true;
+      }
+    }
+    return emit(event, ...args);
+  } as typeof server.emit;
 }
 
 export interface HttpServerOptions {
@@ -167,9 +213,17 @@ export function createHttpServer(opts: HttpServerOptions = {}): http.Server {
     headersTimeout: opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
     requestTimeout: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
     connectionsCheckingInterval: opts.checkIntervalMs ?? 1000,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 (no body, no security
+    // headers) before any listener sees it; refuseAmbiguousHost answers it as problem+json.
+    requireHostHeader: false,
   });
-  server.maxHeadersCount = 100;
+  // No count of header lines below the byte ceiling: Node drops every line past maxHeadersCount
+  // without a word (its default is 2000, fewer than 16 KiB of short lines), and a trusted proxy
+  // appends its X-Forwarded-For or the operator's header last. 0 = every line is read; the
+  // MAX_HEADER_BYTES ceiling bounds how many there can be (431 headers_too_large beyond it).
+  server.maxHeadersCount = 0;
   server.on('clientError', answerClientError);
+  refuseAmbiguousHost(server);
   drains.set(server, prepareDrain(server));
   return server;
 }

@@ -30,6 +30,20 @@ interface Send {
   secret?: string;
   nonce?: string;
   headers?: Record<string, string | string[]>;
+  /**
+   * Lines the trusted proxy appends after everything the client sent: the client's own lines
+   * (Host, the signature, `headers`) are padded to exactly 100, so the first of these is the 101st.
+   */
+  proxyLines?: [string, string][];
+}
+
+/** The request's header lines as a flat [name, value, ...] list, `proxyLines` from the 101st on. */
+function paddedLines(gateway: string, headers: Record<string, string | string[]>, proxyLines: [string, string][]): string[] {
+  const lines: [string, string][] = [['Host', new URL(gateway).host]];
+  for (const [name, value] of Object.entries(headers)) for (const v of [value].flat()) lines.push([name, v]);
+  for (let i = 0; lines.length < 100; i++) lines.push([`x-pad-${i}`, 'a']);
+  expect(lines.length).to.equal(100);
+  return [...lines, ...proxyLines].flat();
 }
 
 /** Signs and sends an AT request for `entry` over plain node:http (so headers may repeat). */
@@ -41,7 +55,9 @@ function requestAt(gateway: string, entry: { appId: string; appSecret: string },
     keyId: entry.appId, secret: opts.secret ?? entry.appSecret, nonce: opts.nonce,
   });
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; data: Record<string, any> }>((resolve, reject) => {
-    const req = http.request(`${gateway}/v1/access-tokens`, { method: 'POST', headers: { ...base, ...sig, ...opts.headers } }, (res) => {
+    const headers = { ...base, ...sig, ...opts.headers, 'content-length': String(Buffer.byteLength(body)) };
+    const lines = opts.proxyLines ? paddedLines(gateway, headers, opts.proxyLines) : headers;
+    const req = http.request(`${gateway}/v1/access-tokens`, { method: 'POST', headers: lines }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -239,6 +255,38 @@ describe('AT issuance only over an app\'s trusted networks', function () {
       expect(await issued(EDGE, { 'x-forwarded-for': '10.0.0.5', 'x-operator-subscriber-id': '' })).to.equal(false);
       expect(await issued(EDGE, { 'x-forwarded-for': '10.0.0.5', 'x-operator-subscriber-id': 'x'.repeat(129) })).to.equal(false);
       expect(await issued(EDGE, { 'x-forwarded-for': '10.0.0.5', 'x-operator-subscriber-id': ['sub-1', 'sub-2'] })).to.equal(false);
+    });
+
+    // Failed before the fix: the gateway read at most 100 header lines (maxHeadersCount) and
+    // dropped the rest without a word, so the proxy's lines were lost: 201 from a forbidden
+    // network, and the client's own subscriber id as the attribute.
+    describe('the proxy\'s lines after 100 of the client\'s are read, never dropped', function () {
+      async function issuedPadded(entry: { appId: string; appSecret: string }, headers: Record<string, string>, proxyLines: [string, string][]) {
+        const before = authBodies.length;
+        const res = await requestAt(gw, entry, { headers, proxyLines });
+        expect(res.status, JSON.stringify(res.data)).to.be.oneOf([201, 403]);
+        if (res.status === 403) expectUntrusted(res);
+        expect(authBodies.length).to.equal(before + (res.status === 201 ? 1 : 0));
+        return res.status === 201;
+      }
+
+      it('a forbidden network named by the proxy\'s X-Forwarded-For as the 101st line: 403 untrusted_network', async function () {
+        expect(await issuedPadded(OUTSIDE, { 'x-forwarded-for': '10.0.0.5' }, [['X-Forwarded-For', '203.0.113.7']])).to.equal(false);
+        // And the proxy's word is read there when it is the only one.
+        expect(await issuedPadded(OUTSIDE, {}, [['X-Forwarded-For', '203.0.113.7']])).to.equal(false);
+        expect(await issuedPadded(OUTSIDE, {}, [['X-Forwarded-For', '10.0.0.5']])).to.equal(true);
+      });
+
+      it('the operator\'s header as the 101st line: the client\'s own value is not taken for it', async function () {
+        // The client sends its own subscriber id; the proxy appends the real one. Both are read,
+        // so the value is two values: refused, and no forged attribute goes to auth.
+        const forged = { 'x-forwarded-for': '10.0.0.5', 'x-operator-subscriber-id': 'forged-sub' };
+        expect(await issuedPadded(EDGE, forged, [['X-Forwarded-For', '10.0.0.5'], ['X-Operator-Subscriber-Id', 'sub-42']])).to.equal(false);
+        expect(authBodies.map((b) => (b.attributes as Record<string, string> | undefined)?.subscriber)).not.to.include('forged-sub');
+        // A proxy that sets the header alone, after 100 client lines: its value is the attribute.
+        expect(await issuedPadded(EDGE, {}, [['X-Forwarded-For', '10.0.0.5'], ['X-Operator-Subscriber-Id', 'sub-42']])).to.equal(true);
+        expect(authBodies.at(-1)).to.deep.include({ appId: 'edge-app', attributes: { subscriber: 'sub-42' } });
+      });
     });
 
     it('the required header does not open a network the app does not trust', async function () {

@@ -1,6 +1,7 @@
 import type { AxiosResponse } from 'axios';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import nodeHttp from 'node:http';
 import { parseList, type Item } from 'structured-headers';
 import { loadConfig, RATE_LIMIT_DEFAULTS } from '../../../system/config.ts';
 import { addressSubject } from '../../../flows/rate-limit/limiter.ts';
@@ -43,6 +44,26 @@ const requestAt = (gateway: string, app: { appId: string; appSecret: string }, o
 function exchangeFrom(gateway: string, envelope: string, headers: Record<string, string> = {}) {
   return http.post(`${gateway}/v1/visit-tokens`, { envelope }, { headers: { 'content-type': 'application/json', ...headers } });
 }
+/**
+ * An exchange whose client sends its own X-Forwarded-For among 100 header lines, and whose proxy
+ * appends its X-Forwarded-For as the 101st (over node:http, which writes the lines as given).
+ */
+function exchangePadded(gateway: string, clientXff: string, proxyXff: string): Promise<Answer> {
+  const body = JSON.stringify({ envelope: 'a.b.c.d.e' });
+  const lines: string[] = ['Host', new URL(gateway).host, 'Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)), 'X-Forwarded-For', clientXff];
+  for (let i = 0; lines.length < 200; i++) lines.push(`x-pad-${i}`, 'a');
+  lines.push('X-Forwarded-For', proxyXff);
+  return new Promise((resolve, reject) => {
+    const req = nodeHttp.request(`${gateway}/v1/visit-tokens`, { method: 'POST', headers: lines }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, data: JSON.parse(Buffer.concat(chunks).toString('utf8')) } as Answer));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 const product = (gateway: string, vt: string, productId = 'city-pass') => http.get(`${gateway}/v1/products/${productId}`, { headers: { authorization: `Bearer ${vt}` } });
 
 /** The one item of a RateLimit or RateLimit-Policy header: policy name and parameters. */
@@ -82,8 +103,52 @@ describe('rate limits: addressSubject', function () {
     expect(addressSubject('2001:0db8:0001:0002:ffff:1:2:3')).to.equal('2001:db8:1:2::/64');
     expect(addressSubject('2001:db8::')).to.equal('2001:db8:0:0::/64');
     expect(addressSubject('::1')).to.equal('0:0:0:0::/64');
-    expect(addressSubject('64:ff9b::192.0.2.1')).to.equal('64:ff9b:0:0::/64');
     expect(addressSubject('')).to.equal('unknown');
+  });
+
+  // Failed before the fix: the IPv4-mapped and -compatible spellings were all `0:0:0:0::/64`, and
+  // a 6to4 address gave one IPv4 host 65,536 /64s. The NAT64 row used to be `64:ff9b:0:0::/64`
+  // (every IPv4 client behind a NAT64 in one bucket): it is now its IPv4 host (decision 36).
+  it('counts every IPv6 form that carries an IPv4 host as that IPv4 address', function () {
+    const table: [string, string][] = [
+      // IPv4-mapped, every spelling
+      ['::ffff:1.2.3.4', '1.2.3.4'],
+      ['::ffff:0102:0304', '1.2.3.4'],
+      ['::ffff:102:304', '1.2.3.4'],
+      ['0:0:0:0:0:ffff:1.2.3.4', '1.2.3.4'],
+      ['0000:0000:0000:0000:0000:FFFF:0102:0304', '1.2.3.4'],
+      ['::FFFF:1.2.3.4', '1.2.3.4'],
+      ['0::ffff:1.2.3.4', '1.2.3.4'],
+      // IPv4-compatible (deprecated ::/96), but not :: and ::1
+      ['::1.2.3.4', '1.2.3.4'],
+      ['::0102:0304', '1.2.3.4'],
+      ['0:0:0:0:0:0:1.2.3.4', '1.2.3.4'],
+      ['::', '0:0:0:0::/64'],
+      ['::1', '0:0:0:0::/64'],
+      ['::0.0.0.1', '0:0:0:0::/64'],
+      // 6to4: the IPv4 in bytes 2-5, whatever the rest
+      ['2002:0102:0304::1', '1.2.3.4'],
+      ['2002:102:304:ffff:1:2:3:4', '1.2.3.4'],
+      ['2002:102:305::1', '1.2.3.5'],
+      // NAT64 well-known prefix
+      ['64:ff9b::1.2.3.4', '1.2.3.4'],
+      ['64:ff9b::102:304', '1.2.3.4'],
+      ['64:ff9b::192.0.2.1', '192.0.2.1'],
+      ['64:ff9b:1::1.2.3.4', '64:ff9b:1:0::/64'],
+      // Teredo: the client's IPv4, inverted, in the last four bytes
+      ['2001:0:4136:e378:8000:63bf:3fff:fdd2', '192.0.2.45'],
+      ['2001::fefd:fcfb', '1.2.3.4'],
+      // Any other IPv6 address: its /64
+      ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+      ['2001:DB8:1:2:FFFF::', '2001:db8:1:2::/64'],
+      ['::ffff:0:1:2:3', '0:0:0:ffff::/64'],
+      ['1::1.2.3.4', '1:0:0:0::/64'],
+      ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ];
+    for (const [address, subject] of table) expect(addressSubject(address), address).to.equal(subject);
+    // IPv4 as it is, and anything that is not an IP counted as it is.
+    expect(addressSubject('1.2.3.4')).to.equal('1.2.3.4');
+    expect(addressSubject('unknown')).to.equal('unknown');
   });
 });
 
@@ -318,6 +383,37 @@ for (const kind of ['memory', 'redis'] as const) {
           const other = await exchangeFrom(gw, 'a.b.c.d.e', { 'x-forwarded-for': '2001:db8:1:3::1' });
           expect(other.status).to.equal(400);
           expectLimitHeaders(other, 'exchange', 3, 60, 2);
+        });
+
+        // Failed before the fix: `::ffff:c633:6414`, `0:0:0:0:0:ffff:198.51.100.20` and
+        // `::198.51.100.20` were all counted as `0:0:0:0::/64`, and 198.51.100.20 had a bucket apart.
+        it('every spelling of one IPv4 client, and its 6to4 address, share its bucket', async function () {
+          const gw = env.system.urls.gateway;
+          for (const [i, address] of ['::ffff:c633:6414', '0:0:0:0:0:FFFF:198.51.100.20', '::198.51.100.20'].entries()) {
+            const res = await exchangeFrom(gw, 'a.b.c.d.e', { 'x-forwarded-for': address });
+            expect(res.status, address).to.equal(400);
+            expectLimitHeaders(res, 'exchange', 3, 60, 2 - i);
+          }
+          expectLimited(await exchangeFrom(gw, 'a.b.c.d.e', { 'x-forwarded-for': '198.51.100.20' }), 'exchange', 3, 60);
+          expectLimited(await exchangeFrom(gw, 'a.b.c.d.e', { 'x-forwarded-for': '2002:c633:6414:1::2' }), 'exchange', 3, 60);
+          const line = logs.lines.filter((l) => l.audit === 'rate.limited' && l.policy === 'exchange').at(-1);
+          expect(line).to.include({ clientAddress: '2002:c633:6414:1::2' });
+          // Another IPv4 client next to it is not affected.
+          expectLimitHeaders(await exchangeFrom(gw, 'a.b.c.d.e', { 'x-forwarded-for': '::ffff:198.51.100.21' }), 'exchange', 3, 60, 2);
+        });
+
+        // Failed before the fix: the 101st header line was dropped, so the client's own
+        // X-Forwarded-For named it, a new address each time, and it was never refused.
+        it('the proxy\'s X-Forwarded-For after 100 client lines is read: the limit holds (429)', async function () {
+          const gw = env.system.urls.gateway;
+          for (let r = 2; r >= 0; r--) {
+            const res = await exchangePadded(gw, `192.0.2.${10 + r}`, '203.0.113.60');
+            expect(res.status, JSON.stringify(res.data)).to.equal(400);
+            expectLimitHeaders(res, 'exchange', 3, 60, r);
+          }
+          expectLimited(await exchangePadded(gw, '192.0.2.99', '203.0.113.60'), 'exchange', 3, 60);
+          const line = logs.lines.filter((l) => l.audit === 'rate.limited' && l.policy === 'exchange').at(-1);
+          expect(line).to.include({ clientAddress: '203.0.113.60' });
         });
 
         it('an H5 origin may read the headers (CORS Access-Control-Expose-Headers)', async function () {

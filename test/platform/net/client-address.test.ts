@@ -55,6 +55,81 @@ describe('client address (right-to-left X-Forwarded-For)', function () {
     });
   });
 
+  // Failed before the fix: only `::ffff:a.b.c.d` was made IPv4; `::ffff:0102:0304`,
+  // `0:0:0:0:0:ffff:1.2.3.4` and `::1.2.3.4` stayed IPv6, and `::1.2.3.4` matched no IPv4 range.
+  describe('every spelling of an IPv4 address is that address', function () {
+    const forms: [string, string | undefined][] = [
+      ['1.2.3.4', '1.2.3.4'],
+      // IPv4-mapped (::ffff:0:0/96): dotted tail, hex groups, expanded zeros, uppercase
+      ['::ffff:1.2.3.4', '1.2.3.4'],
+      ['::FFFF:1.2.3.4', '1.2.3.4'],
+      ['::ffff:0102:0304', '1.2.3.4'],
+      ['::ffff:102:304', '1.2.3.4'],
+      ['0:0:0:0:0:ffff:1.2.3.4', '1.2.3.4'],
+      ['0:0:0:0:0:FFFF:0102:0304', '1.2.3.4'],
+      ['0000:0000:0000:0000:0000:ffff:0102:0304', '1.2.3.4'],
+      ['0::0:ffff:1.2.3.4', '1.2.3.4'],
+      ['::ffff:0.0.0.0', '0.0.0.0'],
+      ['::ffff:7f00:1', '127.0.0.1'],
+      // IPv4-compatible (deprecated ::/96), except :: and ::1
+      ['::1.2.3.4', '1.2.3.4'],
+      ['::0102:0304', '1.2.3.4'],
+      ['0:0:0:0:0:0:1.2.3.4', '1.2.3.4'],
+      ['::0.0.0.2', '0.0.0.2'],
+      ['::', '::'],
+      ['::1', '::1'],
+      ['::0.0.0.1', '::1'],
+      ['0:0:0:0:0:0:0:1', '::1'],
+      // Not IPv4: carried in IPv6 (6to4, NAT64, Teredo) or only close to the mapped prefix
+      ['2002:0102:0304::1', '2002:102:304::1'],
+      ['64:ff9b::1.2.3.4', '64:ff9b::102:304'],
+      ['2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:0:4136:e378:8000:63bf:3fff:fdd2'],
+      ['::ffff:0:1.2.3.4', '::ffff:0:102:304'],
+      ['::fffe:1.2.3.4', '::fffe:102:304'],
+      ['1::1.2.3.4', '1::102:304'],
+      // Any other IPv6 address: RFC 5952 text
+      ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['2001:0db8:0000:0001:0000:0000:0000:0000', '2001:db8:0:1::'],
+      ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+      // Not an address
+      ['fe80::1%eth0', undefined],
+      ['010.0.0.1', undefined],
+      ['1.2.3.4.5', undefined],
+      [':::1', undefined],
+      ['::ffff:1.2.3.256', undefined],
+      ['', undefined],
+    ];
+    for (const [raw, normal] of forms) {
+      it(`${JSON.stringify(raw)} -> ${normal ?? 'not an address'}`, function () {
+        expect(normaliseAddress(raw)).to.equal(normal);
+      });
+    }
+
+    it('a network list matches each spelling as the IPv4 address it is', function () {
+      const v4 = createNetworkList(['1.2.3.0/24']);
+      for (const [raw, normal] of forms) if (normal === '1.2.3.4') expect(v4.has(raw), raw).to.equal(true);
+      for (const raw of ['2002:0102:0304::1', '64:ff9b::1.2.3.4', '::ffff:0:1.2.3.4', '1::1.2.3.4', '::1.2.4.4']) expect(v4.has(raw), raw).to.equal(false);
+      // A range written in IPv4-compatible form is the IPv4 range.
+      expect(createNetworkList(['::1.2.3.0/120']).has('1.2.3.9')).to.equal(true);
+      expect(createNetworkList(['::1.2.3.0/120']).has('::ffff:1.2.3.9')).to.equal(true);
+      expect(createNetworkList(['::1.2.3.0/120']).has('1.2.4.9')).to.equal(false);
+      // `::1` stays the IPv6 loopback: it is not 0.0.0.1.
+      expect(createNetworkList(['0.0.0.0/8']).has('::1')).to.equal(false);
+      expect(createNetworkList(['::1']).has('0:0:0:0:0:0:0.0.0.1')).to.equal(true);
+    });
+
+    it('a trusted proxy is recognised, and its client read, in any spelling', function () {
+      const list = createNetworkList(['10.1.0.0/16']);
+      for (const sock of ['10.1.2.3', '::ffff:10.1.2.3', '::ffff:a01:203', '::10.1.2.3']) {
+        expect(resolveClientAddress(sock, '::ffff:c633:6414', list), sock).to.deep.equal({ address: '198.51.100.20', peer: '10.1.2.3', viaTrustedProxy: true });
+      }
+      // A trusted hop in another spelling is skipped like the plain one.
+      expect(resolveClientAddress('10.1.2.3', '198.51.100.20, 0:0:0:0:0:ffff:10.1.9.9', list).address).to.equal('198.51.100.20');
+      expect(resolveClientAddress('10.1.2.3', '[::ffff:198.51.100.20]:443', list).address).to.equal('198.51.100.20');
+    });
+  });
+
   describe('resolveClientAddress', function () {
     it('without trusted proxies the socket decides, whatever X-Forwarded-For says', function () {
       expect(resolveClientAddress('203.0.113.5', '10.0.0.5', none)).to.deep.equal({ address: '203.0.113.5', peer: '203.0.113.5', viaTrustedProxy: false });
