@@ -1,7 +1,7 @@
 /** Runs components as a service: config from the environment, a graceful stop on SIGTERM/SIGINT. */
 import { ConfigError } from '../platform/config/env.ts';
 import { loadConfig } from './config.ts';
-import { createLogger } from '../platform/log/logger.ts';
+import { createBrokerLogger } from './logger.ts';
 import { startSystem, type ComponentName, type RunningSystem } from './start.ts';
 
 /** How long the requests in flight at SIGTERM may take to finish before their connections are cut (ms). */
@@ -10,7 +10,7 @@ const DRAIN_MS = 10_000;
 const EXIT_GRACE_MS = 2000;
 
 export async function runComponents(components: readonly ComponentName[], opts: { banner?: (s: RunningSystem) => void } = {}): Promise<void> {
-  const log = createLogger('broker');
+  const log = createBrokerLogger('broker');
   let system: RunningSystem;
   try {
     const config = loadConfig();
