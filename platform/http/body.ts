@@ -4,7 +4,7 @@ import type { Context, Next } from 'koa';
 import { MAX_JWS_LENGTH } from '../crypto/jws.ts';
 import { Problem, SECURITY_HEADERS } from './problem.ts';
 
-/** Header carrying the credential the gateway holds when it calls auth or a product backend. */
+/** Header carrying the internal credential a front service presents to the services behind it (the broker's name for it). */
 export const INTERNAL_HEADER = 'x-broker-internal';
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

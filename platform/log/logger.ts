@@ -16,7 +16,7 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,64}$/;
 
 /**
  * Gives each request an id (a well-formed incoming `X-Request-Id` is kept, so one id follows a
- * request through gateway and auth), echoes it, and writes one line per request.
+ * request through the services that pass it on), echoes it, and writes one line per request.
  */
 export function requestLog(log: Logger) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
