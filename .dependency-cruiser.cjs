@@ -116,6 +116,13 @@ const forbidden = [
     from: { path: '^flows/deps[.]ts$' },
     to: { path: '^flows/[^/]+/', pathNot: DEPS_USES.map((m) => `^flows/${esc(m)}$`) },
   },
+  {
+    name: 'flows-root-is-shared',
+    severity: 'error',
+    comment: 'The files at the root of flows/ (audit.ts, ...) are shared by every flow: they use no flow folder (deps.ts excepted, above).',
+    from: { path: '^flows/[^/]+$', pathNot: '^flows/deps[.]ts$' },
+    to: { path: '^flows/[^/]+/' },
+  },
   ...Object.entries(FLOW_USES).map(([flow, uses]) => ({
     name: `flow-${flow}-cross-flow`,
     severity: 'error',
