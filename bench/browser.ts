@@ -2,7 +2,7 @@
 import { chromium } from 'playwright-core';
 import type { TokenStore } from '../platform/store/index.ts';
 import { loadConfig } from '../system/config.ts';
-import { createLogger } from '../platform/log/logger.ts';
+import { createBrokerLogger } from '../system/logger.ts';
 import { buildAssets, gzippedSize } from '../h5/bundle.ts';
 import { startSystem } from '../system/start.ts';
 import { BrokerClient } from '../sdk/broker-client.ts';
@@ -29,7 +29,7 @@ export async function measureBrowser(opts: { store: TokenStore; ports: { gateway
     GATEWAY_PORT: String(p.gateway), AUTH_PORT: String(p.auth), H5_PORT: String(p.h5), PRODUCTS_PORT: String(p.products),
     CORS_ORIGINS: `http://h5.test:${p.h5}`,
   });
-  const system = await startSystem(config, { components: ['products', 'auth', 'gateway', 'h5'], store: opts.store, log: createLogger('bench-browser', 'warn') });
+  const system = await startSystem(config, { components: ['products', 'auth', 'gateway', 'h5'], store: opts.store, log: createBrokerLogger('bench-browser', 'warn') });
   const browser = await chromium.launch({
     executablePath: opts.chromiumPath,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--host-resolver-rules=MAP h5.test 127.0.0.1'],

@@ -5,7 +5,7 @@ import type { BrowserResult } from './browser.ts';
 import type { CryptoLimits } from './crypto.ts';
 import type { LoadResult } from './load.ts';
 
-interface BrokerRun {
+export interface BrokerRun {
   workers: number;
   issuance: LoadResult;
   exchange: Record<string, LoadResult>;

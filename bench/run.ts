@@ -16,7 +16,7 @@ import { measureBrowser, type BrowserResult } from './browser.ts';
 import { measureCrypto, type CryptoLimits } from './crypto.ts';
 import { makeAccessTokens, makeVisitTokens, rearmAccessTokens, sealEnvelopes } from './fixtures.ts';
 import { load, type LoadResult } from './load.ts';
-import { writeReport } from './report.ts';
+import { writeReport, type BrokerRun } from './report.ts';
 import { freePort } from '../scripts/free-port.ts';
 
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -71,12 +71,6 @@ async function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-interface BrokerRun {
-  workers: number;
-  issuance: LoadResult;
-  exchange: Record<string, LoadResult>;
-  product: LoadResult;
-}
 
 interface ExchangeFixtures {
   alg: string;

@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster';
 import { loadConfig } from '../system/config.ts';
-import { createLogger } from '../platform/log/logger.ts';
+import { createBrokerLogger } from '../system/logger.ts';
 import { startSystem } from '../system/start.ts';
 
 const workers = Number(process.env.BENCH_WORKERS || '1');
@@ -30,7 +30,7 @@ if (workers > 1 && cluster.isPrimary) {
   process.on('SIGINT', stop);
 } else {
   const config = loadConfig({ ...UNREACHABLE_LIMITS, ...process.env });
-  const system = await startSystem(config, { components: ['products', 'auth', 'gateway'], log: createLogger('bench') });
+  const system = await startSystem(config, { components: ['products', 'auth', 'gateway'], log: createBrokerLogger('bench') });
   const stop = async () => {
     await system.close(1000);
     process.exit(0);

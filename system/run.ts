@@ -2,7 +2,7 @@
 import { ConfigError } from '../platform/config/env.ts';
 import { loadConfig } from './config.ts';
 import type { Logger } from 'pino';
-import { createLogger } from '../platform/log/logger.ts';
+import { createBrokerLogger } from './logger.ts';
 import { startSystem, type ComponentName, type RunningSystem } from './start.ts';
 
 /** How long the requests in flight at SIGTERM may take to finish before their connections are cut (ms). */
@@ -13,7 +13,7 @@ const EXIT_GRACE_MS = 2000;
 export async function runComponents(components: readonly ComponentName[], opts: { banner?: (s: RunningSystem) => void } = {}): Promise<void> {
   let log: Logger;
   try {
-    log = createLogger('broker');
+    log = createBrokerLogger('broker');
   } catch (err) {
     // A bad LOG_LEVEL: there is no logger to say it with.
     process.stderr.write(`cannot start: ${(err as Error).message}\n`);

@@ -11,7 +11,7 @@ import { createAuthApp } from '../auth/app.ts';
 import { createAuthService, type AuthService } from '../auth/service.ts';
 import type { BrokerConfig } from './config.ts';
 import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey, type EncryptionKey, type SigningKey } from '../flows/keys/keys.ts';
-import { createLogger } from '../platform/log/logger.ts';
+import { createBrokerLogger } from './logger.ts';
 import { loadRegistry, type AppRegistry } from '../flows/apps/registry.ts';
 import { ensureSigningKeySet, SigningKeyRing } from '../flows/keys/signing-keys.ts';
 import { createHttpServer, drainServers } from '../platform/http/server.ts';
@@ -120,7 +120,7 @@ function localAuth(service: AuthService): Upstream {
 /** Starts the chosen components; see SystemOptions for the defaults. */
 export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOptions = {}): Promise<RunningSystem> {
   const components = new Set(opts.components ?? ALL_COMPONENTS);
-  const log = opts.log ?? createLogger('broker');
+  const log = opts.log ?? createBrokerLogger('broker');
   const servers: Partial<Record<ComponentName, http.Server>> = {};
   const hosts: Record<ComponentName, string> = {
     gateway: config.host, h5: config.host, demo: config.host, auth: config.internalHost, products: config.internalHost,

@@ -7,8 +7,7 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
-import { MAX_JWS_LENGTH } from '../platform/crypto/jws.ts';
-import { noStore } from '../platform/http/body.ts';
+import { bearerJws, noStore } from '../platform/http/body.ts';
 import { Problem } from '../platform/http/problem.ts';
 import { createService } from '../platform/http/service.ts';
 import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.ts';
@@ -18,8 +17,6 @@ export interface ExternalServerDeps {
   verifier: VisitTokenVerifier;
   log: Logger;
 }
-
-const BEARER_RE = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
 function vtInvalid(detail: string): Problem {
   return new Problem('vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
@@ -33,11 +30,10 @@ export function createExternalServerApp(deps: ExternalServerDeps): Koa {
   });
   router.get('/api/me', async function verifyVisitToken(ctx, next) {
     noStore(ctx);
-    const header = ctx.get('authorization');
-    const m = header.length <= MAX_JWS_LENGTH + 7 ? BEARER_RE.exec(header) : null;
-    if (!m) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
+    const vt = bearerJws(ctx);
+    if (!vt) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
     try {
-      ctx.state.vt = await deps.verifier.verify(m[1]!);
+      ctx.state.vt = await deps.verifier.verify(vt);
     } catch (err) {
       if (!(err instanceof VisitTokenRejected)) throw err;
       deps.log.warn({ reason: err.reason, reqId: ctx.state.requestId }, 'visit token refused by the external server');

@@ -4,7 +4,7 @@ import { noStore, parseJsonObject, readRawBody } from '../../platform/http/body.
 import {
   checkSignatureTime, parseSignature, SignatureError, verifyContentDigest, verifySignature, type ParsedSignature,
 } from '../../platform/http/signature.ts';
-import { audit } from '../../platform/log/logger.ts';
+import { audit } from '../audit.ts';
 import { ATTRIBUTE_VALUE_RE } from '../apps/profile.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createRateLimiter } from '../rate-limit/limiter.ts';

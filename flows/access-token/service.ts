@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { audienceProblem } from '../apps/audience.ts';
 import { encryptCompact } from '../../platform/crypto/jwe.ts';
-import { audit } from '../../platform/log/logger.ts';
+import { audit } from '../audit.ts';
 import { field, noStore, readJsonBody } from '../../platform/http/body.ts';
 import { ATTRIBUTE_VALUE_RE, profileProblem, type Profile } from '../apps/profile.ts';
 import { Problem } from '../../platform/http/problem.ts';

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
-import { noStore } from '../../platform/http/body.ts';
-import { JwsError, MAX_JWS_LENGTH } from '../../platform/crypto/jws.ts';
+import { bearerJws, noStore } from '../../platform/http/body.ts';
+import { JwsError } from '../../platform/crypto/jws.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createRateLimiter } from '../rate-limit/limiter.ts';
 import { hasAudience, type VisitTokenClaims } from '../visit-token/records.ts';
@@ -8,8 +8,6 @@ import type { GatewayDeps } from '../deps.ts';
 import { relay } from '../../platform/http/upstream.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
 
-/** A compact JWS, bounded: three base64url segments, at most MAX_JWS_LENGTH characters in all. */
-const BEARER_RE = new RegExp(`^Bearer ([A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+)$`);
 const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
 
 /** Identity headers the product backend trusts: set here only, never taken from the client. */
@@ -31,16 +29,15 @@ export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   return [
     async function verifyVisitToken(ctx: Context, next: Next): Promise<void> {
       noStore(ctx);
-      const header = ctx.get('authorization');
-      const m = header.length <= MAX_JWS_LENGTH + 7 ? BEARER_RE.exec(header) : null;
-      if (!m) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
+      const vt = bearerJws(ctx);
+      if (!vt) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
       try {
-        ctx.state.verifiedClaims = await visitTokens.verify(ctx, m[1]!);
+        ctx.state.verifiedClaims = await visitTokens.verify(ctx, vt);
       } catch (err) {
         if (err instanceof JwsError) throw vtInvalid();
         throw err;
       }
-      ctx.state.vt = m[1]!;
+      ctx.state.vt = vt;
       await next();
     },
 

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { serializeList } from 'structured-headers';
-import { audit } from '../../platform/log/logger.ts';
+import { audit } from '../audit.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import type { RateLimitResult, TokenStore } from '../../platform/store/index.ts';
 import { embeddedIpv4, ipv6Prefix64, normaliseAddress } from '../../platform/net/client-address.ts';

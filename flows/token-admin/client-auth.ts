@@ -4,7 +4,7 @@
  * backend, form-urlencoded first as RFC 6749 section 2.3.1 says.
  */
 import type { Context, Next } from 'koa';
-import { noStore, readRawBody, safeEqual } from '../../platform/http/body.ts';
+import { decodeUtf8Body, noStore, readRawBody, safeEqual } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import type { AppEntry, AppRegistry, BackendEntry } from '../apps/registry.ts';
 import { hasAudience, type VisitTokenClaims, type VisitTokenRecord } from '../visit-token/records.ts';
@@ -83,13 +83,7 @@ export function requireTokenClient(registry: AppRegistry) {
 export async function readTokenForm(ctx: Context): Promise<{ token: string; hint?: string }> {
   if (!ctx.is('application/x-www-form-urlencoded')) throw new Problem('unsupported_media_type', 'Send the body as application/x-www-form-urlencoded.');
   const raw = await readRawBody(ctx, { limit: 8192 });
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
-  } catch {
-    throw new Problem('invalid_request', 'The body is not valid UTF-8.');
-  }
-  const form = new URLSearchParams(text);
+  const form = new URLSearchParams(decodeUtf8Body(raw));
   for (const name of ['token', 'token_type_hint']) {
     if (form.getAll(name).length > 1) throw new Problem('invalid_request', `"${name}" is given more than once.`);
   }

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { audit } from '../../platform/log/logger.ts';
+import { audit } from '../audit.ts';
 import { vtKey } from '../visit-token/records.ts';
 import { findVisibleToken, requireTokenClient, type VisibleToken } from './client-auth.ts';
 import type { GatewayDeps } from '../deps.ts';

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { decryptCompactAsync, encryptCompact, MAX_ENVELOPE_LENGTH, JweError, type JweHeader } from '../../platform/crypto/jwe.ts';
-import { audit } from '../../platform/log/logger.ts';
+import { audit } from '../audit.ts';
 import { noStore, readJsonBody } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { TOMBSTONE_PREFIX, type TokenStore } from '../../platform/store/index.ts';

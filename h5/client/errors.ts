@@ -2,6 +2,25 @@
  * What can go wrong on the page, as stable codes (the gateway's problem+json `code`, or one of the
  * page's own below), and the friendly words shown for each. Never a stack, never server detail.
  */
+import type { ProblemCode } from '../../protocol/problems.ts';
+
+/**
+ * The gateway's problem codes the page has its own words for: every code docs/errors.md says the
+ * H5 page meets on its three calls (JWKS, exchange, product), and the outages it can ride out.
+ * Checked against the problem table by tsc (`satisfies`) and against docs/errors.md by
+ * test/protocol/problems.test.ts. Any other code means a request the page should never make, or
+ * an unforeseen failure: it gets the fallback words.
+ */
+export const GATEWAY_CODES = [
+  'at_invalid',
+  'envelope_invalid',
+  'vt_invalid',
+  'forbidden_product',
+  'unknown_product',
+  'rate_limited',
+  'store_unavailable',
+  'upstream_unavailable',
+] as const satisfies readonly ProblemCode[];
 
 /** The page's own codes, for failures that have no gateway answer behind them. */
 export const PAGE_CODES = {
@@ -18,6 +37,9 @@ export const PAGE_CODES = {
   /** Anything not foreseen. */
   unexpected: 'unexpected',
 } as const;
+
+/** A code the page has words for: one of the gateway's it meets, or one of its own. */
+export type PageMessageCode = (typeof GATEWAY_CODES)[number] | (typeof PAGE_CODES)[keyof typeof PAGE_CODES];
 
 /** An error the page shows: a stable code, and the HTTP status when the gateway gave one. */
 export class PageError extends Error {
@@ -42,8 +64,8 @@ export function toPageError(e: unknown): PageError {
  * Codes after which trying again cannot help: the AT is spent or refused, the VT is gone, or the
  * product is closed to this app. The user has to go back to the app.
  */
-export const FINAL_CODES: ReadonlySet<string> = new Set([
-  'at_missing',
+export const FINAL_CODES: ReadonlySet<string> = new Set<PageMessageCode>([
+  PAGE_CODES.atMissing,
   'at_invalid',
   'vt_invalid',
   'forbidden_product',
@@ -57,7 +79,13 @@ export interface FriendlyMessage {
   text: string;
 }
 
-const MESSAGES: Record<string, FriendlyMessage> = {
+const FALLBACK: FriendlyMessage = {
+  title: "We can't reach the service right now",
+  text: 'Please check your connection and try again.',
+};
+
+/** Words for every code the page meets: tsc refuses a missing one. */
+export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   at_missing: {
     title: 'Open this page from the app',
     text: 'This page only works when you open it from the app you came from. Go back to the app and tap the product there.',
@@ -65,6 +93,10 @@ const MESSAGES: Record<string, FriendlyMessage> = {
   at_invalid: {
     title: 'This link has expired',
     text: 'This link has expired or was already used. Go back to the app and open the product again.',
+  },
+  envelope_invalid: {
+    title: 'We could not start your session',
+    text: 'Something went wrong while setting up a secure session. Please try again.',
   },
   vt_invalid: {
     title: 'Your session has expired',
@@ -98,14 +130,12 @@ const MESSAGES: Record<string, FriendlyMessage> = {
     title: 'This page is not set up correctly',
     text: 'Please go back to the app and try again later.',
   },
-};
-
-const FALLBACK: FriendlyMessage = {
-  title: "We can't reach the service right now",
-  text: 'Please check your connection and try again.',
+  network_error: FALLBACK,
+  bad_response: FALLBACK,
+  unexpected: FALLBACK,
 };
 
 /** The words for a code; anything unknown reads as "can't reach the service". */
 export function friendlyMessage(code: string): FriendlyMessage {
-  return Object.prototype.hasOwnProperty.call(MESSAGES, code) ? MESSAGES[code]! : FALLBACK;
+  return Object.prototype.hasOwnProperty.call(MESSAGES, code) ? MESSAGES[code as PageMessageCode] : FALLBACK;
 }

@@ -2,7 +2,7 @@
  * JWS compact serialization (RFC 7515) with ES256 only, on node:crypto. Small on purpose: the
  * header is checked member by member before any crypto runs, so `alg: "none"`, `"noNE"`, HS256
  * and every other algorithm fail as strings, and a key can only ever be used with ES256.
- * Tests check it both ways against `jose` (test/signed-vt.test.ts).
+ * Tests check it both ways against `jose` (test/flows/visit-token/signed-vt.test.ts).
  */
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 

@@ -1,9 +1,10 @@
 /** Small HTTP pieces every service uses: strict JSON bodies, the internal credential, headers. */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
+import { MAX_JWS_LENGTH } from '../crypto/jws.ts';
 import { Problem, SECURITY_HEADERS } from './problem.ts';
 
-/** Header carrying the credential the gateway holds when it calls auth or a product backend. */
+/** Header carrying the internal credential a front service presents to the services behind it (the broker's name for it). */
 export const INTERNAL_HEADER = 'x-broker-internal';
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -32,12 +33,7 @@ export async function readRawBody(ctx: Context, { limit }: ReadBodyOptions): Pro
  */
 export function parseJsonObject(ctx: Context, raw: Buffer): Record<string, unknown> {
   if (!ctx.is('application/json')) throw new Problem('unsupported_media_type', 'Send the body as application/json.');
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
-  } catch {
-    throw new Problem('invalid_request', 'The body is not valid UTF-8.');
-  }
+  const text = decodeUtf8Body(raw);
   let value: unknown;
   try {
     value = JSON.parse(text, (key, v) => {
@@ -93,4 +89,22 @@ export function field(body: Record<string, unknown>, name: string, re: RegExp, d
   const v = body[name];
   if (typeof v !== 'string' || !re.test(v)) throw new Problem('invalid_request', detail ?? `"${name}" is missing or malformed.`);
   return v;
+}
+
+/** A body's bytes as text: strict UTF-8, anything else is invalid_request. */
+export function decodeUtf8Body(raw: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    throw new Problem('invalid_request', 'The body is not valid UTF-8.');
+  }
+}
+
+/** A compact JWS, bounded: three base64url segments, at most MAX_JWS_LENGTH characters in all. */
+const BEARER_JWS_RE = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+/** The compact JWS of an `Authorization: Bearer <JWS>` header, or undefined when there is none or it is malformed or too long. */
+export function bearerJws(ctx: Context): string | undefined {
+  const header = ctx.get('authorization');
+  return header.length <= MAX_JWS_LENGTH + 7 ? BEARER_JWS_RE.exec(header)?.[1] : undefined;
 }

@@ -11,7 +11,7 @@ import { Problem, SECURITY_HEADERS } from './problem.ts';
 
 /** Ceiling on the request line plus all header lines (bytes); Node's default, set explicitly. */
 export const MAX_HEADER_BYTES = 16 * 1024;
-/** Ceiling on the request target (path and query); every URL of the broker is far shorter. */
+/** Ceiling on the request target (path and query); every URL we serve is far shorter. */
 export const MAX_URL_LENGTH = 2048;
 /** How long a client may take to send its headers (ms). */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -205,7 +205,7 @@ export async function drainServers(servers: readonly http.Server[], deadline: nu
   await Promise.all(own.map((d) => d.finish(deadline)));
 }
 
-/** An http.Server with the broker's limits and a graceful stop (drainServers); the caller attaches the app and listens. */
+/** An http.Server with these limits and a graceful stop (drainServers); the caller attaches the app and listens. */
 export function createHttpServer(opts: HttpServerOptions = {}): http.Server {
   const server = http.createServer({
     maxHeaderSize: MAX_HEADER_BYTES,

@@ -1,17 +1,17 @@
 /**
  * HTTP Message Signatures (RFC 9421) with `hmac-sha256`, and Content-Digest (RFC 9530, sha-256):
- * how a third-party backend signs its requests and how the gateway checks them.
+ * how a client signs its requests and how a server checks them.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseDictionary, serializeInnerList, type InnerList, type Item } from 'structured-headers';
 
 export const SIGNATURE_ALG = 'hmac-sha256';
-/** Components every signed request to the gateway must cover (protocol section 1). */
+/** Components every signed request must cover (the broker's protocol, section 1). */
 export const REQUIRED_COMPONENTS = ['@method', '@target-uri', 'content-digest', 'content-type'] as const;
 const DERIVED = new Set(['@method', '@target-uri', '@authority', '@scheme', '@path', '@query']);
 const MAX_SIGNATURE_HEADER = 4096;
 
-/** Why a signature was refused; the gateway maps each reason to a problem code and detail. */
+/** Why a signature was refused; the caller maps each reason to a problem code and detail. */
 export type SignatureFailure =
   | 'missing'
   | 'malformed'

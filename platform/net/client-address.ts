@@ -1,7 +1,7 @@
 /**
  * Where a request came from: the socket's peer, or, when that peer is a trusted proxy, the first
  * untrusted address in `X-Forwarded-For` read from the right. Also the CIDR lists that trusted
- * proxies and apps' trusted networks are written in.
+ * proxies and per-client allowlists are written in.
  *
  * Koa's `ctx.ip` (with `app.proxy`) takes the leftmost `X-Forwarded-For` entry, which the client
  * writes itself; this module never does.
@@ -16,7 +16,7 @@ export interface NetworkList {
   has(address: string): boolean;
 }
 
-/** What the gateway knows of a request's origin. */
+/** What a service knows of a request's origin. */
 export interface ClientAddress {
   /** The address the request came from, normalised (normaliseAddress: IPv4-mapped IPv6 becomes IPv4). */
   address: string;

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type BrokerConfig } from '../../system/config.ts';
 import { generateEncryptionKeys, generateSigningKey, type EncryptionKey, type EnvelopeAlg, type SigningKey } from '../../flows/keys/keys.ts';
-import { REDACT_PATHS } from '../../platform/log/logger.ts';
+import { REDACT_PATHS } from '../../system/logger.ts';
 import { createRegistry, type AppRegistry } from '../../flows/apps/registry.ts';
 import type { TokenStore } from '../../platform/store/index.ts';
 import { startSystem, type ComponentName, type RunningSystem, type SystemOptions, type SystemUrls } from '../../system/start.ts';
