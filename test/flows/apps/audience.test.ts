@@ -211,7 +211,7 @@ describe('audience binding, the user profile and operator attributes', function 
     });
 
     it('http is allowed only for loopback hosts, and only in development', function () {
-      for (const ok of ['https://partner.example', 'https://partner.example:8443/api?x=1', 'https://[2001:db8::1]/']) {
+      for (const ok of ['https://partner.example/', 'https://partner.example:8443/api?x=1', 'https://[2001:db8::1]/']) {
         expect(audienceProblem(ok, { allowLoopbackHttp: false }), ok).to.equal(undefined);
       }
       for (const loop of ['http://127.0.0.1:9000/api', 'http://localhost/', 'http://[::1]:1/']) {
@@ -220,6 +220,20 @@ describe('audience binding, the user profile and operator attributes', function 
       }
       expect(audienceProblem('http://10.0.0.1/', { allowLoopbackHttp: true })).to.match(/https/);
       expect(audienceProblem(`https://p.example/${'a'.repeat(256 - 'https://p.example/'.length)}`, { allowLoopbackHttp: false })).to.equal(undefined);
+    });
+
+    // Outside review (hardening issue): `https://a.example\@b.example/` was accepted, though parsers
+    // disagree on its host (a.example to the URL standard, b.example to others). Failed before.
+    it('an audience must be exactly the form the URL standard serialises it to', async function () {
+      for (const bad of [
+        'https://a.example\\@b.example/', 'https://a.example\\b/', 'https://partner.example', 'https://Partner.example/',
+        'https://partner.example:443/', 'https://partner.example/a/../b', 'https://[2001:DB8::1]/',
+      ]) {
+        expect(audienceProblem(bad, { allowLoopbackHttp: false }), bad).to.match(/serialises/);
+        await expectRefused(DEMO_APP, { audience: bad }, /"audience" must be written as the URL standard serialises it/);
+      }
+      expect(() => createRegistry({ apps: [{ ...LISTED, audiences: ['https://a.example\\@b.example/'] }] }))
+        .to.throw(RegistryError, /audiences: .* must be written as the URL standard serialises it/);
     });
 
     it('an app registered with audiences may name only those', async function () {
