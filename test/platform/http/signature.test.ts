@@ -76,7 +76,7 @@ describe('AT issuance: request signatures (RFC 9421)', function () {
     ['changed body', () => ({ sentBody: JSON.stringify({ userId: 'mallory', productId: 'city-pass' }) }), 401, 'invalid_signature'],
     ['stale created (301 s ago)', () => ({ created: Math.floor(Date.now() / 1000) - 301 }), 401, 'invalid_signature'],
     ['created in the future (301 s ahead)', () => ({ created: Math.floor(Date.now() / 1000) + 301 }), 401, 'invalid_signature'],
-    ['unknown app', () => ({ keyId: 'no-such-app' }), 401, 'unknown_app'],
+    ['unknown app', () => ({ keyId: 'no-such-app' }), 401, 'invalid_signature'],
     ['signed for another target URI', () => ({ target: 'http://evil.example/v1/access-tokens' }), 401, 'invalid_signature'],
     ['a nonce too short to be unique', () => ({ nonce: 'short' }), 401, 'invalid_signature'],
   ];
@@ -87,6 +87,23 @@ describe('AT issuance: request signatures (RFC 9421)', function () {
       expect(store.issuedAccessTokens()).to.equal(before);
     });
   }
+
+  // Outside review (hardening issue): an unknown keyid answered unknown_app and a known one with a
+  // bad signature invalid_signature, so app ids could be enumerated without a secret. Failed before.
+  it('an unknown keyid and a known one with a wrong signature get the same answer: status, code, body, headers', async function () {
+    const secret = 'not-the-secret-0123456789abcdefghijklmnop';
+    const body = JSON.stringify({ userId: 'alice', productId: 'city-pass' });
+    const before = store.issuedAccessTokens();
+    const known = await send({ body, secret });
+    const unknown = await send({ body, secret, keyId: 'no-such-app' });
+    expectProblem(known, 401, 'invalid_signature');
+    expectProblem(unknown, 401, 'invalid_signature');
+    expect(unknown.data).to.deep.equal(known.data);
+    // Every header but the per-request ones (the date and our request id).
+    const fixed = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'date' && k !== 'x-request-id'));
+    expect(fixed(unknown.headers)).to.deep.equal(fixed(known.headers));
+    expect(store.issuedAccessTokens()).to.equal(before);
+  });
 
   it('accepts created at the edge of the window (299 s ago)', async function () {
     const res = await send({ created: Math.floor(Date.now() / 1000) - 299 });
