@@ -399,6 +399,15 @@ describe('audience binding, the user profile and operator attributes', function 
       }
     });
 
+    // Outside review (hardening issue): the detail quoted a bad key as sent, NUL and ESC included.
+    it('the detail of a refused profile key shows control characters escaped, never as sent', async function () {
+      const { res } = await requestAt(DEMO_APP, { profile: { 'a\u0000\u001b[2Jb': 'x' } });
+      expect(res.status).to.equal(400);
+      expect(res.data.code).to.equal('invalid_request');
+      expect(res.data.detail).to.include('key "a\\u0000\\u001b[2Jb"');
+      expect(/[\u0000-\u001f\u007f-\u009f]/.test(res.data.detail)).to.equal(false);
+    });
+
     it('a profile at every limit still makes a VT the gateway accepts', async function () {
       // 8 keys whose JSON is just under 1024 bytes, with characters of 1 to 4 bytes.
       const profile = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, (i % 2 ? 'é' : '😀').repeat(36) + 'x'.repeat(i)]));
