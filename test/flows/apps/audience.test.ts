@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
 import { pino } from 'pino';
 import { audienceProblem } from '../../../flows/apps/audience.ts';
+import { profileProblem } from '../../../flows/apps/profile.ts';
 import { signRequest } from '../../../platform/http/signature.ts';
 import { decryptCompact } from '../../../platform/crypto/jwe.ts';
 import { createRegistry, RegistryError } from '../../../flows/apps/registry.ts';
@@ -396,6 +397,44 @@ describe('audience binding, the user profile and operator attributes', function 
         expect(res.status, raw).to.equal(400);
         expect(res.data.code).to.equal('invalid_request');
         expect(store.issued).to.equal(before);
+      }
+    });
+
+    // Outside review (hardening issue): profile values took bidi overrides, zero-width characters,
+    // line separators and noncharacters. Failed before for all but the C0/C1 controls.
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    const NAMED = [
+      ...range(0x202a, 0x202e), ...range(0x2066, 0x2069), 0x200e, 0x200f, 0x061c, // bidi controls
+      ...range(0x200b, 0x200d), 0x2060, 0xfeff, 0x2028, 0x2029, // zero-width, BOM, separators
+    ];
+    const CONTROLS = [...range(0x00, 0x1f), ...range(0x7f, 0x9f)];
+    const NONCHARACTERS = [...range(0xfdd0, 0xfdef), ...range(0, 16).flatMap((plane) => [plane * 0x10000 + 0xfffe, plane * 0x10000 + 0xffff])];
+
+    it('refuses each bidi control, zero-width character, separator, control and noncharacter in a profile value', function () {
+      for (const cp of [...NAMED, ...CONTROLS, ...NONCHARACTERS]) {
+        const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+        for (const value of [`Alice${String.fromCodePoint(cp)}Martin`, String.fromCodePoint(cp)]) {
+          expect(profileProblem({ displayName: value }), hex).to.match(/^"displayName" must be 1-128 characters without control, bidi or zero-width/);
+        }
+      }
+      // Neighbours that are ordinary text stay allowed.
+      for (const ok of ['\u00a0', '\u061b', '\u2010', '\u202f', '\u206a', '\ufdcf', '\ufdf0', '\ufffd', '\u{1fffd}', 'é', '😀', 'עברית', 'العربية']) {
+        expect(profileProblem({ displayName: `x${ok}` }), ok).to.equal(undefined);
+      }
+    });
+
+    it('refuses them over HTTP too: 400 invalid_request naming the field, no AT', async function () {
+      for (const cp of [...NAMED, 0x00, 0x1b, 0x85, 0xfdd0, 0xfffe, 0x10ffff]) {
+        await expectRefused(DEMO_APP, { profile: { displayName: `Alice${String.fromCodePoint(cp)}Martin` } }, /^"profile" "displayName" must be/);
+      }
+      // An operator attribute is visible ASCII only: auth refuses the same characters there.
+      for (const cp of [0x202e, 0x200b, 0x2028, 0xfdd0]) {
+        const res = await client.post(`${system.urls.auth}/internal/access-tokens`,
+          { appId: 'edge-app', userId: 'alice', productId: 'city-pass', attributes: { subscriber: `sub${String.fromCodePoint(cp)}42` } },
+          { headers: { 'content-type': 'application/json', 'x-broker-internal': INTERNAL_TOKEN } });
+        expect(res.status, cp.toString(16)).to.equal(400);
+        expect(res.data.code).to.equal('invalid_request');
+        expect(res.data.detail).to.match(/"attributes"/);
       }
     });
 
