@@ -1,7 +1,7 @@
 /**
  * The verifier a product backend (or any server a VT is meant for) uses to trust a VT offline:
  * it fetches the broker's JWKS, caches it, refetches once on an unknown `kid` with a cool-down,
- * and checks `typ`, `alg`, `iss`, `aud` and `exp`. Built on `jose`, a well-kept library, rather
+ * and checks `typ`, `alg`, `iss`, `aud`, `exp` and, when given, `app`. Built on `jose`, a well-kept library, rather
  * than our own code: this is what we hand to others. It cannot see revocation; a server that
  * must honour a revocation at once asks `POST /v1/introspect` (or sits behind the gateway, which
  * checks liveness on every call).
@@ -17,6 +17,12 @@ export interface VisitTokenVerifierOptions {
   issuer: string;
   /** The audience this server accepts (its product id, or its own address); a VT must name one. */
   audience: string | string[];
+  /**
+   * The app (or apps) whose VTs this server accepts: the VT's `app` claim must be one of them.
+   * A partner server a VT is bound to by `audience` must set it (its own app); a product backend,
+   * which serves every app the registry allows, may leave it out.
+   */
+  app?: string | readonly string[];
   /** Least time between two JWKS fetches on an unknown `kid` (default 30 s). */
   cooldownMs?: number;
   /** How long a fetched JWKS is used before it is fetched again (default 10 min). */
@@ -60,9 +66,9 @@ const JWKS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_J
 export interface VisitTokenVerifier {
   /**
    * The VT's claims when it verifies; VisitTokenRejected otherwise, or VerifierUnavailable when
-   * the JWKS cannot be fetched. `audience` overrides the default.
+   * the JWKS cannot be fetched. `audience` and `app` override the defaults.
    */
-  verify(token: string, opts?: { audience?: string | string[] }): Promise<VisitTokenClaims>;
+  verify(token: string, opts?: { audience?: string | string[]; app?: string | readonly string[] }): Promise<VisitTokenClaims>;
 }
 
 /** Creates a verifier over the broker's JWKS. */
@@ -74,14 +80,22 @@ export function createVisitTokenVerifier(opts: VisitTokenVerifierOptions): Visit
   });
   const cacheSize = opts.cacheSize ?? 10_000;
   const verified = new Map<string, VisitTokenClaims>();
+  /** The `app` claim against the allowed apps; the same rejection as jose's other claim checks. */
+  function checkApp(claims: VisitTokenClaims, allowed: string | readonly string[] | undefined): VisitTokenClaims {
+    if (allowed === undefined) return claims;
+    const apps: readonly string[] = typeof allowed === 'string' ? [allowed] : allowed;
+    if (typeof claims.app !== 'string' || !apps.includes(claims.app)) throw new VisitTokenRejected('ERR_JWT_CLAIM_VALIDATION_FAILED');
+    return claims;
+  }
   return {
     async verify(token, o = {}) {
       const audience = o.audience ?? opts.audience;
+      const app = o.app ?? opts.app;
       // Remembered per audience asked for: a VT accepted for one audience says nothing of another.
       const key = `${JSON.stringify(audience)} ${token}`;
       const hit = cacheSize > 0 ? verified.get(key) : undefined;
       if (hit) {
-        if (hit.exp + (opts.clockToleranceSeconds ?? 0) > Date.now() / 1000) return hit;
+        if (hit.exp + (opts.clockToleranceSeconds ?? 0) > Date.now() / 1000) return checkApp(hit, app);
         verified.delete(key);
       }
       try {
@@ -98,8 +112,9 @@ export function createVisitTokenVerifier(opts: VisitTokenVerifierOptions): Visit
           if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
           verified.set(key, claims);
         }
-        return claims;
+        return checkApp(claims, app);
       } catch (err) {
+        if (err instanceof VisitTokenRejected) throw err;
         if (err instanceof errors.JOSEError && !JWKS_UNAVAILABLE.has(err.code)) throw new VisitTokenRejected(err.code);
         // A fetch that failed (a TypeError from fetch, a timeout, a non-200 or a non-JWKS answer).
         throw new VerifierUnavailable(err);

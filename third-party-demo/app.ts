@@ -5,7 +5,9 @@ import Router from '@koa/router';
 import type { Logger } from 'pino';
 import { escapeHtml } from '../platform/http/html.ts';
 import { field, noStore, readJsonBody } from '../platform/http/body.ts';
-import { Problem } from '../platform/http/problem.ts';
+import { Problem, SECURITY_HEADERS } from '../platform/http/problem.ts';
+import { MemoryStore, type TokenStore } from '../platform/store/index.ts';
+import { addressSubject, createRateLimiter, type RateLimitRule } from '../flows/rate-limit/limiter.ts';
 import { createService } from '../platform/http/service.ts';
 import { BrokerClient, BrokerError, h5PageUrl } from '../sdk/broker-client.ts';
 
@@ -15,7 +17,17 @@ export interface DemoDeps {
   h5Url: string;
   products: readonly { id: string; name: string }[];
   log: Logger;
+  /**
+   * `POST /api/open` per client address (the socket's: the demo trusts no proxy header); default
+   * DEMO_OPEN_LIMIT, `null` for none.
+   */
+  openLimit?: RateLimitRule | null;
+  /** Where the open limit counts; default a memory store of this process. */
+  store?: TokenStore;
 }
+
+/** The demo's own limit on `POST /api/open`: it mints an AT for anyone who asks, so not many. */
+export const DEMO_OPEN_LIMIT: RateLimitRule = Object.freeze({ limit: 10, windowSeconds: 60 });
 
 /** The demo app's users (a real app has its own accounts; these stand in). */
 export const DEMO_USERS = [
@@ -50,10 +62,16 @@ export function createDemoApp(deps: DemoDeps): Koa {
   const h5Origin = new URL(deps.h5Url).origin;
   const assets = { js: file('./public/demo.js'), css: file('./public/demo.css') };
   const productIds = new Set(deps.products.map((p) => p.id));
+  const openLimit = createRateLimiter(deps.store ?? new MemoryStore(), 'open', deps.openLimit === undefined ? DEMO_OPEN_LIMIT : deps.openLimit ?? undefined, deps.log);
 
+  // The same headers as every other answer of ours (nosniff, no-referrer, a deny-all CSP that
+  // forbids framing); the page replaces the CSP with its own, which still forbids framing.
+  router.use(async function securityHeaders(ctx, next) {
+    ctx.set(SECURITY_HEADERS);
+    await next();
+  });
   router.get('/', async function appPage(ctx) {
-    ctx.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-src ${h5Origin}; base-uri 'none'`);
-    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-src ${h5Origin}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = renderAppPage(deps);
   });
@@ -65,7 +83,15 @@ export function createDemoApp(deps: DemoDeps): Koa {
     ctx.type = 'text/css; charset=utf-8';
     ctx.body = assets.css;
   });
-  router.post('/api/open', async function openProduct(ctx) {
+  router.post('/api/open', async function limitOpen(ctx, next) {
+    // Anyone who can reach the demo can have it mint ATs: a few per minute per address.
+    const address = ctx.req.socket.remoteAddress ?? '';
+    await openLimit.enforce(ctx, addressSubject(address), {
+      detail: 'Too many products opened from this address; try again after Retry-After.',
+      audit: { route: 'POST /api/open', clientAddress: address },
+    });
+    await next();
+  }, async function openProduct(ctx) {
     const { body } = await readJsonBody(ctx, { limit: 1024 });
     const userId = field(body, 'userId', /^[a-z]{1,32}$/);
     const productId = field(body, 'productId', /^[a-z0-9-]{1,64}$/);

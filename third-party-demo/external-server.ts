@@ -1,8 +1,9 @@
 /**
  * The demo third party's "external server": a partner API that a VT can be bound to (the AT
  * request's `audience`). It trusts a VT offline, with `createVisitTokenVerifier` configured for
- * its own address as the audience, and never calls the broker per request; a VT bound to no
- * audience, or to another one, is refused. Opens no port.
+ * its own address as the audience and its own app as the only `app`, and never calls the broker per request; a VT bound to no
+ * audience, or to another one, or a VT of another app (which could name this address only if the
+ * registry let it), is refused. Opens no port.
  */
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -15,6 +16,11 @@ import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.
 export interface ExternalServerDeps {
   /** A verifier over the broker's JWKS whose `audience` is this server's own address. */
   verifier: VisitTokenVerifier;
+  /**
+   * The app (or apps) this partner server serves: a VT whose `app` claim is another is refused,
+   * whatever its `aud` (a partner checks `aud` AND `app`, docs/protocol.md).
+   */
+  app: string | readonly string[];
   log: Logger;
 }
 
@@ -33,7 +39,7 @@ export function createExternalServerApp(deps: ExternalServerDeps): Koa {
     const vt = bearerJws(ctx);
     if (!vt) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
     try {
-      ctx.state.vt = await deps.verifier.verify(vt);
+      ctx.state.vt = await deps.verifier.verify(vt, { app: deps.app });
     } catch (err) {
       if (!(err instanceof VisitTokenRejected)) throw err;
       deps.log.warn({ reason: err.reason, reqId: ctx.state.requestId }, 'visit token refused by the external server');

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { createNetworkList, resolveClientAddress } from '../../platform/net/client-address.ts';
 import { noStore, parseJsonObject, readRawBody } from '../../platform/http/body.ts';
@@ -15,12 +16,18 @@ import type { GatewayDeps } from '../deps.ts';
 import { relay } from '../../platform/http/upstream.ts';
 
 const MAX_BODY = 4096;
+/**
+ * The key an unknown `keyid`'s request is checked with: it never matches, so an unknown app is
+ * refused exactly as a known app with a wrong signature is, and app ids cannot be enumerated.
+ */
+const NO_APP_SECRET = randomBytes(32);
 const UNTRUSTED_NETWORK = 'Access tokens for this app are issued only over its trusted network; no token was issued.';
 const UNVOUCHED = 'Access tokens for this app are issued only through its operator\'s trusted network, which did not vouch for this request; no token was issued.';
 
 /**
  * `POST /v1/access-tokens`: a third-party backend's signed request (RFC 9421). Checks, in order:
- * signature headers, `created` window, the app, Content-Digest, the HMAC; then the app's trusted
+ * signature headers, `created` window, Content-Digest, the HMAC (an unknown app's fails like a wrong
+ * one: the same `invalid_signature` answer, `unknown_app` only in the audit line); then the app's trusted
  * networks and edge header; then the nonce (only a verified request from an allowed network may
  * use up a nonce); then the app's rate limit, and routes to auth.
  */
@@ -37,8 +44,8 @@ export function issueAccessToken(deps: GatewayDeps) {
     }
   }
 
-  function refuse(ctx: Context, err: SignatureError | Problem, appId?: string): never {
-    const reason = err instanceof SignatureError ? err.reason : err.code;
+  function refuse(ctx: Context, err: SignatureError | Problem, appId?: string, auditReason?: string): never {
+    const reason = auditReason ?? (err instanceof SignatureError ? err.reason : err.code);
     audit(log, 'signature.rejected', { appId, reason, reqId: ctx.state.requestId });
     if (err instanceof Problem) throw err;
     throw new Problem('invalid_signature', err.message);
@@ -62,13 +69,13 @@ export function issueAccessToken(deps: GatewayDeps) {
       }
       const appId = parsed.params.keyid;
       const app = registry.get(appId);
-      if (!app) refuse(ctx, new Problem('unknown_app', 'No app is registered under this keyid.'), appId);
       try {
         verifyContentDigest(ctx.get('content-digest') || undefined, raw);
         const targetUri = (config.publicUrl ?? `${ctx.protocol}://${ctx.host}`) + ctx.originalUrl;
-        verifySignature(parsed, { method: ctx.method, targetUri, headers: ctx.headers }, app.appSecret);
+        verifySignature(parsed, { method: ctx.method, targetUri, headers: ctx.headers }, app?.appSecret ?? NO_APP_SECRET);
+        if (!app) throw new SignatureError('mismatch', 'the signature does not match the request');
       } catch (err) {
-        if (err instanceof SignatureError) refuse(ctx, err, appId);
+        if (err instanceof SignatureError) refuse(ctx, err, appId, app ? undefined : 'unknown_app');
         throw err;
       }
       ctx.state.app = app;

@@ -17,13 +17,16 @@ const APP_ID_RE = /^[A-Za-z0-9._-]{3,64}$/;
 
 const invalid = (detail: string) => new Problem('invalid_request', detail);
 
-/** The external server the VT is also for: absent, or a URL the app may name (common/audience.ts). */
+/**
+ * The external server the VT is also for: absent, or one of the URLs registered for this app
+ * (flows/apps/audience.ts); an app registered without `audiences` may name none.
+ */
 function readAudience(body: Record<string, unknown>, app: AppEntry, allowLoopbackHttp: boolean): string | undefined {
   const audience = body.audience;
   if (audience === undefined) return undefined;
   const problem = audienceProblem(audience, { allowLoopbackHttp });
   if (problem) throw invalid(`"audience" ${problem}.`);
-  if (app.audiences && !app.audiences.includes(audience as string)) throw invalid('"audience" is not one of the audiences registered for this app.');
+  if (!app.audiences?.includes(audience as string)) throw invalid('"audience" is not one of the audiences registered for this app.');
   return audience as string;
 }
 

@@ -18,7 +18,9 @@ function isLoopbackHost(hostname: string): boolean {
 
 /**
  * Why `value` is not a usable audience, or undefined when it is one: an absolute `https` URL of at
- * most 256 visible ASCII characters, without credentials or a fragment; `http` only for a loopback
+ * most 256 visible ASCII characters, without credentials or a fragment, written exactly as the
+ * URL standard serialises it (`new URL(value).href === value`: a lower-case host, a path of at
+ * least `/`, no backslash, no default port); `http` only for a loopback
  * host (`localhost`, `127.0.0.0/8`, `[::1]`) and only when `allowLoopbackHttp` (development).
  */
 export function audienceProblem(value: unknown, opts: { allowLoopbackHttp: boolean }): string | undefined {
@@ -35,6 +37,9 @@ export function audienceProblem(value: unknown, opts: { allowLoopbackHttp: boole
     return 'must be an absolute URL like https://partner.example/api';
   }
   if (url.username || url.password || value.includes('#')) return 'must not carry credentials or a fragment';
+  // Parsers differ on the odd spellings (`https://a.example\\@b.example/` is a.example to the URL
+  // standard and b.example to others): only the form the URL standard writes back is accepted.
+  if (url.href !== value) return `must be written as the URL standard serialises it (${JSON.stringify(url.href).slice(0, 80)})`;
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname) && opts.allowLoopbackHttp) return undefined;
   return 'must use https (http is allowed only for loopback hosts in development)';

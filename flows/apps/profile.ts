@@ -20,8 +20,14 @@ export const MAX_PROFILE_VALUE_LENGTH = 128;
 /** The profile as JSON, in UTF-8 bytes. */
 export const MAX_PROFILE_BYTES = 1024;
 
-/** Control characters and lone surrogates (which cannot be encoded as UTF-8). */
-const UNPRINTABLE_RE = /[\p{Cc}\p{Cs}]/u;
+/**
+ * What a profile value may not hold: control characters (C0, DEL, C1); lone surrogates (which
+ * cannot be encoded as UTF-8); the bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E,
+ * U+2066-U+2069), which can make a name read backwards; the zero-width characters (U+200B-U+200D,
+ * U+2060, U+FEFF), which make two different values look alike; the line and paragraph separators
+ * (U+2028, U+2029); and the noncharacters (U+FDD0-U+FDEF and U+xFFFE, U+xFFFF on every plane).
+ */
+export const UNPRINTABLE_RE = /[\p{Cc}\p{Cs}\u061C\u200B-\u200F\u202A-\u202E\u2060\u2066-\u2069\uFEFF\u2028\u2029\p{Noncharacter_Code_Point}]/u;
 
 export type Profile = Record<string, string>;
 
@@ -33,7 +39,7 @@ export function isClaimName(name: string): boolean {
 /**
  * Why `value` is not a profile a third party may supply, or undefined when it is one: a JSON
  * object of at most 8 keys (see CLAIM_NAME_RE), each value a string of 1-128 characters without
- * control characters, the whole at most 1024 bytes as JSON.
+ * any character of UNPRINTABLE_RE, the whole at most 1024 bytes as JSON.
  */
 export function profileProblem(value: unknown): string | undefined {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return 'must be a JSON object of strings';
@@ -44,7 +50,7 @@ export function profileProblem(value: unknown): string | undefined {
     if (typeof v !== 'string') return `"${k}" must be a string`;
     const length = [...v].length;
     if (length === 0 || length > MAX_PROFILE_VALUE_LENGTH || UNPRINTABLE_RE.test(v)) {
-      return `"${k}" must be 1-${MAX_PROFILE_VALUE_LENGTH} characters without control characters`;
+      return `"${k}" must be 1-${MAX_PROFILE_VALUE_LENGTH} characters without control, bidi or zero-width characters, line separators or noncharacters`;
     }
   }
   if (Buffer.byteLength(JSON.stringify(value), 'utf8') > MAX_PROFILE_BYTES) return `may be at most ${MAX_PROFILE_BYTES} bytes as JSON`;

@@ -28,7 +28,10 @@ export interface AppEntry {
   trustedNetworks?: NetworkList;
   /** A header a trusted edge proxy sets, required for AT issuance and copied into the AT as `claim`. */
   requiredHeader?: RequiredHeader;
-  /** External servers a VT of this app may be bound to (the AT request's `audience`); absent: any. */
+  /**
+   * External servers a VT of this app may be bound to (the AT request's `audience`); absent: none.
+   * Each URL belongs to this app alone: no other app in the registry may list it.
+   */
   audiences?: readonly string[];
   /**
    * This app's own AT issuance limit instead of `RATE_LIMIT_ISSUANCE` (`null`: none for this app);
@@ -147,7 +150,7 @@ function parseEntry(raw: unknown, i: number): AppEntry {
   if (r.audiences !== undefined) {
     const list = r.audiences;
     if (!Array.isArray(list) || list.length === 0) {
-      throw new RegistryError(where, 'audiences must be a non-empty list of URLs like "https://partner.example/api" (leave it out to allow any)');
+      throw new RegistryError(where, 'audiences must be a non-empty list of URLs like "https://partner.example/api" (leave it out to allow none)');
     }
     for (const a of list) {
       // Loopback http is allowed here; auth refuses it per request in production.
@@ -217,6 +220,18 @@ export function createRegistry(doc: unknown): AppRegistry {
     if (byId.has(entry.appId)) throw new RegistryError(`app ${entry.appId}`, 'is listed twice');
     byId.set(entry.appId, entry);
   });
+  // An audience is owned: a partner server registered for one app must never accept another
+  // app's VTs because that app named the same URL.
+  const audienceOwner = new Map<string, string>();
+  for (const entry of byId.values()) {
+    for (const a of new Set(entry.audiences ?? [])) {
+      const owner = audienceOwner.get(a);
+      if (owner !== undefined) {
+        throw new RegistryError(`app ${entry.appId}`, `audiences: ${JSON.stringify(a).slice(0, 80)} is already registered by app ${owner}; an audience belongs to one app`);
+      }
+      audienceOwner.set(a, entry.appId);
+    }
+  }
   const backendsById = new Map<string, BackendEntry>();
   backendList.forEach((raw, i) => {
     const entry = parseBackend(raw, i);

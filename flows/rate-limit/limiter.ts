@@ -30,7 +30,8 @@ export interface RateLimits {
   product?: RateLimitRule;
 }
 
-export type RateLimitPolicy = keyof RateLimits;
+/** The gateway's policies, and the demo third party's own limit on its open route (`open`). */
+export type RateLimitPolicy = keyof RateLimits | 'open';
 
 /** The largest limit and window a rule may have, wherever it is set (environment or registry). */
 export const MAX_RATE_LIMIT = 1_000_000;

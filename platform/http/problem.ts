@@ -15,8 +15,27 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 });
 
 /**
- * An error that becomes an RFC 9457 problem answer. `detail` is public text; `cause` is only
- * logged, so internals never reach a client.
+ * Characters a detail never carries as they are: controls (C0, DEL, C1), format characters (bidi
+ * controls and overrides, zero-width characters, the BOM), lone surrogates, and the line and
+ * paragraph separators.
+ */
+const UNSHOWABLE_RE = /[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu;
+
+/**
+ * `detail` with every unshowable character written as a `\uXXXX` (or `\u{XXXXX}`) escape, so that
+ * client input quoted in a detail (a field name, a header value) can never carry a NUL, an ESC
+ * sequence for a terminal or a bidi override into a log viewer or a page.
+ */
+export function safeDetail(detail: string): string {
+  return detail.replace(UNSHOWABLE_RE, (c) => {
+    const cp = c.codePointAt(0)!;
+    return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * An error that becomes an RFC 9457 problem answer. `detail` is public text (control and format
+ * characters escaped, `safeDetail`); `cause` is only logged, so internals never reach a client.
  */
 export class Problem extends Error {
   readonly status: number;
@@ -35,11 +54,12 @@ export class Problem extends Error {
     detail?: string,
     opts: { cause?: unknown; headers?: Record<string, string>; extensions?: Record<string, unknown>; status?: number } = {},
   ) {
-    super(detail ?? PROBLEMS[code].title, { cause: opts.cause });
+    const shown = safeDetail(detail ?? PROBLEMS[code].title);
+    super(shown, { cause: opts.cause });
     this.name = 'Problem';
     this.status = opts.status ?? PROBLEMS[code].status;
     this.code = code;
-    this.detail = detail ?? PROBLEMS[code].title;
+    this.detail = shown;
     this.headers = opts.headers ?? {};
     this.extensions = opts.extensions ?? {};
   }

@@ -150,6 +150,17 @@ export function signRequest(input: SignInput): Record<'content-digest' | 'signat
   return { 'content-digest': digest, 'signature-input': `${label}=${paramsLine}`, signature: `${label}=:${sig}:` };
 }
 
+/**
+ * True when a `created` or `expires` parameter is written as a decimal (`created=1700000000.0`):
+ * RFC 9421 makes both integers, but structured-headers parses an sf-decimal to a number too, and
+ * `1.0` to the integer 1, so the parsed value cannot tell. Read on the header text with its
+ * strings blanked (a nonce may hold anything); tokens and byte sequences cannot hold `;`.
+ */
+function hasDecimalTimeParam(signatureInput: string): boolean {
+  const outsideStrings = signatureInput.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  return /;[ ]*(?:created|expires)=-?[0-9]*\./.test(outsideStrings);
+}
+
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
@@ -173,6 +184,7 @@ export function parseSignature(signatureInput: string | undefined, signature: st
   } catch {
     throw new SignatureError('malformed', 'signature headers are not valid structured fields');
   }
+  if (hasDecimalTimeParam(signatureInput)) throw new SignatureError('malformed', 'created and expires must be integers');
   for (const [label, member] of inputs) {
     const sigMember = sigs.get(label);
     if (!sigMember) continue;

@@ -48,6 +48,19 @@ describe('the VT verifier for product backends', function () {
     expect(fetches).to.equal(1);
   });
 
+  // Outside review (hardening issue): the verifier could not pin `app`, so a partner server took
+  // any app's VT that named its address. Failed before (the option did not exist).
+  it('pins the app when given one: another app\'s VT is refused as a claim failure, cached or not', async function () {
+    const vt = vtFor();
+    const pinned = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass', app: 'app-b' });
+    expect((await rejection(pinned.verify(vt))).reason).to.equal('ERR_JWT_CLAIM_VALIDATION_FAILED');
+    expect(await pinned.verify(vt, { app: ['app-b', 'demo-app'] })).to.include({ app: 'demo-app' });
+    // Verified once for a list that allows it, and still refused where only app-b is allowed.
+    expect((await rejection(pinned.verify(vt))).reason).to.equal('ERR_JWT_CLAIM_VALIDATION_FAILED');
+    expect(await createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass', app: 'demo-app' }).verify(vt)).to.include({ sub: 'alice' });
+    expect(await createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass', app: [] }).verify(vt).catch((e) => e)).to.be.instanceOf(VisitTokenRejected);
+  });
+
   it('refuses another audience, another issuer, an expired VT and another typ', async function () {
     const verifier = createVisitTokenVerifier({ jwksUrl, issuer: ISSUER, audience: 'city-pass' });
     expect((await rejection(verifier.verify(vtFor('savings-plus')))).reason).to.equal('ERR_JWT_CLAIM_VALIDATION_FAILED');

@@ -66,6 +66,10 @@ describe('audit lines', function () {
       const forged = await demoClient(gw, { ...DEMO_APP, appSecret: 'wrong-secret-0123456789abcdefghijklmnopqrstuvw' })
         .requestAccessToken({ userId: 'carol', productId: 'city-pass' }).catch((e: unknown) => e);
       expect(forged).to.be.instanceOf(Error);
+      // An unknown app is answered as a wrong signature; only the audit line says why.
+      const stranger = await demoClient(gw, { ...DEMO_APP, appId: 'no-such-app' })
+        .requestAccessToken({ userId: 'carol', productId: 'city-pass' }).catch((e: unknown) => e);
+      expect(stranger).to.be.instanceOf(Error);
       const secrets = [token.at, reply.vt, second.token.at, second.reply.vt];
       const all = capture.raw.join('\n');
       for (const s of secrets) expect(all.includes(s), 'a token reached the log').to.equal(false);
@@ -82,6 +86,7 @@ describe('audit lines', function () {
     expect(find('vt.revoked', { reason: 'at_replayed', reqId: 'audit-replay-0001' }), 'vt.revoked by the replay').to.not.equal(undefined);
     expect(audits.filter((l) => l.audit === 'vt.revoked' && l.reason !== 'at_replayed'), 'vt.revoked by /v1/revoke').to.have.length.greaterThan(0);
     expect(find('signature.rejected', { appId: DEMO_APP.appId, reason: 'mismatch' }), 'signature.rejected with its reason').to.not.equal(undefined);
+    expect(find('signature.rejected', { appId: 'no-such-app', reason: 'unknown_app' }), 'an unknown app\'s reason stays in the audit line').to.not.equal(undefined);
     for (const l of audits) expect(l.reqId, `${l.audit} has a request id`).to.be.a('string');
   });
 });

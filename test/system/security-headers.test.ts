@@ -3,7 +3,12 @@
  * CSP allows no inline script or style; every answer that carries a token is never cached.
  */
 import { expect } from 'chai';
+import nodeHttp from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { MemoryStore } from '../../platform/store/index.ts';
+import { BrokerClient } from '../../sdk/broker-client.ts';
+import { createDemoApp, DEMO_OPEN_LIMIT } from '../../third-party-demo/app.ts';
 import { demoClient, fetchEncJwk, fullFlow, http, sealEnvelope, exchange } from '../support/clients.ts';
 import { DEMO_APP, useTestSystem } from '../support/system.ts';
 
@@ -101,5 +106,63 @@ describe('security headers on every answer', function () {
     expect(res.status).to.equal(200);
     expect(String(res.headers['content-security-policy'])).to.match(/default-src 'none'/).and.not.match(/unsafe-inline|unsafe-eval/);
     expect(res.headers['referrer-policy']).to.equal('no-referrer');
+  });
+
+  // Outside review (hardening issue): the demo's page had no frame-ancestors and no nosniff, and
+  // its /api/open minted ATs for anyone with no limit. Both failed before.
+  it('the demo app\'s page forbids framing and sniffing; its assets and API answers carry the same headers as ours', async function () {
+    const demo = env.system.urls.demo;
+    const page = await http.get(demo);
+    const csp = directives(page.headers['content-security-policy']);
+    expect(csp.get('frame-ancestors'), 'the demo page is not framable').to.deep.equal(["'none'"]);
+    expect(csp.get('default-src')).to.deep.equal(["'none'"]);
+    expect(page.headers['x-content-type-options']).to.equal('nosniff');
+    expect(page.headers['referrer-policy']).to.equal('no-referrer');
+    for (const [what, res] of [
+      ['GET /demo.js', await http.get(`${demo}/demo.js`)],
+      ['GET /demo.css', await http.get(`${demo}/demo.css`)],
+      ['POST /api/open (400)', await http.post(`${demo}/api/open`, { userId: 'nobody', productId: 'city-pass' })],
+      ['GET /nothing (404)', await http.get(`${demo}/nothing`)],
+    ] as const) {
+      expectApiHeaders(what, res.headers as Headers);
+    }
+  });
+
+  it('the demo\'s POST /api/open is limited per client address: 429 rate_limited with Retry-After, and the broker is not asked', async function () {
+    const gw = env.system.urls.gateway;
+    let brokerCalls = 0;
+    const client = new BrokerClient({ gatewayUrl: gw, appId: DEMO_APP.appId, appSecret: DEMO_APP.appSecret, encKey: DEMO_APP.encKey });
+    const counting = Object.assign(Object.create(client), {
+      requestAccessToken: (...args: Parameters<BrokerClient['requestAccessToken']>) => {
+        brokerCalls++;
+        return client.requestAccessToken(...args);
+      },
+    }) as BrokerClient;
+    const app = createDemoApp({
+      client: counting, appName: 'Demo', h5Url: env.system.urls.h5, products: [{ id: 'city-pass', name: 'City pass' }],
+      log: pino({ level: 'silent' }), openLimit: { limit: 2, windowSeconds: 60 },
+    });
+    const server = nodeHttp.createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const open = () => http.post(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/open`, { userId: 'alice', productId: 'city-pass' });
+      for (let i = 0; i < 2; i++) {
+        const ok = await open();
+        expect(ok.status, JSON.stringify(ok.data)).to.equal(200);
+        expect(ok.data.url).to.match(/#at=/);
+      }
+      const refused = await open();
+      expect(refused.status).to.equal(429);
+      expect(refused.data.code).to.equal('rate_limited');
+      expect(Number(refused.headers['retry-after'])).to.be.greaterThan(0);
+      expectApiHeaders('POST /api/open (429)', refused.headers as Headers);
+      expect(brokerCalls, 'no AT asked for over the limit').to.equal(2);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // The demo that the system runs has the default limit: over it, 429 even for requests it would refuse anyway.
+    const statuses: number[] = [];
+    for (let i = 0; i <= DEMO_OPEN_LIMIT.limit; i++) statuses.push((await http.post(`${env.system.urls.demo}/api/open`, { userId: 'nobody', productId: 'x' })).status);
+    expect(statuses.at(-1)).to.equal(429);
   });
 });

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
 import { pino } from 'pino';
 import { audienceProblem } from '../../../flows/apps/audience.ts';
+import { profileProblem } from '../../../flows/apps/profile.ts';
 import { signRequest } from '../../../platform/http/signature.ts';
 import { decryptCompact } from '../../../platform/crypto/jwe.ts';
 import { createRegistry, RegistryError } from '../../../flows/apps/registry.ts';
@@ -42,6 +43,18 @@ const LISTED = {
   encKey: Buffer.alloc(32, 5).toString('base64url'), products: ['city-pass'],
   audiences: ['https://partner.example/api'],
 };
+/** A second app with its own partner server (its `audiences` are set once that server listens). */
+const APP_B = {
+  appId: 'app-b', name: 'B', appSecret: 'app-b-secret-0123456789abcdefghijklmnopqrstuvwxyz',
+  encKey: Buffer.alloc(32, 6).toString('base64url'), products: ['city-pass'],
+};
+/** An app registered without `audiences`: it may bind a VT to no external server. */
+const NO_AUDIENCES = {
+  appId: 'no-audiences-app', name: 'None', appSecret: 'none-secret-0123456789abcdefghijklmnopqrstuvwxyz',
+  encKey: Buffer.alloc(32, 8).toString('base64url'), products: ['city-pass'],
+};
+/** The longest audience, registered for the demo app. */
+const LONG_AUDIENCE = `https://partner.example/${'a'.repeat(232)}`;
 const basic = (a: App) => `Basic ${Buffer.from(`${a.appId}:${a.appSecret}`).toString('base64')}`;
 const decodeVt = (vt: string) => jose.decodeJwt(vt);
 
@@ -52,6 +65,9 @@ describe('audience binding, the user profile and operator attributes', function 
   let external: http.Server;
   /** The external server's own address: the audience its verifier accepts. */
   let audience: string;
+  /** App B's partner server, and its address: the audience registered for app B alone. */
+  let partnerB: http.Server;
+  let audienceB: string;
 
   /** Signs and sends an AT request; returns the answer and, on 201, the opened AT plaintext. */
   async function requestAt(app: App, body: Record<string, unknown>, headers: Record<string, string> = {}) {
@@ -87,28 +103,41 @@ describe('audience binding, the user profile and operator attributes', function 
   const callExternal = (vt: string, server = external) =>
     client.get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/me`, { headers: { authorization: `Bearer ${vt}` } });
 
-  async function startExternal(own: string): Promise<http.Server> {
+  async function startExternal(own: string, app: string = DEMO_APP.appId): Promise<http.Server> {
     const verifier = createVisitTokenVerifier({ jwksUrl: `${gw}/.well-known/jwks.json`, issuer: gw, audience: own });
-    const server = http.createServer(createExternalServerApp({ verifier, log: silent }).callback());
+    const server = http.createServer(createExternalServerApp({ verifier, app, log: silent }).callback());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return server;
   }
 
+  /** Listens on a free loopback port with no handler yet; its `/api` address is its audience. */
+  async function listenExternal(): Promise<{ server: http.Server; url: string }> {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api` };
+  }
+
   before(async function () {
     store = new CountingStore();
+    // The partner servers listen first: their addresses are the audiences the registry assigns.
+    ({ server: external, url: audience } = await listenExternal());
+    ({ server: partnerB, url: audienceB } = await listenExternal());
     // 127.0.0.1 is the operator's edge proxy here, so the edge app's header is believed.
     system = await startSystem(testConfig({ INTERNAL_TOKEN, TRUSTED_PROXIES: '127.0.0.1' }), {
       components: ['products', 'auth', 'gateway'], store: store as TokenStore, keys: testKeys(), signingKey: testSigningKey(), log: silent,
-      registry: createRegistry({ apps: [{ ...DEMO_APP, allowedOrigins: [] }, EDGE, LISTED] }),
+      registry: createRegistry({
+        apps: [{ ...DEMO_APP, allowedOrigins: [], audiences: [audience, LONG_AUDIENCE] }, EDGE, LISTED, NO_AUDIENCES, { ...APP_B, audiences: [audienceB] }],
+      }),
     });
     gw = system.urls.gateway;
-    external = http.createServer();
-    await new Promise<void>((resolve) => external.listen(0, '127.0.0.1', resolve));
-    audience = `http://127.0.0.1:${(external.address() as AddressInfo).port}/api`;
     const verifier = createVisitTokenVerifier({ jwksUrl: `${gw}/.well-known/jwks.json`, issuer: gw, audience });
-    external.on('request', createExternalServerApp({ verifier, log: silent }).callback());
+    external.on('request', createExternalServerApp({ verifier, app: DEMO_APP.appId, log: silent }).callback());
+    // App B's partner server, built the same way and pinned to app B.
+    const verifierB = createVisitTokenVerifier({ jwksUrl: `${gw}/.well-known/jwks.json`, issuer: gw, audience: audienceB });
+    partnerB.on('request', createExternalServerApp({ verifier: verifierB, app: APP_B.appId, log: silent }).callback());
   });
   after(async function () {
+    await new Promise((resolve) => partnerB?.close(resolve));
     await new Promise((resolve) => external?.close(resolve));
     await system?.close(0);
     await store?.close();
@@ -183,7 +212,7 @@ describe('audience binding, the user profile and operator attributes', function 
     });
 
     it('http is allowed only for loopback hosts, and only in development', function () {
-      for (const ok of ['https://partner.example', 'https://partner.example:8443/api?x=1', 'https://[2001:db8::1]/']) {
+      for (const ok of ['https://partner.example/', 'https://partner.example:8443/api?x=1', 'https://[2001:db8::1]/']) {
         expect(audienceProblem(ok, { allowLoopbackHttp: false }), ok).to.equal(undefined);
       }
       for (const loop of ['http://127.0.0.1:9000/api', 'http://localhost/', 'http://[::1]:1/']) {
@@ -192,6 +221,20 @@ describe('audience binding, the user profile and operator attributes', function 
       }
       expect(audienceProblem('http://10.0.0.1/', { allowLoopbackHttp: true })).to.match(/https/);
       expect(audienceProblem(`https://p.example/${'a'.repeat(256 - 'https://p.example/'.length)}`, { allowLoopbackHttp: false })).to.equal(undefined);
+    });
+
+    // Outside review (hardening issue): `https://a.example\@b.example/` was accepted, though parsers
+    // disagree on its host (a.example to the URL standard, b.example to others). Failed before.
+    it('an audience must be exactly the form the URL standard serialises it to', async function () {
+      for (const bad of [
+        'https://a.example\\@b.example/', 'https://a.example\\b/', 'https://partner.example', 'https://Partner.example/',
+        'https://partner.example:443/', 'https://partner.example/a/../b', 'https://[2001:DB8::1]/',
+      ]) {
+        expect(audienceProblem(bad, { allowLoopbackHttp: false }), bad).to.match(/serialises/);
+        await expectRefused(DEMO_APP, { audience: bad }, /"audience" must be written as the URL standard serialises it/);
+      }
+      expect(() => createRegistry({ apps: [{ ...LISTED, audiences: ['https://a.example\\@b.example/'] }] }))
+        .to.throw(RegistryError, /audiences: .* must be written as the URL standard serialises it/);
     });
 
     it('an app registered with audiences may name only those', async function () {
@@ -211,6 +254,65 @@ describe('audience binding, the user profile and operator attributes', function 
       expect(() => createRegistry(entry([42]))).to.throw(RegistryError, /audiences: 42 must be an absolute URL/);
       expect(createRegistry(entry(['https://a.example/', 'http://127.0.0.1:9000/'])).get('listed-app')!.audiences).to.deep.equal(['https://a.example/', 'http://127.0.0.1:9000/']);
       expect(createRegistry({ apps: [{ ...DEMO_APP }] }).get('demo-app')!.audiences).to.equal(undefined);
+    });
+  });
+
+  // Outside review (hardening issue), finding 1: any app could mint VTs another app's partner
+  // server accepted. Before the fix, NO_AUDIENCES binding app B's URL was issued (201) and app B's
+  // partner server (then unable to pin `app`) answered 200 to the demo app's VT.
+  describe('audiences are owned by one app, and a partner server pins its app', function () {
+    it('an app cannot bind another app\'s audience, nor any when it has none registered: 400, no AT', async function () {
+      for (const app of [DEMO_APP, NO_AUDIENCES, LISTED]) {
+        await expectRefused(app, { audience: audienceB }, /"audience" is not one of the audiences registered for this app/);
+      }
+      await expectRefused(NO_AUDIENCES, { audience: 'https://unclaimed.example/api' }, /not one of the audiences registered/);
+      expect((await requestAt(NO_AUDIENCES, {})).res.status, 'naming none is still allowed').to.equal(201);
+      // App B binds its own, and its partner server accepts B's VT.
+      const vt = await visitToken(APP_B, { audience: audienceB });
+      const me = await callExternal(vt, partnerB);
+      expect(me.status, JSON.stringify(me.data)).to.equal(200);
+      expect(me.data).to.deep.equal({ sub: 'alice', app: 'app-b' });
+    });
+
+    it('a VT of app A is refused by a verifier and a partner server pinned to app B, whatever its aud', async function () {
+      const vt = await visitToken(DEMO_APP, { audience });
+      const jwksUrl = `${gw}/.well-known/jwks.json`;
+      const pinnedB = createVisitTokenVerifier({ jwksUrl, issuer: gw, audience, app: APP_B.appId });
+      let refused: unknown;
+      try {
+        await pinnedB.verify(vt);
+      } catch (err) {
+        refused = err;
+      }
+      expect(refused).to.be.instanceOf(VisitTokenRejected);
+      expect((refused as VisitTokenRejected).reason).to.equal('ERR_JWT_CLAIM_VALIDATION_FAILED');
+      // Refused again from the cache of verified VTs, and accepted only where app A is allowed.
+      expect(await pinnedB.verify(vt, { app: [APP_B.appId, DEMO_APP.appId] })).to.include({ app: 'demo-app' });
+      let again: unknown;
+      try {
+        await pinnedB.verify(vt);
+      } catch (err) {
+        again = err;
+      }
+      expect(again).to.be.instanceOf(VisitTokenRejected);
+      expect(await createVisitTokenVerifier({ jwksUrl, issuer: gw, audience, app: DEMO_APP.appId }).verify(vt)).to.include({ sub: 'alice' });
+      // The example partner server, configured for A's audience but pinned to app B.
+      const server = await startExternal(audience, APP_B.appId);
+      try {
+        const res = await callExternal(vt, server);
+        expect(res.status).to.equal(401);
+        expect(res.data.code).to.equal('vt_invalid');
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it('the registry refuses two apps that register one audience', function () {
+      const shared = 'https://partner.example/api';
+      expect(() => createRegistry({ apps: [LISTED, { ...APP_B, audiences: ['https://b.example/', shared] }] }))
+        .to.throw(RegistryError, /app app-b: audiences: "https:\/\/partner.example\/api" is already registered by app listed-app/);
+      // One app naming a URL twice owns it once.
+      expect(createRegistry({ apps: [{ ...LISTED, audiences: [shared, shared] }] }).get('listed-app')!.audiences).to.deep.equal([shared, shared]);
     });
   });
 
@@ -298,11 +400,58 @@ describe('audience binding, the user profile and operator attributes', function 
       }
     });
 
+    // Outside review (hardening issue): profile values took bidi overrides, zero-width characters,
+    // line separators and noncharacters. Failed before for all but the C0/C1 controls.
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    const NAMED = [
+      ...range(0x202a, 0x202e), ...range(0x2066, 0x2069), 0x200e, 0x200f, 0x061c, // bidi controls
+      ...range(0x200b, 0x200d), 0x2060, 0xfeff, 0x2028, 0x2029, // zero-width, BOM, separators
+    ];
+    const CONTROLS = [...range(0x00, 0x1f), ...range(0x7f, 0x9f)];
+    const NONCHARACTERS = [...range(0xfdd0, 0xfdef), ...range(0, 16).flatMap((plane) => [plane * 0x10000 + 0xfffe, plane * 0x10000 + 0xffff])];
+
+    it('refuses each bidi control, zero-width character, separator, control and noncharacter in a profile value', function () {
+      for (const cp of [...NAMED, ...CONTROLS, ...NONCHARACTERS]) {
+        const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+        for (const value of [`Alice${String.fromCodePoint(cp)}Martin`, String.fromCodePoint(cp)]) {
+          expect(profileProblem({ displayName: value }), hex).to.match(/^"displayName" must be 1-128 characters without control, bidi or zero-width/);
+        }
+      }
+      // Neighbours that are ordinary text stay allowed.
+      for (const ok of ['\u00a0', '\u061b', '\u2010', '\u202f', '\u206a', '\ufdcf', '\ufdf0', '\ufffd', '\u{1fffd}', 'é', '😀', 'עברית', 'العربية']) {
+        expect(profileProblem({ displayName: `x${ok}` }), ok).to.equal(undefined);
+      }
+    });
+
+    it('refuses them over HTTP too: 400 invalid_request naming the field, no AT', async function () {
+      for (const cp of [...NAMED, 0x00, 0x1b, 0x85, 0xfdd0, 0xfffe, 0x10ffff]) {
+        await expectRefused(DEMO_APP, { profile: { displayName: `Alice${String.fromCodePoint(cp)}Martin` } }, /^"profile" "displayName" must be/);
+      }
+      // An operator attribute is visible ASCII only: auth refuses the same characters there.
+      for (const cp of [0x202e, 0x200b, 0x2028, 0xfdd0]) {
+        const res = await client.post(`${system.urls.auth}/internal/access-tokens`,
+          { appId: 'edge-app', userId: 'alice', productId: 'city-pass', attributes: { subscriber: `sub${String.fromCodePoint(cp)}42` } },
+          { headers: { 'content-type': 'application/json', 'x-broker-internal': INTERNAL_TOKEN } });
+        expect(res.status, cp.toString(16)).to.equal(400);
+        expect(res.data.code).to.equal('invalid_request');
+        expect(res.data.detail).to.match(/"attributes"/);
+      }
+    });
+
+    // Outside review (hardening issue): the detail quoted a bad key as sent, NUL and ESC included.
+    it('the detail of a refused profile key shows control characters escaped, never as sent', async function () {
+      const { res } = await requestAt(DEMO_APP, { profile: { 'a\u0000\u001b[2Jb': 'x' } });
+      expect(res.status).to.equal(400);
+      expect(res.data.code).to.equal('invalid_request');
+      expect(res.data.detail).to.include('key "a\\u0000\\u001b[2Jb"');
+      expect(/[\u0000-\u001f\u007f-\u009f]/.test(res.data.detail)).to.equal(false);
+    });
+
     it('a profile at every limit still makes a VT the gateway accepts', async function () {
       // 8 keys whose JSON is just under 1024 bytes, with characters of 1 to 4 bytes.
       const profile = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, (i % 2 ? 'é' : '😀').repeat(36) + 'x'.repeat(i)]));
       expect(Buffer.byteLength(JSON.stringify(profile))).to.be.within(900, 1024);
-      const vt = await visitToken(DEMO_APP, { audience: `https://partner.example/${'a'.repeat(232)}`, profile });
+      const vt = await visitToken(DEMO_APP, { audience: LONG_AUDIENCE, profile });
       expect(decodeVt(vt).profile).to.deep.equal(profile);
       const res = await client.get(`${gw}/v1/products/city-pass`, { headers: { authorization: `Bearer ${vt}` } });
       expect(res.status, JSON.stringify(res.data)).to.equal(200);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { signRequest } from '../../../platform/http/signature.ts';
+import { parseSignature, SignatureError, signRequest } from '../../../platform/http/signature.ts';
 import type { TokenStore } from '../../../platform/store/index.ts';
 import type { RunningSystem } from '../../../system/start.ts';
 import { http } from '../../support/clients.ts';
@@ -76,7 +76,7 @@ describe('AT issuance: request signatures (RFC 9421)', function () {
     ['changed body', () => ({ sentBody: JSON.stringify({ userId: 'mallory', productId: 'city-pass' }) }), 401, 'invalid_signature'],
     ['stale created (301 s ago)', () => ({ created: Math.floor(Date.now() / 1000) - 301 }), 401, 'invalid_signature'],
     ['created in the future (301 s ahead)', () => ({ created: Math.floor(Date.now() / 1000) + 301 }), 401, 'invalid_signature'],
-    ['unknown app', () => ({ keyId: 'no-such-app' }), 401, 'unknown_app'],
+    ['unknown app', () => ({ keyId: 'no-such-app' }), 401, 'invalid_signature'],
     ['signed for another target URI', () => ({ target: 'http://evil.example/v1/access-tokens' }), 401, 'invalid_signature'],
     ['a nonce too short to be unique', () => ({ nonce: 'short' }), 401, 'invalid_signature'],
   ];
@@ -87,6 +87,59 @@ describe('AT issuance: request signatures (RFC 9421)', function () {
       expect(store.issuedAccessTokens()).to.equal(before);
     });
   }
+
+  // Outside review (hardening issue): an unknown keyid answered unknown_app and a known one with a
+  // bad signature invalid_signature, so app ids could be enumerated without a secret. Failed before.
+  it('an unknown keyid and a known one with a wrong signature get the same answer: status, code, body, headers', async function () {
+    const secret = 'not-the-secret-0123456789abcdefghijklmnop';
+    const body = JSON.stringify({ userId: 'alice', productId: 'city-pass' });
+    const before = store.issuedAccessTokens();
+    const known = await send({ body, secret });
+    const unknown = await send({ body, secret, keyId: 'no-such-app' });
+    expectProblem(known, 401, 'invalid_signature');
+    expectProblem(unknown, 401, 'invalid_signature');
+    expect(unknown.data).to.deep.equal(known.data);
+    // Every header but the per-request ones (the date and our request id).
+    const fixed = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'date' && k !== 'x-request-id'));
+    expect(fixed(unknown.headers)).to.deep.equal(fixed(known.headers));
+    expect(store.issuedAccessTokens()).to.equal(before);
+  });
+
+  // Outside review (hardening issue): `created=<n>.0` was accepted (structured-headers parses the
+  // decimal 1.0 to the number 1), though RFC 9421 makes created and expires integers. Failed before.
+  it('refuses created written as a decimal (created=<n>.0), though the HMAC matches: 401 invalid_signature', async function () {
+    const body = JSON.stringify({ userId: 'alice', productId: 'city-pass' });
+    const headers = { 'content-type': 'application/json' };
+    const created = Math.floor(Date.now() / 1000);
+    const sig = signRequest({ method: 'POST', targetUri: system.urls.gateway + path, headers, body, keyId: DEMO_APP.appId, secret: DEMO_APP.appSecret, created });
+    const before = store.issuedAccessTokens();
+    const decimal = sig['signature-input'].replace(`;created=${created};`, `;created=${created}.0;`);
+    expect(decimal).to.include(`created=${created}.0;`);
+    const res = await http.post(system.urls.gateway + path, body, { headers: { ...headers, ...sig, 'signature-input': decimal }, transformRequest: [(d) => d] });
+    expectProblem(res, 401, 'invalid_signature');
+    expect(res.data.detail).to.match(/created and expires must be integers/);
+    expect(store.issuedAccessTokens()).to.equal(before);
+    // The same request with the integer it signed is issued.
+    expect((await http.post(system.urls.gateway + path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] })).status).to.equal(201);
+  });
+
+  it('parseSignature: created and expires must be integers, wherever else the text looks like one', function () {
+    const list = '("@method" "@target-uri" "content-digest" "content-type")';
+    const parse = (params: string) => parseSignature(`sig1=${list}${params}`, 'sig1=:AAAA:');
+    const ok = ';created=1700000000;keyid="demo-app";nonce="0123456789abcdef"';
+    expect(parse(ok).params.created).to.equal(1700000000);
+    expect(parse(`${ok};expires=1700000300`).params.expires).to.equal(1700000300);
+    for (const bad of [
+      ';created=1700000000.0;keyid="demo-app";nonce="0123456789abcdef"',
+      ';created=1700000000.5;keyid="demo-app";nonce="0123456789abcdef"',
+      `${ok};expires=1700000300.0`,
+      ';keyid="demo-app"; created=1700000000.000;nonce="0123456789abcdef"',
+    ]) {
+      expect(() => parse(bad), bad).to.throw(SignatureError, /created and expires must be integers/);
+    }
+    // A decimal-looking text inside a string is the string's business.
+    expect(parse(';created=1700000000;keyid="demo-app";nonce="x;created=1.0;expires=2.5"').params.nonce).to.equal('x;created=1.0;expires=2.5');
+  });
 
   it('accepts created at the edge of the window (299 s ago)', async function () {
     const res = await send({ created: Math.floor(Date.now() / 1000) - 299 });
