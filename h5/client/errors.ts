@@ -86,6 +86,10 @@ const MESSAGES: Record<string, FriendlyMessage> = {
     title: 'We are having a short interruption',
     text: 'Our service is briefly unavailable. Please try again in a moment.',
   },
+  starting: {
+    title: 'We are having a short interruption',
+    text: 'Our service is briefly unavailable. Please try again in a moment.',
+  },
   rate_limited: {
     title: 'Too many requests',
     text: 'We are getting a lot of requests right now. Please try again in a moment.',
