@@ -3,8 +3,10 @@
  * built, and a connection made in between must be answered at once (503 `starting`), not accepted
  * and left waiting until the app is attached (a `GET /readyz` during the start used to hang for
  * seconds). Readiness is polled from the moment the process is spawned until it answers 200.
+ * And a component's own main loads that component's code only (`start:gateway` loads no esbuild).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -106,6 +108,37 @@ describe('start of the real process: no connection is left unanswered', function
     // Once ready, the other components answer too.
     for (const [name, path] of [['auth', '/readyz'], ['h5', '/healthz'], ['products', '/healthz']] as const) {
       expect(await poll(ports[name], path), name).to.deep.include({ kind: 'answer', status: 200 });
+    }
+  });
+});
+
+describe('start of one component: only its code is loaded', function () {
+  /** The module URLs (relative to the repository) a child process loaded to start `components`. */
+  async function loadedFor(components: string): Promise<string[]> {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/support/loaded-modules.ts', components], {
+      cwd: ROOT, timeout: 60_000, env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent' },
+    });
+    const urls = JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
+    const root = new URL('../..', import.meta.url).href;
+    return urls.map((u) => (u.startsWith(root) ? u.slice(root.length) : u));
+  }
+  const isComponentCode = (part: string) => (m: string) => m.startsWith(part) || m.includes(`/node_modules/${part}`);
+
+  it('the gateway alone loads neither auth, the H5 server and its bundler (esbuild), nor the demo', async function () {
+    this.timeout(60_000);
+    const loaded = await loadedFor('gateway');
+    expect(loaded).to.include.members(['gateway/app.ts', 'flows/access-token/public.ts', 'flows/access-token/seam.ts']);
+    for (const part of ['auth/', 'h5/', 'third-party-demo/', 'esbuild', 'flows/access-token/service.ts', 'flows/visit-token/service.ts']) {
+      expect(loaded.filter(isComponentCode(part)), part).to.deep.equal([]);
+    }
+  });
+
+  it('auth alone loads its own code and not the gateway\'s, the H5 server or the demo', async function () {
+    this.timeout(60_000);
+    const loaded = await loadedFor('auth');
+    expect(loaded).to.include.members(['auth/app.ts', 'flows/access-token/service.ts', 'flows/visit-token/service.ts']);
+    for (const part of ['gateway/', 'h5/', 'third-party-demo/', 'esbuild', 'flows/access-token/public.ts']) {
+      expect(loaded.filter(isComponentCode(part)), part).to.deep.equal([]);
     }
   });
 });
