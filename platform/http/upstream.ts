@@ -86,8 +86,9 @@ export function createUpstream(name: string, baseUrl: string, internalToken: str
  * code is the contract); anything else as 502, since a 5xx must never show internals.
  */
 export function relay(ctx: Context, answer: UpstreamAnswer, okStatuses: readonly number[]): void {
-  ctx.body = answerData(answer, okStatuses);
+  const data = answerData(answer, okStatuses);
   ctx.status = answer.status;
+  ctx.body = data;
 }
 
 /**
