@@ -10,8 +10,6 @@ import { createVisitTokenService } from '../flows/visit-token/service.ts';
 import { createKeysService } from '../flows/keys/service.ts';
 import type { AuthDeps, AuthServices } from '../flows/deps.ts';
 
-export type { AuthServices as AuthService } from '../flows/deps.ts';
-
 export function createAuthService(deps: AuthDeps): AuthServices {
   return {
     accessTokens: createAccessTokenService(deps),

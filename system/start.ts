@@ -142,27 +142,28 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     const registry = typeof opts.registry === 'function' ? opts.registry(urls) : opts.registry ?? loadRegistry(config.appsFile);
     const needsStore = components.has('gateway') || components.has('auth');
     store = opts.store ?? (needsStore ? await (await import('../platform/store/index.ts')).createStore(config, log) : undefined);
-    const keysModule = needsStore ? await import('../flows/keys/keys.ts') : undefined;
-    const { SigningKeyRing, ensureSigningKeySet } = needsStore ? await import('../flows/keys/signing-keys.ts') : {};
-    const keys = opts.keys ?? (components.has('auth') ? keysModule!.loadOrCreateEncryptionKeys(config.keysFile) : []);
+    let keys: EncryptionKey[] = opts.keys ?? [];
     const signingKeys: RunningSystem['signingKeys'] = {};
     const keysPollMs = opts.keysPollMs ?? config.keysPollMs;
-    if (components.has('auth') && config.signingKeysFile) {
-      // The operator's keys: the file's current signs, its public keys are published into the
-      // store for the gateway; no KEK and no managed set (decision 24). start() checks the file.
-      signingKeys.auth = new SigningKeyRing!(store!, { file: config.signingKeysFile, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
-      rings.push(signingKeys.auth);
-      await signingKeys.auth.start();
-    } else if (components.has('auth')) {
-      const kek = opts.kek ?? keysModule!.loadOrCreateKeysKek(config.keysFile, config.keysKek);
-      // The first auth to start on an empty store writes the set; its current key is the file's.
-      await ensureSigningKeySet!(store!, { kek, initial: opts.signingKey ?? keysModule!.loadOrCreateSigningKey(config.keysFile) });
-      signingKeys.auth = new SigningKeyRing!(store!, { kek, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+    if (components.has('auth')) {
+      const [keyFiles, { SigningKeyRing, ensureSigningKeySet }] = await Promise.all([import('../flows/keys/keys.ts'), import('../flows/keys/signing-keys.ts')]);
+      keys = opts.keys ?? keyFiles.loadOrCreateEncryptionKeys(config.keysFile);
+      if (config.signingKeysFile) {
+        // The operator's keys: the file's current signs, its public keys are published into the
+        // store for the gateway; no KEK and no managed set (decision 24). start() checks the file.
+        signingKeys.auth = new SigningKeyRing(store!, { file: config.signingKeysFile, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+      } else {
+        const kek = opts.kek ?? keyFiles.loadOrCreateKeysKek(config.keysFile, config.keysKek);
+        // The first auth to start on an empty store writes the set; its current key is the file's.
+        await ensureSigningKeySet(store!, { kek, initial: opts.signingKey ?? keyFiles.loadOrCreateSigningKey(config.keysFile) });
+        signingKeys.auth = new SigningKeyRing(store!, { kek, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+      }
       rings.push(signingKeys.auth);
       await signingKeys.auth.start();
     }
     if (components.has('gateway')) {
-      signingKeys.gateway = new SigningKeyRing!(opts.gatewayStore ?? store!, { pollMs: keysPollMs, log: log.child({ component: 'gateway' }) });
+      const { SigningKeyRing } = await import('../flows/keys/signing-keys.ts');
+      signingKeys.gateway = new SigningKeyRing(opts.gatewayStore ?? store!, { pollMs: keysPollMs, log: log.child({ component: 'gateway' }) });
       rings.push(signingKeys.gateway);
       await signingKeys.gateway.start();
     }
