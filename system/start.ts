@@ -19,7 +19,7 @@ import type { TokenStore } from '../platform/store/index.ts';
 import type { VisitTokenVerifierOptions } from '../sdk/vt-verifier.ts';
 import { createInternalClient, createUpstream, type InternalClient } from '../platform/http/upstream.ts';
 import type { AuthServices } from '../flows/deps.ts';
-import type { RequestState } from '../platform/http/service.ts';
+import type { RequestState } from '../platform/http/state.ts';
 
 export type ComponentName = 'gateway' | 'auth' | 'h5' | 'products' | 'demo';
 export const ALL_COMPONENTS: readonly ComponentName[] = ['products', 'auth', 'gateway', 'h5', 'demo'];

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import { MAX_JWS_LENGTH } from '../platform/crypto/jws.ts';
 import { noStore } from '../platform/http/body.ts';
 import { Problem } from '../platform/http/problem.ts';
-import { createService, type AppRouter, type RequestState } from '../platform/http/service.ts';
+import { createService } from '../platform/http/service.ts';
+import type { AppRouter, RequestState } from '../platform/http/state.ts';
 import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.ts';
 import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 

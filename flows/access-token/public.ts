@@ -12,7 +12,7 @@ import type { AppEntry } from '../apps/registry.ts';
 import { nonceKey } from './records.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import type { GatewayDeps } from '../deps.ts';
-import type { AppRouter, RequestContext, RequestState } from '../../platform/http/service.ts';
+import type { AppRouter, RequestContext, RequestState } from '../../platform/http/state.ts';
 
 const MAX_BODY = 4096;
 const UNTRUSTED_NETWORK = 'Access tokens for this app are issued only over its trusted network; no token was issued.';

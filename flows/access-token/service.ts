@@ -10,7 +10,7 @@ import { newOpaqueToken, tokenHash } from '../../platform/crypto/opaque.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import type { AuthDeps } from '../deps.ts';
 import { mountInternalRoute } from '../../platform/http/upstream.ts';
-import type { AppRouter, RequestMiddleware } from '../../platform/http/service.ts';
+import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
 import { ACCESS_TOKEN_ROUTES, type AccessTokenService, type IssuedAccessToken } from './seam.ts';
 
 export type { IssuedAccessToken } from './seam.ts';

@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { Problem } from '../../platform/http/problem.ts';
-import type { AppRouter, RequestContext } from '../../platform/http/service.ts';
+import type { AppRouter, RequestContext } from '../../platform/http/state.ts';
 import type { GatewayDeps } from '../deps.ts';
 
 const FRESH_MS = 60_000;

@@ -1,6 +1,6 @@
 /** The keys flow's internal half, run by auth: its public keys for the gateway's JWKS. */
 import { mountInternalRoute } from '../../platform/http/upstream.ts';
-import type { AppRouter, RequestMiddleware } from '../../platform/http/service.ts';
+import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
 import type { AuthDeps } from '../deps.ts';
 import { toJwks } from './keys.ts';
 import { KEYS_ROUTES, type KeysService } from './seam.ts';

@@ -7,7 +7,7 @@ import { hasAudience, type VisitTokenClaims } from '../visit-token/records.ts';
 import type { GatewayDeps } from '../deps.ts';
 import { relay } from '../../platform/http/upstream.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
-import type { AppRouter, RequestContext, RequestState } from '../../platform/http/service.ts';
+import type { AppRouter, RequestContext, RequestState } from '../../platform/http/state.ts';
 
 /** A compact JWS, bounded: three base64url segments, at most MAX_JWS_LENGTH characters in all. */
 const BEARER_RE = new RegExp(`^Bearer ([A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+)$`);

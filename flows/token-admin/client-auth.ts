@@ -4,7 +4,7 @@
  * backend, form-urlencoded first as RFC 6749 section 2.3.1 says.
  */
 import type { Context, Next } from 'koa';
-import type { RequestContext, RequestState } from '../../platform/http/service.ts';
+import type { RequestContext, RequestState } from '../../platform/http/state.ts';
 import { noStore, readRawBody, safeEqual } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import type { AppEntry, AppRegistry, BackendEntry } from '../apps/registry.ts';

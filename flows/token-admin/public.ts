@@ -1,5 +1,5 @@
 /** The token-admin flow's public half: RFC 7662 introspection and RFC 7009 revocation at the gateway. */
-import type { AppRouter } from '../../platform/http/service.ts';
+import type { AppRouter } from '../../platform/http/state.ts';
 import type { GatewayDeps } from '../deps.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
 import { introspectToken } from './introspect.ts';

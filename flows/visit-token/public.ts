@@ -5,7 +5,7 @@ import { MAX_ENVELOPE_LENGTH } from '../../platform/crypto/jwe.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { addressSubject, createRateLimiter } from '../rate-limit/limiter.ts';
 import type { GatewayDeps } from '../deps.ts';
-import type { AppRouter, RequestContext } from '../../platform/http/service.ts';
+import type { AppRouter, RequestContext } from '../../platform/http/state.ts';
 
 /** Mounts the flow's public half on the gateway's router: called by the H5 page, so with `browserCors`. */
 export function mountVisitTokenPublic(router: AppRouter, deps: GatewayDeps, shared: { browserCors: Middleware }): void {

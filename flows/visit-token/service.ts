@@ -9,7 +9,7 @@ import { nowSeconds } from '../../platform/time.ts';
 import { OPAQUE_TOKEN_RE, tokenHash } from '../../platform/crypto/opaque.ts';
 import type { AuthDeps } from '../deps.ts';
 import { mountInternalRoute } from '../../platform/http/upstream.ts';
-import type { AppRouter, RequestMiddleware } from '../../platform/http/service.ts';
+import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
 import { VISIT_TOKEN_ROUTES, type ExchangedVisitToken, type VisitTokenService } from './seam.ts';
 
 export type { ExchangedVisitToken } from './seam.ts';

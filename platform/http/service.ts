@@ -1,27 +1,10 @@
 import Koa from 'koa';
-import type { Router, RouterContext, RouterMiddleware } from '@koa/router';
+import type { AppRouter, RequestState } from './state.ts';
 import type { Logger } from 'pino';
 import { apiSecurityHeaders } from './body.ts';
 import { requestLog } from '../log/logger.ts';
 import { Problem, problemHandler } from './problem.ts';
 import { MAX_URL_LENGTH } from './server.ts';
-
-/**
- * What every request's `ctx.state` holds in every app of ours (set by requestLog, the outermost
- * layer). A route's own middleware add their keys with a state type of their own that extends
- * this one, declared where those keys are set (e.g. flows/access-token/public.ts IssuanceState).
- */
-export interface RequestState {
-  /** The request's id (a well-formed incoming `X-Request-Id`, or a new one), echoed and logged. */
-  requestId: string;
-}
-
-/** A route's context, with the request state `S`. */
-export type RequestContext<S extends RequestState = RequestState> = RouterContext<S>;
-/** A route's middleware, with the request state `S`. */
-export type RequestMiddleware<S extends RequestState = RequestState> = RouterMiddleware<S>;
-/** A router of one of our apps. */
-export type AppRouter = Router<RequestState>;
 
 /**
  * Every service's Koa app has the same outer layers, in this order: a request id and one log
