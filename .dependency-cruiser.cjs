@@ -28,7 +28,7 @@ const FLOW_USES = {
 };
 const FLOW_SHARED = ['^flows/deps[.]ts$', '^flows/audit[.]ts$'];
 /** flows/deps.ts wires the flows together: it may name the shared services' types. */
-const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts'];
+const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts'];
 
 const esc = (s) => s.replace(/[.]/g, '[.]');
 const dir = (names) => `^(${names.join('|')})/`;

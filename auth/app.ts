@@ -3,14 +3,16 @@ import Router from '@koa/router';
 import { requireInternalCaller } from '../platform/http/body.ts';
 import { Problem } from '../platform/http/problem.ts';
 import { createService } from '../platform/http/service.ts';
-import { exchangeVisitToken } from '../flows/visit-token/service.ts';
-import { issueAccessToken } from '../flows/access-token/service.ts';
-import type { AuthDeps } from '../flows/deps.ts';
-import { createAuthService, type AuthService } from './service.ts';
+import type { AppRouter, RequestState } from '../platform/http/state.ts';
+import { mountVisitTokenService } from '../flows/visit-token/service.ts';
+import { mountAccessTokenService } from '../flows/access-token/service.ts';
+import { mountKeysService } from '../flows/keys/service.ts';
+import type { AuthDeps, AuthServices } from '../flows/deps.ts';
+import { createAuthService } from './service.ts';
 
 /** The auth service: internal only, answers the gateway alone. Opens no port. */
-export function createAuthApp(deps: AuthDeps, service: AuthService = createAuthService(deps)): Koa {
-  const router = new Router();
+export function createAuthApp(deps: AuthDeps, services: AuthServices = createAuthService(deps)): Koa<RequestState> {
+  const router: AppRouter = new Router();
   const internal = requireInternalCaller(deps.config.internalToken);
 
   // Liveness only: a store outage is no reason to restart auth (it recovers by itself when the
@@ -28,11 +30,10 @@ export function createAuthApp(deps: AuthDeps, service: AuthService = createAuthS
     }
     ctx.body = { status: 'ok', checks: { store: 'ok' } };
   });
-  router.get('/internal/jwks', internal, async function publishJwks(ctx) {
-    ctx.body = service.jwks();
-  });
-  router.post('/internal/access-tokens', internal, ...issueAccessToken(service.issueAccessToken));
-  router.post('/internal/visit-tokens', internal, ...exchangeVisitToken(service.exchangeVisitToken));
+  // Each flow's internal half, on the routes its seam defines (flows/<flow>/seam.ts).
+  mountKeysService(router, services.keys, internal);
+  mountAccessTokenService(router, services.accessTokens, internal);
+  mountVisitTokenService(router, services.visitTokens, internal);
 
   return createService(router, deps.log);
 }

@@ -5,11 +5,25 @@ import type { AppRegistry } from './apps/registry.ts';
 import type { SigningKeyRing } from './keys/signing-keys.ts';
 import type { TokenStore } from '../platform/store/index.ts';
 import type { Upstream } from '../platform/http/upstream.ts';
+import type { AccessTokenService } from './access-token/seam.ts';
+import type { VisitTokenService } from './visit-token/seam.ts';
+import type { KeysService } from './keys/seam.ts';
 
 /**
  * What each flow's two halves need, built once by the deployables: the public half (`public.ts`,
  * mounted by the gateway) takes GatewayDeps, the internal half (`service.ts`, run by auth) AuthDeps.
  */
+
+/**
+ * Auth's operations as the gateway calls them: one typed seam per flow (flows/<flow>/seam.ts).
+ * In auth's process these are auth's own implementations (auth/service.ts); a gateway in another
+ * process gets each flow's HTTP client over auth's internal routes (system/start.ts chooses).
+ */
+export interface AuthServices {
+  accessTokens: AccessTokenService;
+  visitTokens: VisitTokenService;
+  keys: KeysService;
+}
 
 /** What the gateway's actions need; built once by createGatewayApp. */
 export interface GatewayDeps {
@@ -31,7 +45,9 @@ export interface GatewayDeps {
   /** The VT signing key set's public keys, read from the store (no KEK: no private key). */
   signingKeys: SigningKeyRing;
   registry: AppRegistry;
-  auth: Upstream;
+  auth: AuthServices;
+  /** Whether auth is live, for the gateway's readiness: its `GET /healthz` over HTTP; in this process, always. */
+  authLive: (requestId: string) => Promise<boolean>;
   products: Upstream;
   log: Logger;
 }

@@ -1,27 +1,28 @@
-import Koa from 'koa';
+import type Koa from 'koa';
+import type { Middleware } from 'koa';
 import Router from '@koa/router';
 import cors from '@koa/cors';
 import { Problem } from '../platform/http/problem.ts';
 import { RATE_LIMIT_HEADERS } from '../flows/rate-limit/limiter.ts';
 import { createService } from '../platform/http/service.ts';
-import { exchangeVisitToken } from '../flows/visit-token/public.ts';
-import { getProduct } from '../flows/product-api/public.ts';
-import { introspectToken } from '../flows/token-admin/introspect.ts';
-import { revokeToken } from '../flows/token-admin/revoke.ts';
-import { issueAccessToken } from '../flows/access-token/public.ts';
-import { publishJwks } from '../flows/keys/public.ts';
+import type { AppRouter, RequestState } from '../platform/http/state.ts';
+import { mountVisitTokenPublic } from '../flows/visit-token/public.ts';
+import { mountProductApiPublic } from '../flows/product-api/public.ts';
+import { mountTokenAdminPublic } from '../flows/token-admin/public.ts';
+import { mountAccessTokenPublic } from '../flows/access-token/public.ts';
+import { mountKeysPublic } from '../flows/keys/public.ts';
 import type { GatewayDeps } from '../flows/deps.ts';
 import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
 
 /** The gateway: the only public entry of the broker. Opens no port. */
-export function createGatewayApp(deps: GatewayDeps): Koa {
-  const router = new Router();
+export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
+  const router: AppRouter = new Router();
   const visitTokens = createVisitTokenChecker({ signingKeys: deps.signingKeys, store: deps.store, issuer: deps.config.issuer });
   const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
   // Only the H5 pages' origins may call the browser-facing APIs; AT issuance is server to server
   // and answers no preflight at all. The page may read the rate-limit headers of its answers.
-  const browserCors = cors({
+  const browserCors: Middleware = cors({
     origin: (ctx) => (browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
     allowMethods: ['GET', 'POST'],
     allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
@@ -38,22 +39,21 @@ export function createGatewayApp(deps: GatewayDeps): Koa {
     // gets its answer in about the time of the slower one.
     const [store, auth] = await Promise.all([
       deps.store.ping().then(() => 'ok', () => 'unavailable'),
-      deps.auth.request(ctx, 'GET', '/healthz').then((a) => (a.status === 200 ? 'ok' : 'unavailable'), () => 'unavailable'),
+      deps.authLive(ctx.state.requestId).then((live) => (live ? 'ok' : 'unavailable'), () => 'unavailable'),
     ]);
     const checks: Record<string, string> = { store, auth };
     if (checks.store !== 'ok') throw new Problem('store_unavailable', 'The token store does not answer.', { extensions: { checks } });
     if (checks.auth !== 'ok') throw new Problem('upstream_unavailable', 'The auth service does not answer.', { extensions: { checks } });
     ctx.body = { status: 'ok', checks };
   });
-  router.get('/.well-known/jwks.json', browserCors, ...publishJwks(deps));
-  router.post('/v1/access-tokens', ...issueAccessToken(deps));
-  router.options('/v1/visit-tokens', browserCors);
-  router.post('/v1/visit-tokens', browserCors, ...exchangeVisitToken(deps));
-  router.options('/v1/products/:productId', browserCors);
-  router.get('/v1/products/:productId', browserCors, ...getProduct(deps, visitTokens));
-  // RFC 7662 and RFC 7009, for registered apps (HTTP Basic), server to server: no CORS.
-  router.post('/v1/introspect', ...introspectToken(deps, visitTokens));
-  router.post('/v1/revoke', ...revokeToken(deps, visitTokens));
+  // Each flow's public half (flows/<flow>/public.ts). The browser-facing routes (JWKS, the VT
+  // exchange, product calls) take browserCors; AT issuance, introspection and revocation are
+  // server to server and answer no CORS at all.
+  mountKeysPublic(router, deps, { browserCors });
+  mountAccessTokenPublic(router, deps);
+  mountVisitTokenPublic(router, deps, { browserCors });
+  mountProductApiPublic(router, deps, { browserCors, visitTokens });
+  mountTokenAdminPublic(router, deps, { visitTokens });
 
   return createService(router, deps.log);
 }

@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import { requireInternalCaller } from '../platform/http/body.ts';
 import { Problem } from '../platform/http/problem.ts';
 import { createService } from '../platform/http/service.ts';
+import type { AppRouter, RequestState } from '../platform/http/state.ts';
 import type { AppRegistry } from '../flows/apps/registry.ts';
 import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.ts';
+import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 import type { Asset } from './bundle.ts';
 import { renderNotFoundPage, renderProductPage } from './page.ts';
 import { findProduct } from './products.ts';
@@ -86,12 +88,13 @@ export function createH5App(deps: H5Deps): Koa {
  * backend verifies it offline (signature against the broker's JWKS, typ, alg, iss, exp, and `aud`
  * naming this product), and takes the viewer from its claims. Internal only.
  */
-export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier }): Koa {
-  const router = new Router();
+export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier }): Koa<RequestState> {
+  const router: AppRouter = new Router();
   router.get('/healthz', async function health(ctx) {
     ctx.body = { status: 'ok' };
   });
-  router.get('/products/:productId', requireInternalCaller(deps.internalToken), async function verifyVisitToken(ctx, next) {
+  // The request state: `vt`, the claims verifyVisitToken verified, read by productDetails.
+  router.get<{ vt: VisitTokenClaims }>('/products/:productId', requireInternalCaller(deps.internalToken), async function verifyVisitToken(ctx, next) {
     const productId = ctx.params.productId ?? '';
     try {
       ctx.state.vt = await deps.visitTokens.verify(ctx.get('x-broker-vt'), { audience: productId });

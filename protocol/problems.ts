@@ -40,6 +40,7 @@ export const PROBLEMS = {
   rate_limited: { status: 429, title: 'Too many requests' },
   store_unavailable: { status: 503, title: 'The token store is unavailable' },
   upstream_unavailable: { status: 503, otherStatuses: [502], title: 'A service behind the gateway is unavailable' },
+  starting: { status: 503, title: 'The service is starting' },
   internal_error: { status: 500, title: 'Something went wrong on our side' },
 } as const satisfies Record<string, ProblemType>;
 

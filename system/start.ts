@@ -1,29 +1,25 @@
 /**
  * Starts components in one process: all five for `npm start` and the tests, or any subset for a
  * component's own main. Binds every port first, so that ephemeral ports (0) work and each
- * component learns the others' real addresses.
+ * component learns the others' real addresses; until its app is attached, a server answers every
+ * request with 503 `starting` (never a connection left unanswered). Each component's code is
+ * loaded only when that component is started (`npm run start:gateway` loads no H5 bundler).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import { createAuthApp } from '../auth/app.ts';
-import { createAuthService, type AuthService } from '../auth/service.ts';
 import type { BrokerConfig } from './config.ts';
-import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey, type EncryptionKey, type SigningKey } from '../flows/keys/keys.ts';
+import type { EncryptionKey, SigningKey } from '../flows/keys/keys.ts';
 import { createBrokerLogger } from './logger.ts';
 import { loadRegistry, type AppRegistry } from '../flows/apps/registry.ts';
-import { ensureSigningKeySet, SigningKeyRing } from '../flows/keys/signing-keys.ts';
-import { createHttpServer, drainServers } from '../platform/http/server.ts';
-import { createStore, type TokenStore } from '../platform/store/index.ts';
-import { createVisitTokenVerifier, type VisitTokenVerifierOptions } from '../sdk/vt-verifier.ts';
-import { createGatewayApp } from '../gateway/app.ts';
-import { createLocalUpstream, createUpstream, type Upstream } from '../platform/http/upstream.ts';
-import { buildAssets } from '../h5/bundle.ts';
-import { createH5App, createProductBackendApp } from '../h5/app.ts';
-import { findProduct } from '../h5/products.ts';
-import { createDemoApp } from '../third-party-demo/app.ts';
-import { BrokerClient } from '../sdk/broker-client.ts';
+import type { SigningKeyRing } from '../flows/keys/signing-keys.ts';
+import { createHttpServer, drainServers, serveStartingUntilAttached } from '../platform/http/server.ts';
+import type { TokenStore } from '../platform/store/index.ts';
+import type { VisitTokenVerifierOptions } from '../sdk/vt-verifier.ts';
+import { createInternalClient, createUpstream, type InternalClient } from '../platform/http/upstream.ts';
+import type { AuthServices } from '../flows/deps.ts';
+import type { RequestState } from '../platform/http/state.ts';
 
 export type ComponentName = 'gateway' | 'auth' | 'h5' | 'products' | 'demo';
 export const ALL_COMPONENTS: readonly ComponentName[] = ['products', 'auth', 'gateway', 'h5', 'demo'];
@@ -104,17 +100,14 @@ async function drainInOrder(servers: Partial<Record<ComponentName, http.Server>>
 }
 
 /**
- * Auth's routes (auth/app.ts) for a gateway in this process, answered by the service's functions
- * with the statuses those routes answer with. Kept here, where both are wired, so that auth does
- * not depend on the gateway's code.
+ * Auth's operations over HTTP, for a gateway whose auth runs in another process (or when tests
+ * ask for the HTTP path): each flow's client of its seam (flows/<flow>/seam.ts), on one pool.
  */
-function localAuth(service: AuthService): Upstream {
-  return createLocalUpstream('auth', {
-    'POST /internal/access-tokens': async (ctx, body) => ({ status: 201, data: await service.issueAccessToken(body as Record<string, unknown>, ctx.state.requestId), headers: {} }),
-    'POST /internal/visit-tokens': async (ctx, body) => ({ status: 200, data: await service.exchangeVisitToken((body as { envelope?: unknown }).envelope, ctx.state.requestId), headers: {} }),
-    'GET /internal/jwks': async () => ({ status: 200, data: service.jwks(), headers: {} }),
-    'GET /healthz': async () => ({ status: 200, data: { status: 'ok' }, headers: {} }),
-  });
+async function authOverHttp(client: InternalClient): Promise<AuthServices> {
+  const [{ accessTokenClient }, { visitTokenClient }, { keysClient }] = await Promise.all([
+    import('../flows/access-token/seam.ts'), import('../flows/visit-token/seam.ts'), import('../flows/keys/seam.ts'),
+  ]);
+  return { accessTokens: accessTokenClient(client), visitTokens: visitTokenClient(client), keys: keysClient(client) };
 }
 
 /** Starts the chosen components; see SystemOptions for the defaults. */
@@ -125,7 +118,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
   const hosts: Record<ComponentName, string> = {
     gateway: config.host, h5: config.host, demo: config.host, auth: config.internalHost, products: config.internalHost,
   };
-  const upstreams: Upstream[] = [];
+  const upstreams: { close(): Promise<void> }[] = [];
   let store: TokenStore | undefined;
   const rings: SigningKeyRing[] = [];
 
@@ -134,59 +127,78 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
       gateway: config.urls.gatewayPublic, auth: config.urls.auth, h5: config.urls.h5Public,
       products: config.urls.products, demo: config.urls.demoPublic,
     };
+    // Every port is bound first (ports 0 get their real numbers here), each answering 503
+    // `starting` until its app is attached below.
+    const attach: Partial<Record<ComponentName, (handler: http.RequestListener) => void>> = {};
     for (const name of ALL_COMPONENTS) {
       if (!components.has(name)) continue;
       const server = createHttpServer();
       servers[name] = server;
+      attach[name] = serveStartingUntilAttached(server);
       const port = await listen(server, config.ports[name], hosts[name]);
       if (config.ports[name] === 0) urls[name] = `http://127.0.0.1:${port}`;
     }
 
     const registry = typeof opts.registry === 'function' ? opts.registry(urls) : opts.registry ?? loadRegistry(config.appsFile);
     const needsStore = components.has('gateway') || components.has('auth');
-    store = opts.store ?? (needsStore ? await createStore(config, log) : undefined);
-    const keys = opts.keys ?? (components.has('auth') ? loadOrCreateEncryptionKeys(config.keysFile) : []);
+    store = opts.store ?? (needsStore ? await (await import('../platform/store/index.ts')).createStore(config, log) : undefined);
+    let keys: EncryptionKey[] = opts.keys ?? [];
     const signingKeys: RunningSystem['signingKeys'] = {};
     const keysPollMs = opts.keysPollMs ?? config.keysPollMs;
-    if (components.has('auth') && config.signingKeysFile) {
-      // The operator's keys: the file's current signs, its public keys are published into the
-      // store for the gateway; no KEK and no managed set (decision 24). start() checks the file.
-      signingKeys.auth = new SigningKeyRing(store!, { file: config.signingKeysFile, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
-      rings.push(signingKeys.auth);
-      await signingKeys.auth.start();
-    } else if (components.has('auth')) {
-      const kek = opts.kek ?? loadOrCreateKeysKek(config.keysFile, config.keysKek);
-      // The first auth to start on an empty store writes the set; its current key is the file's.
-      await ensureSigningKeySet(store!, { kek, initial: opts.signingKey ?? loadOrCreateSigningKey(config.keysFile) });
-      signingKeys.auth = new SigningKeyRing(store!, { kek, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+    if (components.has('auth')) {
+      const [keyFiles, { SigningKeyRing, ensureSigningKeySet }] = await Promise.all([import('../flows/keys/keys.ts'), import('../flows/keys/signing-keys.ts')]);
+      keys = opts.keys ?? keyFiles.loadOrCreateEncryptionKeys(config.keysFile);
+      if (config.signingKeysFile) {
+        // The operator's keys: the file's current signs, its public keys are published into the
+        // store for the gateway; no KEK and no managed set (decision 24). start() checks the file.
+        signingKeys.auth = new SigningKeyRing(store!, { file: config.signingKeysFile, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+      } else {
+        const kek = opts.kek ?? keyFiles.loadOrCreateKeysKek(config.keysFile, config.keysKek);
+        // The first auth to start on an empty store writes the set; its current key is the file's.
+        await ensureSigningKeySet(store!, { kek, initial: opts.signingKey ?? keyFiles.loadOrCreateSigningKey(config.keysFile) });
+        signingKeys.auth = new SigningKeyRing(store!, { kek, pollMs: keysPollMs, log: log.child({ component: 'auth' }) });
+      }
       rings.push(signingKeys.auth);
       await signingKeys.auth.start();
     }
     if (components.has('gateway')) {
+      const { SigningKeyRing } = await import('../flows/keys/signing-keys.ts');
       signingKeys.gateway = new SigningKeyRing(opts.gatewayStore ?? store!, { pollMs: keysPollMs, log: log.child({ component: 'gateway' }) });
       rings.push(signingKeys.gateway);
       await signingKeys.gateway.start();
     }
-    const apps: Partial<Record<ComponentName, Koa>> = {};
+    const apps: Partial<Record<ComponentName, Koa<RequestState>>> = {};
 
     if (components.has('products')) {
+      const [{ createVisitTokenVerifier }, { createProductBackendApp }] = await Promise.all([import('../sdk/vt-verifier.ts'), import('../h5/app.ts')]);
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
       const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
       apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens });
     }
-    let authService: AuthService | undefined;
+    let authServices: AuthServices | undefined;
     if (components.has('auth')) {
+      const [{ createAuthApp }, { createAuthService }] = await Promise.all([import('../auth/app.ts'), import('../auth/service.ts')]);
       const deps = { config: { ...config, issuer: urls.gateway }, store: store!, registry, keys, signingKeys: signingKeys.auth!, log: log.child({ component: 'auth' }) };
-      authService = createAuthService(deps);
-      apps.auth = createAuthApp(deps, authService);
+      authServices = createAuthService(deps);
+      apps.auth = createAuthApp(deps, authServices);
     }
     if (components.has('gateway')) {
-      // Auth in this process: called directly (decision 33); auth still listens for other gateways.
-      const auth = authService && opts.authTransport !== 'http'
-        ? localAuth(authService)
-        : createUpstream('auth', urls.auth, config.internalToken, config.upstreamTimeoutMs);
+      const { createGatewayApp } = await import('../gateway/app.ts');
+      // Auth in this process: its own implementations, called directly (decision 33); auth still
+      // listens for other gateways. Otherwise each flow's HTTP client, on one pool to AUTH_URL.
+      let auth: AuthServices;
+      let authLive: (requestId: string) => Promise<boolean>;
+      if (authServices && opts.authTransport !== 'http') {
+        auth = authServices;
+        authLive = async () => true;
+      } else {
+        const client = createInternalClient('auth', urls.auth, config.internalToken, config.upstreamTimeoutMs);
+        upstreams.push(client);
+        auth = await authOverHttp(client);
+        authLive = (requestId) => client.live(requestId);
+      }
       const products = createUpstream('product', urls.products, config.internalToken, config.upstreamTimeoutMs);
-      upstreams.push(auth, products);
+      upstreams.push(products);
       apps.gateway = createGatewayApp({
         config: {
           signatureWindowSeconds: config.signatureWindowSeconds,
@@ -198,22 +210,26 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
           publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
           issuer: urls.gateway,
         },
-        store: opts.gatewayStore ?? store!, signingKeys: signingKeys.gateway!, registry, auth, products, log: log.child({ component: 'gateway' }),
+        store: opts.gatewayStore ?? store!, signingKeys: signingKeys.gateway!, registry, auth, authLive, products, log: log.child({ component: 'gateway' }),
       });
     }
     if (components.has('h5')) {
+      const [{ createH5App }, { buildAssets }] = await Promise.all([import('../h5/app.ts'), import('../h5/bundle.ts')]);
       // The demo app (when it runs here) may frame the H5 pages wherever it listens.
       const extraAncestors = components.has('demo') ? [new URL(urls.demo).origin] : [];
       apps.h5 = createH5App({ gatewayUrl: urls.gateway, registry, extraFrameAncestors: extraAncestors, assets: await buildAssets(), log: log.child({ component: 'h5' }) });
     }
     if (components.has('demo')) {
+      const [{ createDemoApp }, { BrokerClient }, { findProduct }] = await Promise.all([
+        import('../third-party-demo/app.ts'), import('../sdk/broker-client.ts'), import('../h5/products.ts'),
+      ]);
       const entry = registry.get(config.demoAppId);
       if (!entry?.encKey) throw new Error(`the demo app "${config.demoAppId}" must be in the app registry with an encKey`);
       const client = new BrokerClient({ gatewayUrl: urls.gateway, appId: entry.appId, appSecret: entry.appSecret, encKey: entry.encKey.toString('base64url') });
       const products = entry.products.map((id) => ({ id, name: findProduct(id)?.name ?? id }));
       apps.demo = createDemoApp({ client, appName: entry.name, h5Url: urls.h5, products, log: log.child({ component: 'demo' }) });
     }
-    for (const [name, app] of Object.entries(apps) as [ComponentName, Koa][]) servers[name]!.on('request', app.callback());
+    for (const [name, app] of Object.entries(apps) as [ComponentName, Koa<RequestState>][]) attach[name]!(app.callback());
 
     const stopStore = opts.store ? undefined : store;
     return {

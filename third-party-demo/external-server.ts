@@ -11,7 +11,9 @@ import type { Logger } from 'pino';
 import { bearerJws, noStore } from '../platform/http/body.ts';
 import { Problem } from '../platform/http/problem.ts';
 import { createService } from '../platform/http/service.ts';
+import type { AppRouter, RequestState } from '../platform/http/state.ts';
 import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.ts';
+import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 
 export interface ExternalServerDeps {
   /** A verifier over the broker's JWKS whose `audience` is this server's own address. */
@@ -29,12 +31,13 @@ function vtInvalid(detail: string): Problem {
 }
 
 /** The partner API: `GET /api/me` with `Authorization: Bearer <VT>` answers who the VT is for. */
-export function createExternalServerApp(deps: ExternalServerDeps): Koa {
-  const router = new Router();
+export function createExternalServerApp(deps: ExternalServerDeps): Koa<RequestState> {
+  const router: AppRouter = new Router();
   router.get('/healthz', async function health(ctx) {
     ctx.body = { status: 'ok' };
   });
-  router.get('/api/me', async function verifyVisitToken(ctx, next) {
+  // The request state: `vt`, the claims verifyVisitToken verified, read by whoAmI.
+  router.get<{ vt: VisitTokenClaims }>('/api/me', async function verifyVisitToken(ctx, next) {
     noStore(ctx);
     const vt = bearerJws(ctx);
     if (!vt) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
@@ -47,7 +50,7 @@ export function createExternalServerApp(deps: ExternalServerDeps): Koa {
     }
     await next();
   }, async function whoAmI(ctx) {
-    const { sub, app, profile } = ctx.state.vt as { sub: string; app: string; profile?: Record<string, string> };
+    const { sub, app, profile } = ctx.state.vt;
     ctx.body = { sub, app, ...(profile && { profile }) };
   });
   return createService(router, deps.log);

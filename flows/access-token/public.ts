@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Context, Next } from 'koa';
+import type { Next } from 'koa';
 import { createNetworkList, resolveClientAddress } from '../../platform/net/client-address.ts';
 import { noStore, parseJsonObject, readRawBody } from '../../platform/http/body.ts';
 import {
@@ -13,7 +13,7 @@ import type { AppEntry } from '../apps/registry.ts';
 import { nonceKey } from './records.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import type { GatewayDeps } from '../deps.ts';
-import { relay } from '../../platform/http/upstream.ts';
+import type { AppRouter, RequestContext, RequestState } from '../../platform/http/state.ts';
 
 const MAX_BODY = 4096;
 /**
@@ -24,14 +24,34 @@ const NO_APP_SECRET = randomBytes(32);
 const UNTRUSTED_NETWORK = 'Access tokens for this app are issued only over its trusted network; no token was issued.';
 const UNVOUCHED = 'Access tokens for this app are issued only through its operator\'s trusted network, which did not vouch for this request; no token was issued.';
 
+/** The request state of `POST /v1/access-tokens`, each key set by the step named, read after it. */
+interface IssuanceState extends RequestState {
+  /** verifyRequestSignature: the app whose secret verified the signature. */
+  app: AppEntry;
+  /** verifyRequestSignature: the verified signature's parameters. */
+  signature: ParsedSignature;
+  /** verifyRequestSignature: the body as signed. */
+  rawBody: Buffer;
+  /** checkTrustedNetwork: the operator's attributes from the app's edge header, when it has one. */
+  attributes?: Record<string, string>;
+  /** useNonce: the body, a JSON object. */
+  body: Record<string, unknown>;
+}
+type IssuanceContext = RequestContext<IssuanceState>;
+
+/** Mounts the flow's public half on the gateway's router: server to server, no CORS. */
+export function mountAccessTokenPublic(router: AppRouter, deps: GatewayDeps): void {
+  router.post('/v1/access-tokens', ...issueAccessToken(deps));
+}
+
 /**
  * `POST /v1/access-tokens`: a third-party backend's signed request (RFC 9421). Checks, in order:
  * signature headers, `created` window, Content-Digest, the HMAC (an unknown app's fails like a wrong
  * one: the same `invalid_signature` answer, `unknown_app` only in the audit line); then the app's trusted
  * networks and edge header; then the nonce (only a verified request from an allowed network may
- * use up a nonce); then the app's rate limit, and routes to auth.
+ * use up a nonce); then the app's rate limit, and asks auth to issue (AccessTokenService).
  */
-export function issueAccessToken(deps: GatewayDeps) {
+function issueAccessToken(deps: GatewayDeps) {
   const { registry, store, config, log } = deps;
   const trustedProxies = createNetworkList(config.trustedProxies ?? []);
   const perApp = createRateLimiter(store, 'issuance', config.rateLimits?.issuance, log);
@@ -44,20 +64,20 @@ export function issueAccessToken(deps: GatewayDeps) {
     }
   }
 
-  function refuse(ctx: Context, err: SignatureError | Problem, appId?: string, auditReason?: string): never {
+  function refuse(ctx: IssuanceContext, err: SignatureError | Problem, appId?: string, auditReason?: string): never {
     const reason = auditReason ?? (err instanceof SignatureError ? err.reason : err.code);
     audit(log, 'signature.rejected', { appId, reason, reqId: ctx.state.requestId });
     if (err instanceof Problem) throw err;
     throw new Problem('invalid_signature', err.message);
   }
 
-  function refuseIssuance(ctx: Context, app: AppEntry, reason: string, clientAddress: string, detail: string): never {
+  function refuseIssuance(ctx: IssuanceContext, app: AppEntry, reason: string, clientAddress: string, detail: string): never {
     audit(log, 'issuance.refused', { appId: app.appId, reason, clientAddress, reqId: ctx.state.requestId });
     throw new Problem('untrusted_network', detail);
   }
 
   return [
-    async function verifyRequestSignature(ctx: Context, next: Next): Promise<void> {
+    async function verifyRequestSignature(ctx: IssuanceContext, next: Next): Promise<void> {
       const raw = await readRawBody(ctx, { limit: MAX_BODY });
       let parsed: ParsedSignature;
       try {
@@ -86,8 +106,8 @@ export function issueAccessToken(deps: GatewayDeps) {
 
     // After the signature, so an unauthenticated caller learns nothing of an app's networks; before
     // the nonce, so a request from the wrong network does not use one up.
-    async function checkTrustedNetwork(ctx: Context, next: Next): Promise<void> {
-      const app: AppEntry = ctx.state.app;
+    async function checkTrustedNetwork(ctx: IssuanceContext, next: Next): Promise<void> {
+      const app = ctx.state.app;
       const client = resolveClientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for') || undefined, trustedProxies);
       if (app.trustedNetworks && !app.trustedNetworks.has(client.address)) {
         refuseIssuance(ctx, app, 'outside_trusted_networks', client.address, UNTRUSTED_NETWORK);
@@ -102,9 +122,9 @@ export function issueAccessToken(deps: GatewayDeps) {
       await next();
     },
 
-    async function useNonce(ctx: Context, next: Next): Promise<void> {
-      const app: AppEntry = ctx.state.app;
-      const parsed: ParsedSignature = ctx.state.signature;
+    async function useNonce(ctx: IssuanceContext, next: Next): Promise<void> {
+      const app = ctx.state.app;
+      const parsed = ctx.state.signature;
       // The nonce is remembered a little longer than the window on both sides of `created`.
       const fresh = await store.setIfAbsent(nonceKey(app.appId, parsed.params.nonce), '1', 2 * config.signatureWindowSeconds + 5);
       if (!fresh) refuse(ctx, new Problem('replayed_request', 'This request (its nonce) was already received.'), app.appId);
@@ -116,8 +136,8 @@ export function issueAccessToken(deps: GatewayDeps) {
     // nonce, so a replay of a captured request is refused as replayed_request and spends nothing;
     // before the hop to auth, so a refused request issues nothing. A 429 has used its nonce: the
     // client signs again after Retry-After, as it does for every request.
-    async function limitIssuancePerApp(ctx: Context, next: Next): Promise<void> {
-      const app: AppEntry = ctx.state.app;
+    async function limitIssuancePerApp(ctx: IssuanceContext, next: Next): Promise<void> {
+      const app = ctx.state.app;
       await (ownLimits.get(app.appId) ?? perApp).enforce(ctx, app.appId, {
         detail: 'This app has asked for too many access tokens; no token was issued. Sign the request again and send it after Retry-After.',
         audit: { appId: app.appId, route: 'POST /v1/access-tokens' },
@@ -125,15 +145,17 @@ export function issueAccessToken(deps: GatewayDeps) {
       await next();
     },
 
-    async function routeToAuth(ctx: Context): Promise<void> {
+    async function routeToAuth(ctx: IssuanceContext): Promise<void> {
       // Named fields only: `attributes` come from the edge header alone, never from the body.
-      const { userId, productId, audience, profile } = ctx.state.body as Record<string, unknown>;
-      const attributes = ctx.state.attributes as Record<string, string> | undefined;
-      const answer = await deps.auth.request(ctx, 'POST', '/internal/access-tokens', {
-        body: { appId: ctx.state.app.appId, userId, productId, audience, profile, ...(attributes && { attributes }) },
-      });
+      const { userId, productId, audience, profile } = ctx.state.body;
+      const { attributes } = ctx.state;
       noStore(ctx);
-      relay(ctx, answer, [201]);
+      const issued = await deps.auth.accessTokens.issue(
+        { appId: ctx.state.app.appId, userId, productId, audience, profile, ...(attributes && { attributes }) },
+        ctx.state.requestId,
+      );
+      ctx.status = 201;
+      ctx.body = issued;
     },
   ];
 }

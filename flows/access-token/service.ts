@@ -1,4 +1,3 @@
-import type { Context } from 'koa';
 import { audienceProblem } from '../apps/audience.ts';
 import { encryptCompact } from '../../platform/crypto/jwe.ts';
 import { audit } from '../audit.ts';
@@ -10,6 +9,11 @@ import { atKey, type AccessTokenRecord } from './records.ts';
 import { newOpaqueToken, tokenHash } from '../../platform/crypto/opaque.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import type { AuthDeps } from '../deps.ts';
+import { mountInternalRoute } from '../../platform/http/upstream.ts';
+import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
+import { ACCESS_TOKEN_ROUTES, type AccessTokenService, type IssuedAccessToken } from './seam.ts';
+
+export type { IssuedAccessToken } from './seam.ts';
 
 export const USER_ID_RE = /^[\x21-\x7e]{1,128}$/;
 export const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
@@ -54,18 +58,12 @@ function readAttributes(body: Record<string, unknown>, app: AppEntry): Profile |
   return { [claim!]: value };
 }
 
-/** What auth answers for an issued AT. */
-export interface IssuedAccessToken {
-  accessToken: string;
-  expiresIn: number;
-}
-
 /**
  * Issues a single-use AT for a request the gateway verified: checks the fields, stores the AT
  * under its hash, and returns it as a JWE only the app can open. Throws Problem. The same for
- * `POST /internal/access-tokens` and for a gateway in this process (auth/service.ts).
+ * `POST /internal/access-tokens` and for a gateway in this process (createAccessTokenService).
  */
-export function accessTokenIssuer(deps: AuthDeps) {
+function accessTokenIssuer(deps: AuthDeps) {
   const { store, registry, config, log } = deps;
   // Plain http audiences only for loopback hosts, and never in production.
   const allowLoopbackHttp = config.nodeEnv !== 'production';
@@ -98,18 +96,21 @@ export function accessTokenIssuer(deps: AuthDeps) {
   };
 }
 
+/** Auth's implementation of the flow's seam; a gateway in auth's process calls it directly (decision 33). */
+export function createAccessTokenService(deps: AuthDeps): AccessTokenService {
+  return { issue: accessTokenIssuer(deps) };
+}
+
 /**
- * `POST /internal/access-tokens` (from the gateway, after it verified the app's signature):
- * issues a single-use AT and returns it as a JWE only the app can open.
+ * Mounts the flow's internal half on auth's router, behind `internal` (the internal credential):
+ * `POST /internal/access-tokens` (from the gateway, after it verified the app's signature) issues
+ * a single-use AT and returns it as a JWE only the app can open.
  */
-export function issueAccessToken(issue: ReturnType<typeof accessTokenIssuer>) {
-  return [
-    async function issueAccessTokenAction(ctx: Context): Promise<void> {
-      const { body } = await readJsonBody(ctx, { limit: 4096 });
-      const issued = await issue(body, ctx.state.requestId);
-      noStore(ctx);
-      ctx.status = 201;
-      ctx.body = issued;
-    },
-  ];
+export function mountAccessTokenService(router: AppRouter, service: AccessTokenService, internal: RequestMiddleware): void {
+  mountInternalRoute(router, ACCESS_TOKEN_ROUTES.issue, internal, async function issueAccessTokenAction(ctx) {
+    const { body } = await readJsonBody(ctx, { limit: 4096 });
+    const issued = await service.issue(body, ctx.state.requestId);
+    noStore(ctx);
+    return issued;
+  });
 }

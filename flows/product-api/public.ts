@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Middleware, Next } from 'koa';
 import { bearerJws, noStore } from '../../platform/http/body.ts';
 import { JwsError } from '../../platform/crypto/jws.ts';
 import { Problem } from '../../platform/http/problem.ts';
@@ -7,6 +7,7 @@ import { hasAudience, type VisitTokenClaims } from '../visit-token/records.ts';
 import type { GatewayDeps } from '../deps.ts';
 import { relay } from '../../platform/http/upstream.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
+import type { AppRouter, RequestContext, RequestState } from '../../platform/http/state.ts';
 
 const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
 
@@ -19,15 +20,31 @@ function vtInvalid(detail = 'The visit token is missing, unknown, expired or rev
   return new Problem('vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
 }
 
+/** The request state of `GET /v1/products/:productId`, each key set by the step named, read after it. */
+interface ProductCallState extends RequestState {
+  /** verifyVisitToken: the VT as the page sent it, and its claims, whose signature verified. */
+  vt: string;
+  verifiedClaims: VisitTokenClaims;
+  /** checkVisitToken: a live VT for this product. */
+  visit: { claims: VisitTokenClaims; vt: string; productId: string };
+}
+type ProductCallContext = RequestContext<ProductCallState>;
+
+/** Mounts the flow's public half on the gateway's router: called by the H5 page, so with `browserCors`. */
+export function mountProductApiPublic(router: AppRouter, deps: GatewayDeps, shared: { browserCors: Middleware; visitTokens: VisitTokenChecker }): void {
+  router.options('/v1/products/:productId', shared.browserCors);
+  router.get('/v1/products/:productId', shared.browserCors, ...getProduct(deps, shared.visitTokens));
+}
+
 /**
  * `GET /v1/products/:productId`: verifies the signed VT on every call (signature, typ, alg, iss,
  * exp), counts the call against the VT's rate limit, checks that the VT is live in the store (not
  * revoked) and for this product, then asks the product backend.
  */
-export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
+function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   const perVisitToken = createRateLimiter(deps.store, 'product', deps.config.rateLimits?.product, deps.log);
   return [
-    async function verifyVisitToken(ctx: Context, next: Next): Promise<void> {
+    async function verifyVisitToken(ctx: ProductCallContext, next: Next): Promise<void> {
       noStore(ctx);
       const vt = bearerJws(ctx);
       if (!vt) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
@@ -45,8 +62,8 @@ export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
     // cannot use up another's quota), before the liveness read and the product backend: a refused
     // call costs one store step and reaches no backend. A revoked VT is counted too, so hammering
     // with one is throttled as well.
-    async function limitCallsPerVisitToken(ctx: Context, next: Next): Promise<void> {
-      const claims = ctx.state.verifiedClaims as VisitTokenClaims;
+    async function limitCallsPerVisitToken(ctx: ProductCallContext, next: Next): Promise<void> {
+      const claims = ctx.state.verifiedClaims;
       await perVisitToken.enforce(ctx, claims.jti, {
         detail: 'Too many calls with this visit token; send the request again after Retry-After.',
         audit: { appId: claims.app, route: 'GET /v1/products/:productId' },
@@ -54,8 +71,8 @@ export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
       await next();
     },
 
-    async function checkVisitToken(ctx: Context, next: Next): Promise<void> {
-      const claims = ctx.state.verifiedClaims as VisitTokenClaims;
+    async function checkVisitToken(ctx: ProductCallContext, next: Next): Promise<void> {
+      const claims = ctx.state.verifiedClaims;
       // The signature and claims were verified above; what is left is the liveness record.
       const record = await visitTokens.live(claims);
       if (!record) throw vtInvalid();
@@ -63,13 +80,13 @@ export function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
       if (!PRODUCT_ID_RE.test(productId) || !hasAudience(claims, productId) || record.productId !== productId) {
         throw new Problem('forbidden_product', 'This visit token is for another product.');
       }
-      ctx.state.visit = { claims, vt: ctx.state.vt as string, productId };
+      ctx.state.visit = { claims, vt: ctx.state.vt, productId };
       await next();
     },
 
-    async function forwardToProductBackend(ctx: Context): Promise<void> {
-      const v = ctx.state.visit as { claims: VisitTokenClaims; vt: string; productId: string };
-      const answer = await deps.products.request(ctx, 'GET', `/products/${encodeURIComponent(v.productId)}`, {
+    async function forwardToProductBackend(ctx: ProductCallContext): Promise<void> {
+      const v = ctx.state.visit;
+      const answer = await deps.products.request(ctx.state.requestId, 'GET', `/products/${encodeURIComponent(v.productId)}`, {
         headers: {
           [IDENTITY_HEADERS.app]: v.claims.app, [IDENTITY_HEADERS.user]: v.claims.sub, [IDENTITY_HEADERS.product]: v.productId,
           [VT_HEADER]: v.vt,

@@ -6,7 +6,8 @@
  * fields); a refused request is `429 rate_limited` with `Retry-After`, and nothing is done for it.
  */
 import { isIP } from 'node:net';
-import type { Context } from 'koa';
+import type { ParameterizedContext } from 'koa';
+import type { RequestState } from '../../platform/http/state.ts';
 import type { Logger } from 'pino';
 import { serializeList } from 'structured-headers';
 import { audit } from '../audit.ts';
@@ -64,7 +65,7 @@ export interface RateLimiter {
    * `429 rate_limited` with `Retry-After`. Does nothing when the limit is off. A store failure
    * is StoreUnavailable (503), as for every other store step of these routes.
    */
-  enforce(ctx: Context, subject: string, refusal: RateLimitRefusal): Promise<void>;
+  enforce(ctx: ParameterizedContext<RequestState>, subject: string, refusal: RateLimitRefusal): Promise<void>;
 }
 
 /** `RateLimit-Policy: "<policy>";q=<limit>;w=<window s>`. */

@@ -4,6 +4,7 @@
  * backend, form-urlencoded first as RFC 6749 section 2.3.1 says.
  */
 import type { Context, Next } from 'koa';
+import type { RequestContext, RequestState } from '../../platform/http/state.ts';
 import { decodeUtf8Body, noStore, readRawBody, safeEqual } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import type { AppEntry, AppRegistry, BackendEntry } from '../apps/registry.ts';
@@ -62,12 +63,21 @@ function parseBasic(authorization: string): { id: string; secret: string } | und
   return { id, secret };
 }
 
+/** The request state of introspection and revocation, each key set by the step named, read after it. */
+export interface TokenAdminState extends RequestState {
+  /** requireTokenClient: the authenticated client. */
+  client: TokenClient;
+  /** findVisibleToken: the form's token when it is a live VT the client may see. */
+  visibleToken?: VisibleToken;
+}
+export type TokenAdminContext = RequestContext<TokenAdminState>;
+
 /**
  * Middleware: 401 invalid_client unless a registered app or product backend authenticates; the
  * TokenClient goes to ctx.state.client.
  */
 export function requireTokenClient(registry: AppRegistry) {
-  return async function authenticateTokenClient(ctx: Context, next: Next): Promise<void> {
+  return async function authenticateTokenClient(ctx: TokenAdminContext, next: Next): Promise<void> {
     noStore(ctx);
     const client = authenticateClient(registry, ctx.get('authorization'));
     if (!client) throw invalidClient();
@@ -105,9 +115,9 @@ export interface VisibleToken {
  * and revocation answer alike for every other token (RFC 7662 section 2.2, RFC 7009 section 2.2).
  */
 export function findVisibleToken(visitTokens: VisitTokenChecker) {
-  return async function findClientVisibleToken(ctx: Context, next: Next): Promise<void> {
+  return async function findClientVisibleToken(ctx: TokenAdminContext, next: Next): Promise<void> {
     const { token } = await readTokenForm(ctx);
-    const client = ctx.state.client as TokenClient;
+    const { client } = ctx.state;
     const live = await visitTokens.check(ctx, token);
     ctx.state.visibleToken = live && clientMaySee(client, live.claims) ? ({ client, ...live } satisfies VisibleToken) : undefined;
     await next();

@@ -1,6 +1,5 @@
-import type { Context } from 'koa';
 import { VT_TYP } from '../visit-token/records.ts';
-import { findVisibleToken, requireTokenClient, type VisibleToken } from './client-auth.ts';
+import { findVisibleToken, requireTokenClient, type TokenAdminContext } from './client-auth.ts';
 import type { GatewayDeps } from '../deps.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
 
@@ -14,8 +13,8 @@ export function introspectToken(deps: GatewayDeps, visitTokens: VisitTokenChecke
   return [
     requireTokenClient(deps.registry),
     findVisibleToken(visitTokens),
-    async function introspect(ctx: Context): Promise<void> {
-      const visible = ctx.state.visibleToken as VisibleToken | undefined;
+    async function introspect(ctx: TokenAdminContext): Promise<void> {
+      const visible = ctx.state.visibleToken;
       if (!visible) {
         ctx.body = { active: false };
         return;

@@ -1,7 +1,6 @@
-import type { Context } from 'koa';
 import { audit } from '../audit.ts';
 import { vtKey } from '../visit-token/records.ts';
-import { findVisibleToken, requireTokenClient, type VisibleToken } from './client-auth.ts';
+import { findVisibleToken, requireTokenClient, type TokenAdminContext } from './client-auth.ts';
 import type { GatewayDeps } from '../deps.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
 
@@ -15,8 +14,8 @@ export function revokeToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   return [
     requireTokenClient(deps.registry),
     findVisibleToken(visitTokens),
-    async function revoke(ctx: Context): Promise<void> {
-      const visible = ctx.state.visibleToken as VisibleToken | undefined;
+    async function revoke(ctx: TokenAdminContext): Promise<void> {
+      const visible = ctx.state.visibleToken;
       if (visible) {
         const { client, claims } = visible;
         const revoked = await deps.store.delete(vtKey(claims.jti));

@@ -1,4 +1,3 @@
-import type { Context } from 'koa';
 import { decryptCompactAsync, encryptCompact, MAX_ENVELOPE_LENGTH, JweError, type JweHeader } from '../../platform/crypto/jwe.ts';
 import { audit } from '../audit.ts';
 import { noStore, readJsonBody } from '../../platform/http/body.ts';
@@ -9,6 +8,11 @@ import { newJti, signVisitToken, vtKey } from './records.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import { OPAQUE_TOKEN_RE, tokenHash } from '../../platform/crypto/opaque.ts';
 import type { AuthDeps } from '../deps.ts';
+import { mountInternalRoute } from '../../platform/http/upstream.ts';
+import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
+import { VISIT_TOKEN_ROUTES, type ExchangedVisitToken, type VisitTokenService } from './seam.ts';
+
+export type { ExchangedVisitToken } from './seam.ts';
 
 
 const envelopeInvalid = (cause?: unknown) => new Problem('envelope_invalid', 'The envelope cannot be opened.', { cause });
@@ -39,22 +43,17 @@ async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDe
   if (revoked) audit(deps.log, 'vt.revoked', { appId, reason: 'at_replayed', reqId: requestId });
 }
 
-/** What auth answers for an exchange: the reply, sealed under the page's R. */
-export interface ExchangedVisitToken {
-  envelope: string;
-}
-
 /**
  * Opens the H5 envelope (R wrapped to one of our keys with `RSA-OAEP-256` or `ECDH-ES+A256KW`,
  * each key for its own alg only), consumes the AT once, issues a VT and seals it under the same
  * R. Throws Problem. The same for `POST /internal/visit-tokens` and for a gateway in this process
- * (auth/service.ts).
+ * (createVisitTokenService).
  *
  * "No VT without its AT consumed, no AT consumed twice": the VT's liveness record and the AT's
  * tombstone, which names the VT, are written in one atomic step (TokenStore.redeem), so of many
  * concurrent exchanges of one AT exactly one writes them and answers with a VT (decision 34).
  */
-export function visitTokenExchanger(deps: AuthDeps) {
+function visitTokenExchanger(deps: AuthDeps) {
   const { store, config, log } = deps;
   const keysByKid = new Map(deps.keys.map((k) => [k.kid, k]));
   const algorithms = [...new Set(deps.keys.map((k) => k.alg))];
@@ -113,14 +112,20 @@ export function visitTokenExchanger(deps: AuthDeps) {
   };
 }
 
-/** `POST /internal/visit-tokens`: the envelope from the gateway; see visitTokenExchanger. */
-export function exchangeVisitToken(exchange: ReturnType<typeof visitTokenExchanger>) {
-  return [
-    async function exchangeVisitTokenAction(ctx: Context): Promise<void> {
-      const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE_LENGTH + 256 });
-      const reply = await exchange(body.envelope, ctx.state.requestId);
-      noStore(ctx);
-      ctx.body = reply;
-    },
-  ];
+/** Auth's implementation of the flow's seam; a gateway in auth's process calls it directly (decision 33). */
+export function createVisitTokenService(deps: AuthDeps): VisitTokenService {
+  return { exchange: visitTokenExchanger(deps) };
+}
+
+/**
+ * Mounts the flow's internal half on auth's router, behind `internal` (the internal credential):
+ * `POST /internal/visit-tokens`, the envelope from the gateway (see visitTokenExchanger).
+ */
+export function mountVisitTokenService(router: AppRouter, service: VisitTokenService, internal: RequestMiddleware): void {
+  mountInternalRoute(router, VISIT_TOKEN_ROUTES.exchange, internal, async function exchangeVisitTokenAction(ctx) {
+    const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE_LENGTH + 256 });
+    const reply = await service.exchange(body.envelope, ctx.state.requestId);
+    noStore(ctx);
+    return reply;
+  });
 }

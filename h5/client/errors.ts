@@ -20,6 +20,7 @@ export const GATEWAY_CODES = [
   'rate_limited',
   'store_unavailable',
   'upstream_unavailable',
+  'starting',
 ] as const satisfies readonly ProblemCode[];
 
 /** The page's own codes, for failures that have no gateway answer behind them. */
@@ -115,6 +116,10 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
     text: 'Our service is briefly unavailable. Please try again in a moment.',
   },
   upstream_unavailable: {
+    title: 'We are having a short interruption',
+    text: 'Our service is briefly unavailable. Please try again in a moment.',
+  },
+  starting: {
     title: 'We are having a short interruption',
     text: 'Our service is briefly unavailable. Please try again in a moment.',
   },

@@ -1,4 +1,5 @@
-import type { Context, Next } from 'koa';
+import type { Context, Next, ParameterizedContext } from 'koa';
+import type { RequestState } from './state.ts';
 import type { Logger } from 'pino';
 import { PROBLEMS, PROBLEM_TYPE_BASE, isProblemCode, type ProblemBody, type ProblemCode, type ProblemType } from '../../protocol/problems.ts';
 
@@ -118,7 +119,7 @@ export function sendProblem(ctx: Context, problem: Problem): void {
  * shows nothing of its cause (the cause is logged with the request id).
  */
 export function problemHandler(log: Logger) {
-  return async function handleProblems(ctx: Context, next: Next): Promise<void> {
+  return async function handleProblems(ctx: ParameterizedContext<RequestState>, next: Next): Promise<void> {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new Problem('not_found');

@@ -227,3 +227,33 @@ export function createHttpServer(opts: HttpServerOptions = {}): http.Server {
   drains.set(server, prepareDrain(server));
   return server;
 }
+
+/**
+ * What a server answers before its app is attached (createHttpServer's callers bind every port
+ * first, so that ports 0 work, and build the apps after): 503 `starting` with `Retry-After: 1`,
+ * so that a connection accepted in between gets an answer at once rather than waiting for an app.
+ */
+export function answerStarting(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  const problem = new Problem('starting', 'The service is starting; try again in a moment.', { headers: { 'Retry-After': '1' } });
+  const body = JSON.stringify(problem.toJSON());
+  res.writeHead(problem.status, {
+    ...SECURITY_HEADERS,
+    ...problem.headers,
+    'Content-Type': 'application/problem+json',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
+  res.end(body);
+}
+
+/**
+ * Answers every request on `server` with `starting` until the returned function attaches the
+ * real handler in its place (one handler at a time: no request is answered twice).
+ */
+export function serveStartingUntilAttached(server: http.Server): (handler: http.RequestListener) => void {
+  server.on('request', answerStarting);
+  return (handler) => {
+    server.off('request', answerStarting);
+    server.on('request', handler);
+  };
+}

@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import type Router from '@koa/router';
+import type { AppRouter, RequestState } from './state.ts';
 import type { Logger } from 'pino';
 import { apiSecurityHeaders } from './body.ts';
 import { requestLog } from '../log/logger.ts';
@@ -11,8 +11,8 @@ import { MAX_URL_LENGTH } from './server.ts';
  * line per request, problem+json for every error, a URL length limit, API security headers (not for HTML pages,
  * which set their own CSP), then the routes and 405 answers that name the allowed methods.
  */
-export function createService(router: Router, log: Logger, opts: { apiHeaders?: boolean } = {}): Koa {
-  const app = new Koa();
+export function createService(router: AppRouter, log: Logger, opts: { apiHeaders?: boolean } = {}): Koa<RequestState> {
+  const app = new Koa<RequestState>();
   app.use(requestLog(log));
   app.use(problemHandler(log));
   app.use(async function limitUrlLength(ctx, next) {

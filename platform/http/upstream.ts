@@ -4,6 +4,7 @@
  * an undici Pool makes about 29k requests/s where axios makes 6.6k (docs/decisions.md).
  */
 import type { Context } from 'koa';
+import type { Router, RouterContext, RouterMiddleware } from '@koa/router';
 import { Pool } from 'undici';
 import { INTERNAL_HEADER } from './body.ts';
 import { isProblemBody, Problem, problemFromBody } from './problem.ts';
@@ -16,7 +17,8 @@ export interface UpstreamAnswer {
 
 export interface Upstream {
   readonly baseUrl: string;
-  request(ctx: Context, method: 'GET' | 'POST', path: string, opts?: { body?: unknown; headers?: Record<string, string> }): Promise<UpstreamAnswer>;
+  /** `requestId` goes along as `X-Request-Id`, so one id follows a request through every service. */
+  request(requestId: string | undefined, method: 'GET' | 'POST', path: string, opts?: { body?: unknown; headers?: Record<string, string> }): Promise<UpstreamAnswer>;
   close(): Promise<void>;
 }
 
@@ -34,8 +36,8 @@ export function createUpstream(name: string, baseUrl: string, internalToken: str
   };
   return {
     baseUrl,
-    async request(ctx, method, path, opts = {}) {
-      const headers: Record<string, string> = { [INTERNAL_HEADER]: internalToken, 'x-request-id': String(ctx.state.requestId ?? ''), ...opts.headers };
+    async request(requestId, method, path, opts = {}) {
+      const headers: Record<string, string> = { [INTERNAL_HEADER]: internalToken, 'x-request-id': requestId ?? '', ...opts.headers };
       let body: string | undefined;
       if (opts.body !== undefined) {
         body = JSON.stringify(opts.body);
@@ -79,40 +81,87 @@ export function createUpstream(name: string, baseUrl: string, internalToken: str
   };
 }
 
-/** One operation of a service in this process, answering as its HTTP route would. */
-export type LocalRoute = (ctx: Context, body: unknown) => Promise<UpstreamAnswer>;
-
-/**
- * An Upstream for a service that runs in this same process: `METHOD path` calls a function
- * instead of making an HTTP request, so nothing is serialised, sent or parsed twice. A Problem
- * the function throws reaches the caller as it is, as a relayed problem answer would.
- */
-export function createLocalUpstream(name: string, routes: Readonly<Record<string, LocalRoute>>): Upstream {
-  return {
-    baseUrl: `local:${name}`,
-    async request(ctx, method, path, opts = {}) {
-      const route = routes[`${method} ${path}`];
-      if (!route) throw new Problem('upstream_unavailable', 'A service behind the gateway answered unexpectedly.', { status: 502, cause: new Error(`${name}: no local route ${method} ${path}`) });
-      return route(ctx, opts.body);
-    },
-    async close() {},
-  };
-}
-
 /**
  * Relays an upstream answer: a success as is; one of our problem bodies as that problem (its
  * code is the contract); anything else as 502, since a 5xx must never show internals.
  */
 export function relay(ctx: Context, answer: UpstreamAnswer, okStatuses: readonly number[]): void {
-  if (okStatuses.includes(answer.status)) {
-    ctx.status = answer.status;
-    ctx.body = answer.data;
-    return;
-  }
+  const data = answerData(answer, okStatuses);
+  ctx.status = answer.status;
+  ctx.body = data;
+}
+
+/**
+ * The data of a success; one of our problem bodies as that problem (its code is the contract);
+ * anything else as 502, since a 5xx must never show internals.
+ */
+export function answerData(answer: UpstreamAnswer, okStatuses: readonly number[]): unknown {
+  if (okStatuses.includes(answer.status)) return answer.data;
   // `forbidden` from a service behind us means our own credential was refused: a fault here.
   if (isProblemBody(answer.data) && answer.data.code !== 'forbidden') throw problemFromBody(answer.data, answer.headers);
   throw new Problem('upstream_unavailable', 'A service behind the gateway answered unexpectedly.', {
     status: 502,
     cause: new Error(`upstream status ${answer.status}`),
   });
+}
+
+/** A service's answer that is not what its route promises: 502, as any other unexpected answer. */
+export function unexpectedAnswer(name: string, why: string): Problem {
+  return new Problem('upstream_unavailable', 'A service behind the gateway answered unexpectedly.', { status: 502, cause: new Error(`${name}: ${why}`) });
+}
+
+/**
+ * One internal operation of a service as an HTTP route: defined once, where the operation is, and
+ * used both to mount the route on the service's router (mountInternalRoute) and to call it from
+ * another process (InternalClient.call).
+ */
+export interface InternalRoute {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  /** The status of a success. */
+  readonly status: number;
+}
+
+/** A service behind the gateway reached over HTTP with the internal credential (createInternalClient). */
+export interface InternalClient {
+  readonly name: string;
+  /**
+   * Calls `route` with `body` (JSON); the success's data, or throws Problem: the service's own
+   * problem as it answered it (`Retry-After` kept), `upstream_unavailable` when it cannot be
+   * reached or answers anything else (see relay).
+   */
+  call(route: InternalRoute, body: unknown, requestId: string | undefined): Promise<unknown>;
+  /** Whether the service's `GET /healthz` answers 200 (for readiness); never throws. */
+  live(requestId: string | undefined): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** An InternalClient over a keep-alive pool (createUpstream): same timeouts, same credential. */
+export function createInternalClient(name: string, baseUrl: string, internalToken: string, timeoutMs: number): InternalClient {
+  const upstream = createUpstream(name, baseUrl, internalToken, timeoutMs);
+  return {
+    name,
+    async call(route, body, requestId) {
+      const answer = await upstream.request(requestId, route.method, route.path, body === undefined ? {} : { body });
+      return answerData(answer, [route.status]);
+    },
+    async live(requestId) {
+      return upstream.request(requestId, 'GET', '/healthz').then((a) => a.status === 200, () => false);
+    },
+    close: () => upstream.close(),
+  };
+}
+
+/**
+ * Mounts `route` on a service's router behind `guard` (the internal credential): `action`'s
+ * result is the answer's body, with the route's success status.
+ */
+export function mountInternalRoute<S>(router: Router<S>, route: InternalRoute, guard: RouterMiddleware<S>, action: (ctx: RouterContext<S>) => Promise<unknown>): void {
+  const answer = async function answerInternalRoute(ctx: RouterContext<S>): Promise<void> {
+    const body = await action(ctx);
+    ctx.status = route.status;
+    ctx.body = body;
+  };
+  if (route.method === 'GET') router.get(route.path, guard, answer);
+  else router.post(route.path, guard, answer);
 }

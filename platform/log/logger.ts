@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Context, Next } from 'koa';
+import type { Next, ParameterizedContext } from 'koa';
+import type { RequestState } from '../http/state.ts';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { LOG_LEVEL } from './settings.ts';
 
@@ -20,7 +21,7 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,64}$/;
  * request through the services that pass it on), echoes it, and writes one line per request.
  */
 export function requestLog(log: Logger) {
-  return async function logRequest(ctx: Context, next: Next): Promise<void> {
+  return async function logRequest(ctx: ParameterizedContext<RequestState>, next: Next): Promise<void> {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;

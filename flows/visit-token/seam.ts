@@ -1,0 +1,38 @@
+/**
+ * The visit-token flow's seam between gateway and auth: the envelope exchange as one typed
+ * interface, with its route defined once. Auth implements it (service.ts
+ * createVisitTokenService) and serves it on that route (mountVisitTokenService); a gateway in
+ * auth's process is handed auth's implementation itself, one in another process this HTTP client.
+ */
+import { unexpectedAnswer, type InternalClient, type InternalRoute } from '../../platform/http/upstream.ts';
+
+/** What auth answers for an exchange: the reply, sealed under the page's R. */
+export interface ExchangedVisitToken {
+  envelope: string;
+}
+
+/** Auth's operations of this flow. Each throws Problem. */
+export interface VisitTokenService {
+  /**
+   * Opens an envelope, consumes its AT once and seals a VT under R. The envelope as the page
+   * sent it: auth alone can tell whether it opens.
+   */
+  exchange(envelope: unknown, requestId?: string): Promise<ExchangedVisitToken>;
+}
+
+/** The routes auth serves this flow's operations on (internal: the gateway only). */
+export const VISIT_TOKEN_ROUTES = {
+  exchange: { method: 'POST', path: '/internal/visit-tokens', status: 200 },
+} as const satisfies Record<keyof VisitTokenService, InternalRoute>;
+
+/** VisitTokenService over HTTP: auth in another process. */
+export function visitTokenClient(auth: InternalClient): VisitTokenService {
+  return {
+    async exchange(envelope, requestId) {
+      const data = await auth.call(VISIT_TOKEN_ROUTES.exchange, { envelope }, requestId);
+      const reply = data as Partial<ExchangedVisitToken> | undefined;
+      if (typeof reply?.envelope !== 'string') throw unexpectedAnswer(auth.name, 'not an exchanged visit token');
+      return { envelope: reply.envelope };
+    },
+  };
+}
