@@ -16,7 +16,6 @@ import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
-import { DEMO_APP_ID, DEMO_SETTINGS } from '../third-party-demo/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -82,7 +81,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ...VISIT_TOKEN_SETTINGS,
   ...HTTP_SETTINGS,
   ...RATE_LIMIT_SETTINGS,
-  ...DEMO_SETTINGS,
+  ...S.DEMO_SETTINGS,
   ...LOG_SETTINGS,
 ]);
 checkUnique(SETTINGS);
@@ -135,7 +134,7 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     vtTtlSeconds: VT_TTL_SECONDS.read(env),
     signatureWindowSeconds: SIGNATURE_WINDOW_SECONDS.read(env),
     upstreamTimeoutMs: UPSTREAM_TIMEOUT_MS.read(env),
-    demoAppId: DEMO_APP_ID.read(env),
+    demoAppId: S.DEMO_APP_ID.read(env),
     trustedProxies: Object.freeze(trustedProxies) as string[],
     rateLimits: readRateLimits(env),
   });

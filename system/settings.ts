@@ -62,3 +62,8 @@ export const DEPLOYMENT_SETTINGS = [
   NODE_ENV, HOST, INTERNAL_HOST, GATEWAY_PORT, AUTH_PORT, H5_PORT, PRODUCTS_PORT, DEMO_PORT,
   GATEWAY_PUBLIC_URL, H5_PUBLIC_URL, DEMO_PUBLIC_URL, AUTH_URL, PRODUCTS_URL, CORS_ORIGINS, INTERNAL_TOKEN,
 ] as const;
+
+/** Which registry entry the in-process third-party demo signs as (the demo itself takes its client ready-made). */
+export const DEMO_APP_ID = stringSetting('DEMO_APP_ID', { def: 'demo-app', range: 'an `appId` in `APPS_FILE`', doc: 'which registry entry the demo app uses' });
+
+export const DEMO_SETTINGS = [DEMO_APP_ID] as const;

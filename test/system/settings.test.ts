@@ -1,6 +1,6 @@
 /**
  * Settings are declared once, beside their code (flows/<flow>/settings.ts, platform/<module>/settings.ts,
- * system/settings.ts, third-party-demo/settings.ts): the README's table is rendered from them, every
+ * system/settings.ts): the README's table is rendered from them, every
  * variable the code reads is one of them (or a test/benchmark variable the README names), and each
  * reader keeps the default and the range it documents.
  */
