@@ -6,14 +6,14 @@
  */
 import { toJwks, type Jwks } from '../flows/keys/keys.ts';
 import { accessTokenIssuer, type IssuedAccessToken } from '../flows/access-token/service.ts';
-import { visitTokenExchanger, type ExchangedVisitToken } from '../flows/visit-token/service.ts';
+import { visitTokenExchanger, type ExchangedVisitToken, type ExchangeOptions } from '../flows/visit-token/service.ts';
 import type { AuthDeps } from '../flows/deps.ts';
 
 export interface AuthService {
   /** Issues a single-use AT for a request the gateway verified; throws Problem. */
   issueAccessToken(body: Record<string, unknown>, requestId?: string): Promise<IssuedAccessToken>;
   /** Opens an envelope, consumes its AT once and seals a VT under R; throws Problem. */
-  exchangeVisitToken(envelope: unknown, requestId?: string): Promise<ExchangedVisitToken>;
+  exchangeVisitToken(envelope: unknown, requestId?: string, opts?: ExchangeOptions): Promise<ExchangedVisitToken>;
   /** The public keys: the encryption keys, then the signing keys (current, next, retired). */
   jwks(): Jwks;
 }

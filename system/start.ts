@@ -19,6 +19,7 @@ import { createStore, type TokenStore } from '../platform/store/index.ts';
 import { createVisitTokenVerifier, type VisitTokenVerifierOptions } from '../sdk/vt-verifier.ts';
 import { createGatewayApp } from '../gateway/app.ts';
 import { createLocalUpstream, createUpstream, type Upstream } from '../platform/http/upstream.ts';
+import { clientGone } from '../platform/http/client-gone.ts';
 import { buildAssets } from '../h5/bundle.ts';
 import { createH5App, createProductBackendApp } from '../h5/app.ts';
 import { findProduct } from '../h5/products.ts';
@@ -111,7 +112,8 @@ async function drainInOrder(servers: Partial<Record<ComponentName, http.Server>>
 function localAuth(service: AuthService): Upstream {
   return createLocalUpstream('auth', {
     'POST /internal/access-tokens': async (ctx, body) => ({ status: 201, data: await service.issueAccessToken(body as Record<string, unknown>, ctx.state.requestId), headers: {} }),
-    'POST /internal/visit-tokens': async (ctx, body) => ({ status: 200, data: await service.exchangeVisitToken((body as { envelope?: unknown }).envelope, ctx.state.requestId), headers: {} }),
+    // The gateway's own ctx: an exchange whose page has gone does not spend its AT.
+    'POST /internal/visit-tokens': async (ctx, body) => ({ status: 200, data: await service.exchangeVisitToken((body as { envelope?: unknown }).envelope, ctx.state.requestId, { clientGone: () => clientGone(ctx) }), headers: {} }),
     'GET /internal/jwks': async () => ({ status: 200, data: service.jwks(), headers: {} }),
     'GET /healthz': async () => ({ status: 200, data: { status: 'ok' }, headers: {} }),
   });

@@ -56,7 +56,7 @@ export function requestLog(log: Logger) {
 }
 
 /** Security events an operator audits: issuance, exchange, replay, revocation, refused signatures, rate limits. */
-export type AuditEvent = 'at.issued' | 'vt.issued' | 'at.replayed' | 'vt.revoked' | 'signature.rejected' | 'envelope.rejected' | 'issuance.refused' | 'rate.limited';
+export type AuditEvent = 'at.issued' | 'vt.issued' | 'vt.reissued' | 'at.retry_refused' | 'at.replayed' | 'vt.revoked' | 'signature.rejected' | 'envelope.rejected' | 'issuance.refused' | 'rate.limited';
 
 /** Writes one audit line: the event, who, and why; never a token value. */
 export function audit(log: Logger, event: AuditEvent, fields: Record<string, string | number | undefined>): void {

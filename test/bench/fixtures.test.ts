@@ -21,7 +21,7 @@ describe('benchmark fixtures', function () {
         expect(JSON.parse(plaintext.toString()).at).to.equal(ats[i]);
       });
     }
-    expect((await store.redeem(atKey(tokenHash(ats[0]!)), 'vt:x', 'used:x', Math.floor(Date.now() / 1000), 60)).outcome).to.equal('redeemed');
+    expect((await store.consume(atKey(tokenHash(ats[0]!)), { tombstone: 'used:x', ttlSeconds: 60, now: Math.floor(Date.now() / 1000) })).outcome).to.equal('consumed');
     expect(await store.get(atKey(tokenHash(ats[0]!)))).to.equal('used:x');
     await rearmAccessTokens(store, ats.slice(0, 1), who);
     expect(JSON.parse((await store.get(atKey(tokenHash(ats[0]!))))!).typ).to.equal('at');

@@ -199,9 +199,10 @@ describe('store outage: a full Redis refuses writes (maxmemory, noeviction)', fu
     let nonceError: unknown;
     await store.setIfAbsent('nonce:demo-app:x', '1', 60).catch((err) => (nonceError = err));
     expect(nonceError).to.be.instanceOf(StoreUnavailable);
-    // So is the redeem step itself, called directly: refused at its first write, after its reads.
+    // So is the consume step itself, called directly: refused at its first write, after its reads.
     let redeemError: unknown;
-    await store.redeem(atKey(tokenHash(at)), vtKey('someone'), `${TOMBSTONE_PREFIX}someone`, Math.floor(Date.now() / 1000), 60).catch((err) => (redeemError = err));
+    const step = { tombstone: `${TOMBSTONE_PREFIX}someone`, ttlSeconds: 60, now: Math.floor(Date.now() / 1000), companions: [{ key: vtKey('someone'), ttlSeconds: 60, value: '{}', pick: ['appId'] }] };
+    await store.consume(atKey(tokenHash(at)), step).catch((err: unknown) => (redeemError = err));
     expect(redeemError).to.be.instanceOf(StoreUnavailable);
     expect(await keys('vt:*')).to.deep.equal([]);
     expect(await raw.get(PREFIX + atKey(tokenHash(at)))).to.match(/^\{"typ":"at"/);
@@ -313,12 +314,13 @@ describe('store outage: Redis hangs (SIGSTOP) and comes back (SIGCONT)', functio
     const atRecord = JSON.stringify({ typ: 'at', appId: DEMO_APP.appId, userId: 'alice', productId: 'city-pass', exp: now + 60 });
     try {
       await own.setIfAbsent('at:warm', atRecord, 60);
-      await own.redeem('at:warm', 'vt:warm', `${TOMBSTONE_PREFIX}warm`, now, 60); // the script is loaded: one EVALSHA per redeem
+      const step = (jti: string) => ({ tombstone: `${TOMBSTONE_PREFIX}${jti}`, ttlSeconds: 60, now, companions: [{ key: `vt:${jti}`, ttlSeconds: 60, value: '{"typ":"vt"}', pick: ['appId'] }] });
+      await own.consume('at:warm', step('warm')); // the script is loaded: one EVALSHA per redeem
       await own.setIfAbsent('at:once', atRecord, 60);
       server.cli('CONFIG', 'RESETSTAT');
       server.pause();
       let error: unknown;
-      const { ms } = await timed(() => own.redeem('at:once', 'vt:once', `${TOMBSTONE_PREFIX}once`, now, 60).catch((err) => (error = err)));
+      const { ms } = await timed(() => own.consume('at:once', step('once')).catch((err: unknown) => (error = err)));
       expect(error).to.be.instanceOf(StoreUnavailable);
       expect(((error as Error).cause as Error).name).to.equal('CommandTimeout');
       expect(ms).to.be.below(BOUND_MS);
