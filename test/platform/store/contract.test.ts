@@ -231,6 +231,8 @@ describe('store contract: redis across connections', function () {
       (i % 2 ? one : two).consume('x:race', { tombstone: `${TOMBSTONE_PREFIX}${i}`, ttlSeconds: 60, now, companions: [{ key: `x:c${i}`, ttlSeconds: 60, value: String(i) }] })));
     expect(results.filter((r) => r.outcome === 'consumed')).to.have.length(1);
     expect(results.filter((r) => r.outcome === 'used')).to.have.length(99);
+    const companions = await Promise.all(Array.from({ length: 100 }, (_, i) => one.get(`x:c${i}`)));
+    expect(companions.filter((c) => c !== null)).to.have.length(1);
   });
 });
 
