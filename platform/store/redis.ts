@@ -19,7 +19,8 @@ if not v then return {0} end
 local prefix = ARGV[4]
 if string.sub(v, 1, string.len(prefix)) == prefix then return {1, v} end
 local ok, doc = pcall(cjson.decode, v)
-if not ok or type(doc) ~= 'table' or (next(doc) ~= nil and doc[1] ~= nil) then doc = nil end
+-- A JSON object only (cjson decodes an array to a table too): the text must open with '{'.
+if not ok or type(doc) ~= 'table' or not string.match(v, '^%s*{') then doc = nil end
 if doc and doc.exp ~= nil and (type(doc.exp) ~= 'number' or doc.exp <= tonumber(ARGV[3])) then return {2} end
 local i = 6
 for _ = 1, tonumber(ARGV[5]) do

@@ -99,6 +99,10 @@ function storeContract(name: string, open: (ctx: Mocha.Context) => Promise<Token
       // Not JSON, and a companion picks from it: refused even without `require`.
       expect(await store.consume('at:junk', { ...visitStep('n6'), require: undefined })).to.deep.equal({ outcome: 'refused' });
       expect(await store.get('at:junk')).to.equal('not json');
+      // A JSON array is no object: a companion cannot pick from it.
+      await store.setIfAbsent('arr', '[{"appId":"x"}]', 300);
+      expect(await store.consume('arr', { ...visitStep('n7'), require: undefined })).to.deep.equal({ outcome: 'refused' });
+      expect(await store.consume('arr', { ...visitStep('n7'), require: undefined, companions: [] })).to.deep.equal({ outcome: 'consumed', value: '[{"appId":"x"}]' });
       await store.setIfAbsent('at:live', atRecord(), 300);
       await store.setIfAbsent('vt:taken', 'someone', 300);
       await store.setIfAbsent('taken-too', 'someone else', 300);
