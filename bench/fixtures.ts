@@ -9,7 +9,7 @@ import type { TokenStore } from '../platform/store/index.ts';
 import { atKey, type AccessTokenRecord } from '../flows/access-token/records.ts';
 import { newOpaqueToken, tokenHash } from '../platform/crypto/opaque.ts';
 import { nowSeconds } from '../platform/time.ts';
-import { signVisitToken, vtKey, type VisitTokenRecord } from '../flows/visit-token/records.ts';
+import { redeemedKey, signVisitToken, vtKey, type VisitTokenRecord } from '../flows/visit-token/records.ts';
 
 const BATCH = 2000;
 
@@ -37,6 +37,8 @@ export async function rearmAccessTokens(store: TokenStore, ats: readonly string[
   for (let i = 0; i < ats.length; i += BATCH) {
     await Promise.all(ats.slice(i, i + BATCH).map(async (at) => {
       await store.delete(atKey(tokenHash(at)));
+      // The copy a redeem keeps for the page's retry would make the next redeem a collision.
+      await store.delete(redeemedKey(tokenHash(at)));
       await store.setIfAbsent(atKey(tokenHash(at)), record, ttl);
     }));
   }

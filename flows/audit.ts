@@ -5,6 +5,8 @@ import { audit as writeAuditLine } from '../platform/log/logger.ts';
 export type AuditEvent =
   | 'at.issued'
   | 'vt.issued'
+  | 'vt.reissued'
+  | 'at.retry_refused'
   | 'at.replayed'
   | 'vt.revoked'
   | 'signature.rejected'

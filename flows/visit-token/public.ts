@@ -1,5 +1,6 @@
 import type { Middleware, Next } from 'koa';
 import { createNetworkList, resolveClientAddress } from '../../platform/net/client-address.ts';
+import { clientGone } from '../../platform/http/client-gone.ts';
 import { noStore, readJsonBody } from '../../platform/http/body.ts';
 import { MAX_ENVELOPE_LENGTH } from '../../platform/crypto/jwe.ts';
 import { Problem } from '../../platform/http/problem.ts';
@@ -37,7 +38,8 @@ function exchangeVisitToken(deps: GatewayDeps) {
         throw new Problem('envelope_invalid', 'The envelope cannot be opened.');
       }
       noStore(ctx);
-      ctx.body = await deps.auth.visitTokens.exchange(body.envelope, ctx.state.requestId);
+      // In auth's process the page's own connection: an exchange whose page has gone does not spend its AT.
+      ctx.body = await deps.auth.visitTokens.exchange(body.envelope, ctx.state.requestId, { clientGone: () => clientGone(ctx) });
     },
   ];
 }

@@ -17,6 +17,12 @@ export { VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
 /** The VT's liveness record, by its `jti`. */
 export const vtKey = (jti: string) => `vt:${jti}`;
 
+/**
+ * The consumed AT record, kept for the AT's lifetime under the AT's hash so that the page's retry
+ * with the same R can be answered with the same VT (decision 41). Not under `at:`: it is no AT.
+ */
+export const redeemedKey = (atHash: string) => `at-redeemed:${atHash}`;
+
 export interface VisitTokenRecord {
   typ: 'vt';
   appId: string;

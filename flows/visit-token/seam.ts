@@ -11,13 +11,22 @@ export interface ExchangedVisitToken {
   envelope: string;
 }
 
+/** What the exchange may ask of the transport that carries it. */
+export interface ExchangeOptions {
+  /**
+   * True once the client that sent the envelope is gone (its connection closed): checked just
+   * before the AT is spent, so that an exchange nobody can receive does not spend it.
+   */
+  clientGone?: () => boolean;
+}
+
 /** Auth's operations of this flow. Each throws Problem. */
 export interface VisitTokenService {
   /**
    * Opens an envelope, consumes its AT once and seals a VT under R. The envelope as the page
    * sent it: auth alone can tell whether it opens.
    */
-  exchange(envelope: unknown, requestId?: string): Promise<ExchangedVisitToken>;
+  exchange(envelope: unknown, requestId?: string, opts?: ExchangeOptions): Promise<ExchangedVisitToken>;
 }
 
 /** The routes auth serves this flow's operations on (internal: the gateway only). */

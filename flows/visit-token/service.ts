@@ -2,15 +2,18 @@ import { decryptCompactAsync, encryptCompact, MAX_ENVELOPE_LENGTH, JweError, typ
 import { audit } from '../audit.ts';
 import { noStore, readJsonBody } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { TOMBSTONE_PREFIX, type TokenStore } from '../../platform/store/index.ts';
-import { atKey, parseAccessTokenRecord } from '../access-token/records.ts';
-import { newJti, signVisitToken, vtKey } from './records.ts';
+import { clientGone } from '../../platform/http/client-gone.ts';
+import { atKey, parseAccessTokenRecord, type AccessTokenRecord } from '../access-token/records.ts';
+import type { SigningKey } from '../keys/keys.ts';
+import { findVisitToken, newJti, redeemedKey, signVisitToken, vtKey } from './records.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import { OPAQUE_TOKEN_RE, tokenHash } from '../../platform/crypto/opaque.ts';
 import type { AuthDeps } from '../deps.ts';
 import { mountInternalRoute } from '../../platform/http/upstream.ts';
 import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
-import { VISIT_TOKEN_ROUTES, type ExchangedVisitToken, type VisitTokenService } from './seam.ts';
+import { VISIT_TOKEN_ROUTES, type ExchangedVisitToken, type ExchangeOptions, type VisitTokenService } from './seam.ts';
 
 export type { ExchangedVisitToken } from './seam.ts';
 
@@ -31,13 +34,39 @@ function readEnvelopePlaintext(plaintext: Buffer): { at: string; iat: number } {
   return { at: p.at, iat: p.iat };
 }
 
+/** SHA-256 of R, base64url: what the tombstone keeps of R (never R itself). */
+const digestOfR = (r: Buffer) => createHash('sha256').update(r).digest('base64url');
+
+/**
+ * The tombstone of a redeemed AT: `used:<jti>.<SHA-256(R), base64url>`. It names the VT (for a
+ * replay to revoke it) and the R its reply was sealed under (for the page's retry, decision 41).
+ */
+const tombstoneFor = (jti: string, r: Buffer) => `${TOMBSTONE_PREFIX}${jti}.${digestOfR(r)}`;
+
+/** The VT's jti and, when the tombstone has one, the digest of R. */
+function readTombstone(tombstone: string): { jti: string; rDigest?: string } {
+  const [jti, rDigest] = tombstone.slice(TOMBSTONE_PREFIX.length).split('.', 2) as [string, string?];
+  return { jti, rDigest };
+}
+
+/** The page's retry: the tombstone names this very R (compared in constant time). */
+function sameR(rDigest: string | undefined, r: Buffer): boolean {
+  if (!rDigest) return false;
+  const a = Buffer.from(rDigest, 'base64url');
+  const b = createHash('sha256').update(r).digest();
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The answer to a client that closed its connection before its AT was spent: nobody reads it. */
+const clientClosed = () => new Problem('invalid_request', 'The connection was closed before the exchange; the access token was not used.');
+
 /**
  * A second presentation of a consumed AT is a sign of theft: the VT it produced is revoked
  * (OAuth's rule for a reused code, RFC 6749 section 4.1.2).
  */
 async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDeps, requestId?: string, appId?: string): Promise<void> {
   // The tombstone names the VT's jti; deleting its liveness record revokes the VT at once.
-  const jti = tombstone.slice(TOMBSTONE_PREFIX.length);
+  const { jti } = readTombstone(tombstone);
   const revoked = await store.delete(vtKey(jti));
   audit(deps.log, 'at.replayed', { appId, reqId: requestId, revokedVt: revoked ? 1 : 0 });
   if (revoked) audit(deps.log, 'vt.revoked', { appId, reason: 'at_replayed', reqId: requestId });
@@ -50,8 +79,11 @@ async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDe
  * (createVisitTokenService).
  *
  * "No VT without its AT consumed, no AT consumed twice": the VT's liveness record and the AT's
- * tombstone, which names the VT, are written in one atomic step (TokenStore.redeem), so of many
- * concurrent exchanges of one AT exactly one writes them and answers with a VT (decision 34).
+ * tombstone, which names the VT, are written in one atomic step (TokenStore.consume with the VT
+ * record as a companion), so of many concurrent exchanges of one AT exactly one writes them and
+ * answers with a VT (decisions 34, 35). The same envelope's R presented again within the AT's
+ * lifetime (the page's retry after a lost answer) gets the same VT again, under a new IV; any
+ * other R presenting a used AT is a replay and revokes that VT (decision 41).
  */
 function visitTokenExchanger(deps: AuthDeps) {
   const { store, config, log } = deps;
@@ -75,40 +107,80 @@ function visitTokenExchanger(deps: AuthDeps) {
     return { ...readEnvelopePlaintext(opened.plaintext), r: opened.cek };
   }
 
-  async function consumeAccessToken(at: string, r: Buffer, requestId?: string): Promise<ExchangedVisitToken> {
+  /** The reply for a VT: its claims from the AT record, sealed under R with a fresh IV. */
+  function sealedReply(signingKey: SigningKey, atRecord: AccessTokenRecord, r: Buffer, vt: { jti: string; iat: number; exp: number }): ExchangedVisitToken {
+    const { vt: signed } = signVisitToken(signingKey, {
+      issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
+      audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
+      ttlSeconds: vt.exp - vt.iat, now: vt.iat, jti: vt.jti,
+    });
+    const reply = JSON.stringify({ vt: signed, expiresIn: vt.exp - vt.iat, productId: atRecord.productId, userId: atRecord.userId });
+    return { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };
+  }
+
+  /**
+   * The page's retry with the same R after its answer was lost: the VT the redeem gave, signed
+   * again with the same claims (same `jti`, `iat`, `exp`) and sealed under R with a new IV; while
+   * the AT's lifetime lasts and the VT is live (not revoked), else at_invalid. Writes nothing.
+   */
+  async function reissue(atHash: string, jti: string, r: Buffer, now: number, requestId?: string): Promise<ExchangedVisitToken> {
+    const [raw, record] = await Promise.all([store.get(redeemedKey(atHash)), findVisitToken(store, jti, now)]);
+    const atRecord = raw ? parseAccessTokenRecord(raw) : undefined;
+    if (!atRecord || atRecord.exp <= now || !record || record.appId !== atRecord.appId || record.userId !== atRecord.userId) {
+      audit(log, 'at.retry_refused', { appId: atRecord?.appId, reqId: requestId });
+      throw atInvalid();
+    }
+    const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp });
+    audit(log, 'vt.reissued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
+    return reply;
+  }
+
+  async function consumeAccessToken(at: string, r: Buffer, requestId?: string, opts: ExchangeOptions = {}): Promise<ExchangedVisitToken> {
     if (!OPAQUE_TOKEN_RE.test(at)) throw atInvalid();
     // Everything that could fail is done before the AT is spent: the key that will sign, the VT's id.
     const signingKey = deps.signingKeys.current();
     const jti = newJti();
     const now = nowSeconds();
-    // One atomic step (one Lua script on Redis): the VT's liveness record is written and the AT
-    // replaced by a tombstone naming the VT, or nothing is written. A failure here (a store error,
-    // a timeout whose outcome is unknown) is 503 and is never retried: the AT may be spent.
-    const result = await store.redeem(atKey(tokenHash(at)), vtKey(jti), TOMBSTONE_PREFIX + jti, now, config.vtTtlSeconds);
+    const atHash = tokenHash(at);
+    // Nobody is left to receive a VT: the AT stays unspent (its envelope may be sent again).
+    if (opts.clientGone?.()) throw clientClosed();
+    // One atomic step (one Lua script on Redis): the AT replaced by a tombstone naming the VT and
+    // R's digest, the VT's liveness record written (app, user and product picked from the AT
+    // record), and the AT record kept for the page's retry, or nothing written. A failure here (a
+    // store error, a timeout whose outcome is unknown) is 503 and is never retried: the AT may be
+    // spent, and the page's retry with the same R then gets the VT (decision 41).
+    const result = await store.consume(atKey(atHash), {
+      tombstone: tombstoneFor(jti, r),
+      ttlSeconds: config.vtTtlSeconds,
+      now,
+      require: { typ: 'at' },
+      companions: [
+        { key: vtKey(jti), ttlSeconds: config.vtTtlSeconds, value: `{"typ":"vt","iat":${now},"exp":${now + config.vtTtlSeconds}}`, pick: ['appId', 'userId', 'productId'] },
+        { key: redeemedKey(atHash), ttlSeconds: config.atTtlSeconds, copy: true },
+      ],
+    });
     switch (result.outcome) {
       case 'absent':
       case 'refused':
         throw atInvalid();
-      case 'used':
+      case 'used': {
+        const tombstone = readTombstone(result.tombstone);
+        if (sameR(tombstone.rDigest, r)) return reissue(atHash, tombstone.jti, r, now, requestId);
         await revokeOnReplay(store, result.tombstone, deps, requestId);
         throw atInvalid();
+      }
       case 'collision':
         throw new Problem('internal_error', undefined, { cause: new Error('VT collision') });
     }
-    const atRecord = parseAccessTokenRecord(result.record)!;
-    const { vt } = signVisitToken(signingKey, {
-      issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
-      audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
-      ttlSeconds: config.vtTtlSeconds, now, jti,
-    });
+    const atRecord = parseAccessTokenRecord(result.value)!;
+    const reply = sealedReply(signingKey, atRecord, r, { jti, iat: now, exp: now + config.vtTtlSeconds });
     audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
-    const reply = JSON.stringify({ vt, expiresIn: config.vtTtlSeconds, productId: atRecord.productId, userId: atRecord.userId });
-    return { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };
+    return reply;
   }
 
-  return async function exchangeVisitToken(envelope: unknown, requestId?: string): Promise<ExchangedVisitToken> {
+  return async function exchangeVisitToken(envelope: unknown, requestId?: string, opts?: ExchangeOptions): Promise<ExchangedVisitToken> {
     const { at, r } = await openEnvelope(envelope, requestId);
-    return consumeAccessToken(at, r, requestId);
+    return consumeAccessToken(at, r, requestId, opts);
   };
 }
 
@@ -124,7 +196,8 @@ export function createVisitTokenService(deps: AuthDeps): VisitTokenService {
 export function mountVisitTokenService(router: AppRouter, service: VisitTokenService, internal: RequestMiddleware): void {
   mountInternalRoute(router, VISIT_TOKEN_ROUTES.exchange, internal, async function exchangeVisitTokenAction(ctx) {
     const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE_LENGTH + 256 });
-    const reply = await service.exchange(body.envelope, ctx.state.requestId);
+    // Over HTTP the client is the gateway: gone when it gave up on this call (its timeout).
+    const reply = await service.exchange(body.envelope, ctx.state.requestId, { clientGone: () => clientGone(ctx) });
     noStore(ctx);
     return reply;
   });

@@ -4,13 +4,17 @@
  * the product from the product API (section 3).
  *
  * The AT and the VT live only in the `session` variable below: never in storage, never in the URL.
- * The AT is dropped the moment the gateway accepts it, so no retry can send it twice.
+ * The AT is dropped the moment the gateway accepts it. A retry after a failure whose outcome is
+ * unknown (no answer, a timeout, 503) sends the very same sealed envelope again, with the same R:
+ * if the first exchange did spend the AT, the gateway answers the same VT again (protocol section 2,
+ * "The page's retry"), where a new R would count as a replay and revoke it.
  */
 import { showError, showLoading, showProduct } from './render.ts';
 import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
+import type { SealedEnvelope } from './jwe-compact.ts';
 
 interface PageConfig {
   gateway: string;
@@ -21,6 +25,8 @@ interface PageConfig {
 interface Session {
   /** The AT, until the gateway accepts it (or refuses it for good). */
   at: string | null;
+  /** The envelope sent for the AT (and its R), kept until the exchange is settled, for a retry. */
+  sealed: SealedEnvelope | null;
   /** The VT, once the exchange succeeded. */
   vt: string | null;
 }
@@ -48,18 +54,26 @@ function readConfig(): PageConfig | null {
   return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js' };
 }
 
-/** AT -> VT through the envelope. R lives only inside `sealed` and dies with it. */
+/**
+ * AT -> VT through the envelope. R lives only inside `session.sealed` and dies with it: it is kept
+ * while a retry may need it (the same envelope, so the same R) and dropped once the exchange is
+ * settled either way.
+ */
 async function exchange(config: PageConfig, session: Session): Promise<string> {
   const at = session.at;
   if (!at) throw new PageError(PAGE_CODES.atMissing);
-  const impl = await loadEnvelope(config.forgeSrc);
-  document.body.dataset.envelope = impl.name;
-  // WebCrypto prefers the ECDH-ES+A256KW key, forge can only use the RSA-OAEP-256 one.
-  const keys = await fetchEncryptionJwks(config.gateway, impl.algorithms);
-  const sealed = await sealToPreferredKey(impl, keys, at, Math.floor(Date.now() / 1000));
-  document.body.dataset.envelopeAlg = sealed.alg;
+  if (!session.sealed) {
+    const impl = await loadEnvelope(config.forgeSrc);
+    document.body.dataset.envelope = impl.name;
+    // WebCrypto prefers the ECDH-ES+A256KW key, forge can only use the RSA-OAEP-256 one.
+    const keys = await fetchEncryptionJwks(config.gateway, impl.algorithms);
+    session.sealed = await sealToPreferredKey(impl, keys, at, Math.floor(Date.now() / 1000));
+    document.body.dataset.envelopeAlg = session.sealed.alg;
+  }
+  const sealed = session.sealed;
   const reply = await postEnvelope(config.gateway, sealed.jwe, () => {
     session.at = null; // accepted: the AT is spent
+    session.sealed = null;
   });
   return toVisitToken(await sealed.openReply(reply)).vt;
 }
@@ -73,6 +87,8 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
   } catch (e) {
     const error = toPageError(e);
     if (error.code === 'at_invalid') session.at = null;
+    // An envelope the gateway could not open is sealed afresh next time (the keys may have changed).
+    if (error.code === 'at_invalid' || error.code === 'envelope_invalid') session.sealed = null;
     if (error.code === 'vt_invalid') session.vt = null;
     // Retry the step that failed: the product call when a VT is held, else the exchange while
     // the AT is still unspent. Never anything that would send a spent AT again.
@@ -84,7 +100,7 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
 function start(): void {
   const root = document.getElementById('app');
   if (!root) return;
-  const session: Session = { at: takeAccessToken(), vt: null };
+  const session: Session = { at: takeAccessToken(), sealed: null, vt: null };
   const config = readConfig();
   if (!config) return showError(root, PAGE_CODES.config);
   if (!session.at) return showError(root, PAGE_CODES.atMissing);

@@ -1,4 +1,5 @@
-import { TOMBSTONE_PREFIX, checkTombstone, visitRecordFor, type RateLimitResult, type RedeemResult, type TokenStore } from './types.ts';
+import { EventEmitter } from 'node:events';
+import { TOMBSTONE_PREFIX, checkConsumeStep, pickedValue, type ConsumeResult, type ConsumeStep, type MessageHandler, type RateLimitResult, type TokenStore } from './types.ts';
 
 interface Entry {
   value: string;
@@ -13,6 +14,8 @@ export class MemoryStore implements TokenStore {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Publish/subscribe within this process. */
+  private readonly channels = new EventEmitter().setMaxListeners(0);
 
   constructor(private readonly now: () => number = Date.now) {
     // Expired entries are also dropped on read; the sweep bounds memory for keys never read again.
@@ -44,23 +47,37 @@ export class MemoryStore implements TokenStore {
     return this.live(key)?.value ?? null;
   }
 
-  async redeem(atKey: string, vtKey: string, tombstone: string, now: number, vtTtlSeconds: number): Promise<RedeemResult> {
-    checkTombstone(tombstone);
-    const e = this.live(atKey);
+  async consume(key: string, step: ConsumeStep): Promise<ConsumeResult> {
+    checkConsumeStep(step);
+    const e = this.live(key);
     if (!e) return { outcome: 'absent' };
     if (e.value.startsWith(TOMBSTONE_PREFIX)) return { outcome: 'used', tombstone: e.value };
-    let at: { typ?: unknown; exp?: unknown; appId: string; userId: string; productId: string };
+    let doc: Record<string, unknown> | undefined;
     try {
-      at = JSON.parse(e.value);
+      const parsed: unknown = JSON.parse(e.value);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) doc = parsed as Record<string, unknown>;
     } catch {
-      return { outcome: 'refused' };
+      // Not JSON: a plain value, consumed as it is.
     }
-    if (at?.typ !== 'at' || typeof at.exp !== 'number' || at.exp <= now) return { outcome: 'refused' };
-    if (this.live(vtKey)) return { outcome: 'collision' };
-    const expiresAt = this.now() + vtTtlSeconds * 1000;
-    this.entries.set(vtKey, { value: visitRecordFor(at, now, vtTtlSeconds), expiresAt });
-    this.entries.set(atKey, { value: tombstone, expiresAt });
-    return { outcome: 'redeemed', record: e.value };
+    if (doc && 'exp' in doc && (typeof doc.exp !== 'number' || doc.exp <= step.now)) return { outcome: 'refused' };
+    for (const [member, expected] of Object.entries(step.require ?? {})) {
+      if (!doc || doc[member] !== expected) return { outcome: 'refused' };
+    }
+    const writes: [string, string, number][] = [];
+    for (const c of step.companions ?? []) {
+      let value: string;
+      if ('copy' in c) value = e.value;
+      else if (c.pick?.length) {
+        if (!doc) return { outcome: 'refused' };
+        value = pickedValue(c.value, c.pick, doc);
+      } else value = c.value;
+      if (this.live(c.key)) return { outcome: 'collision' };
+      writes.push([c.key, value, c.ttlSeconds]);
+    }
+    const now = this.now();
+    for (const [k, v, ttl] of writes) this.entries.set(k, { value: v, expiresAt: now + ttl * 1000 });
+    this.entries.set(key, { value: step.tombstone, expiresAt: now + step.ttlSeconds * 1000 });
+    return { outcome: 'consumed', value: e.value };
   }
 
   async setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean> {
@@ -107,11 +124,28 @@ export class MemoryStore implements TokenStore {
     return { allowed: true, remaining: Math.floor((w * n + d * n - k * w) / w), resetMs, retryAfterMs: 0 };
   }
 
+  async publish(channel: string, message: string): Promise<number> {
+    const n = this.channels.listenerCount(channel);
+    this.channels.emit(channel, message);
+    return n;
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    // Each subscription gets its own listener, so one handler subscribed twice is called twice
+    // and each unsubscribe ends its own subscription only (as two Redis subscribers would).
+    const listener = (message: string) => handler(message);
+    this.channels.on(channel, listener);
+    return async () => {
+      this.channels.off(channel, listener);
+    };
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.entries.clear();
+    this.channels.removeAllListeners();
   }
 
   /** Number of live entries (for tests and metrics). */

@@ -1,33 +1,64 @@
 import { createClient, defineScript, type RedisClientType } from 'redis';
 import type { Logger } from 'pino';
-import { StoreUnavailable, TOMBSTONE_PREFIX, checkTombstone, type RateLimitResult, type RedeemResult, type TokenStore } from './types.ts';
+import { StoreUnavailable, TOMBSTONE_PREFIX, checkConsumeStep, type ConsumeResult, type ConsumeStep, type MessageHandler, type RateLimitResult, type TokenStore } from './types.ts';
 
 /**
- * TokenStore.redeem in one round trip: KEYS[1] the AT, KEYS[2] the VT record; ARGV[1] the
- * tombstone, ARGV[2] now (unix s), ARGV[3] the VT's TTL (s), ARGV[4] the tombstone prefix.
- * Answers {0} absent, {1, tombstone} used, {2} refused, {3} collision, {4, AT record} redeemed.
- * The VT record is written before the tombstone; a write Redis refuses (OOM) aborts the script at
- * the first write, so either both are written or neither.
+ * TokenStore.consume in one round trip. KEYS[1] the value, KEYS[2..] the companions; ARGV[1] the
+ * tombstone, ARGV[2] its TTL (s), ARGV[3] now (unix s), ARGV[4] the tombstone prefix, ARGV[5] the
+ * number of `require` pairs, then those pairs (member, string), then per companion: its TTL (s),
+ * its kind (`v` value, `p` value with picked members, `c` copy of the consumed value), its value,
+ * the number of picked members and those members. Answers {0} absent, {1, tombstone} used,
+ * {2} refused, {3} collision, {4, value} consumed. Every check comes before the first write, and a
+ * write Redis refuses (OOM) aborts the script at the first write: all is written or nothing.
+ * Picked members are appended to the value as text (cjson.encode of each), as pickedValue does.
  */
-const REDEEM = defineScript({
-  NUMBER_OF_KEYS: 2,
+const CONSUME = defineScript({
   SCRIPT: `
 local v = redis.call('GET', KEYS[1])
 if not v then return {0} end
-if string.sub(v, 1, string.len(ARGV[4])) == ARGV[4] then return {1, v} end
-local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
-local ok, at = pcall(cjson.decode, v)
-if not ok or type(at) ~= 'table' or at.typ ~= 'at' or type(at.exp) ~= 'number' or at.exp <= now then return {2} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {3} end
-local vt = '{"typ":"vt","appId":' .. cjson.encode(at.appId) .. ',"userId":' .. cjson.encode(at.userId) ..
-  ',"productId":' .. cjson.encode(at.productId) .. ',"iat":' .. string.format('%d', now) .. ',"exp":' .. string.format('%d', now + ttl) .. '}'
-redis.call('SET', KEYS[2], vt, 'EX', ttl)
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+local prefix = ARGV[4]
+if string.sub(v, 1, string.len(prefix)) == prefix then return {1, v} end
+local ok, doc = pcall(cjson.decode, v)
+-- A JSON object only (cjson decodes an array to a table too): the text must open with '{'.
+if not ok or type(doc) ~= 'table' or not string.match(v, '^%s*{') then doc = nil end
+if doc and doc.exp ~= nil and (type(doc.exp) ~= 'number' or doc.exp <= tonumber(ARGV[3])) then return {2} end
+local i = 6
+for _ = 1, tonumber(ARGV[5]) do
+  if not doc or doc[ARGV[i]] ~= ARGV[i + 1] then return {2} end
+  i = i + 2
+end
+local writes = {}
+for c = 2, #KEYS do
+  local ttl, kind, value, npick = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  i = i + 4
+  if kind == 'c' then
+    value = v
+  elseif kind == 'p' then
+    if not doc then return {2} end
+    local parts = {}
+    for p = i, i + npick - 1 do
+      local x = doc[ARGV[p]]
+      if x ~= nil then parts[#parts + 1] = cjson.encode(ARGV[p]) .. ':' .. cjson.encode(x) end
+    end
+    if #parts > 0 then
+      local head = string.sub(value, 1, -2)
+      local sep = ','
+      if string.match(head, '^{%s*$') then sep = '' end
+      value = head .. sep .. table.concat(parts, ',') .. '}'
+    end
+  end
+  i = i + npick
+  if redis.call('EXISTS', KEYS[c]) == 1 then return {3} end
+  writes[#writes + 1] = {KEYS[c], value, ttl}
+end
+for _, w in ipairs(writes) do redis.call('SET', w[1], w[2], 'EX', w[3]) end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {4, v}`,
-  parseCommand(parser, atKey: string, vtKey: string, tombstone: string, now: number, ttl: number, prefix: string) {
-    parser.pushKey(atKey);
-    parser.pushKey(vtKey);
-    parser.push(tombstone, String(now), String(ttl), prefix);
+  // The number of keys varies with the companions, so it is the first argument here.
+  parseCommand(parser, keys: string[], args: string[]) {
+    parser.push(String(keys.length));
+    for (const k of keys) parser.pushKey(k);
+    parser.push(...args);
   },
   transformReply: (reply: unknown) => reply as [number, string?],
 });
@@ -136,6 +167,8 @@ export class RedisStore implements TokenStore {
   private readonly watchdog: NodeJS.Timeout;
   private notReadySince: number | undefined;
   private closed = false;
+  /** The subscriber connection, once a subscribe asked for it. */
+  private subscriberReady: Promise<Client> | undefined;
 
   private constructor(client: Client, opts: RedisStoreOptions, warnThrottled: (fields: object, msg: string) => void) {
     this.client = client;
@@ -157,7 +190,7 @@ export class RedisStore implements TokenStore {
       url: opts.url,
       // Names the broker's connections in CLIENT LIST, for operators.
       name: 'h5-broker',
-      scripts: { redeem: REDEEM, rateLimit: RATE_LIMIT },
+      scripts: { consume: CONSUME, rateLimit: RATE_LIMIT },
       // A request must fail fast, not wait in a queue for a Redis that may never come back.
       disableOfflineQueue: true,
       // node-redis's own command timeout (an AbortSignal per command, some 5% of an issuance's
@@ -257,15 +290,26 @@ export class RedisStore implements TokenStore {
     return this.run(() => this.client.get(this.prefix + key) as Promise<string | null>);
   }
 
-  async redeem(atKey: string, vtKey: string, tombstone: string, now: number, vtTtlSeconds: number): Promise<RedeemResult> {
-    checkTombstone(tombstone);
-    const [code, value] = await this.run(() => (this.client as any).redeem(this.prefix + atKey, this.prefix + vtKey, tombstone, now, vtTtlSeconds, TOMBSTONE_PREFIX) as Promise<[number, string?]>);
+  async consume(key: string, step: ConsumeStep): Promise<ConsumeResult> {
+    checkConsumeStep(step);
+    const companions = step.companions ?? [];
+    const args = [step.tombstone, String(step.ttlSeconds), String(step.now), TOMBSTONE_PREFIX];
+    const required = Object.entries(step.require ?? {});
+    args.push(String(required.length), ...required.flat());
+    for (const c of companions) {
+      if ('copy' in c) args.push(String(c.ttlSeconds), 'c', '', '0');
+      else if (c.pick?.length) args.push(String(c.ttlSeconds), 'p', c.value, String(c.pick.length), ...c.pick);
+      else args.push(String(c.ttlSeconds), 'v', c.value, '0');
+    }
+    const keys = [key, ...companions.map((c) => c.key)].map((k) => this.prefix + k);
+    // node-redis runs a defined script by its SHA1 (EVALSHA), and sends it whole only on NOSCRIPT.
+    const [code, value] = await this.run(() => (this.client as any).consume(keys, args) as Promise<[number, string?]>);
     switch (Number(code)) {
       case 0: return { outcome: 'absent' };
       case 1: return { outcome: 'used', tombstone: value! };
       case 2: return { outcome: 'refused' };
       case 3: return { outcome: 'collision' };
-      default: return { outcome: 'redeemed', record: value! };
+      default: return { outcome: 'consumed', value: value! };
     }
   }
 
@@ -286,6 +330,54 @@ export class RedisStore implements TokenStore {
     // node-redis runs a defined script by its SHA1 (EVALSHA), and sends it whole only on NOSCRIPT.
     const reply = await this.run(() => (this.client as any).rateLimit(this.prefix + key, limit, windowMs) as Promise<number[]>);
     return { allowed: reply[0] === 1, remaining: reply[1]!, resetMs: reply[2]!, retryAfterMs: reply[3]! };
+  }
+
+  async publish(channel: string, message: string): Promise<number> {
+    return Number(await this.run(() => this.client.publish(this.prefix + channel, message)));
+  }
+
+  /**
+   * The connection in subscriber mode (a Redis connection that has subscribed may send nothing
+   * else): one per store, made by `duplicate()` on the first subscribe, with the same options.
+   * node-redis subscribes it again after a reconnect. Its handshake is bounded like a start.
+   */
+  private subscriber(): Promise<Client> {
+    this.subscriberReady ??= (async () => {
+      const sub = this.client.duplicate() as Client;
+      sub.on('error', (err: Error) => this.warnThrottled({ err: err.message }, 'redis subscriber connection error'));
+      try {
+        await within(sub.connect(), 3 * this.connectTimeoutMs + this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
+      } catch (err) {
+        sub.destroy();
+        this.subscriberReady = undefined;
+        throw new StoreUnavailable(err);
+      }
+      return sub;
+    })();
+    return this.subscriberReady;
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    if (this.closed) throw new StoreUnavailable(new Error('the store is closed'));
+    const sub = await this.subscriber();
+    const name = this.prefix + channel;
+    // Its own listener per subscription, so that each unsubscribe ends its own only.
+    const listener = (message: string) => handler(message);
+    try {
+      await within(sub.subscribe(name, listener), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
+    } catch (err) {
+      throw new StoreUnavailable(err);
+    }
+    let done = false;
+    return async () => {
+      if (done || !sub.isOpen) return;
+      done = true;
+      try {
+        await within(sub.unsubscribe(name, listener), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
+      } catch (err) {
+        throw new StoreUnavailable(err);
+      }
+    };
   }
 
   async ping(): Promise<void> {
@@ -322,6 +414,8 @@ export class RedisStore implements TokenStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.watchdog);
+    const sub = await this.subscriberReady?.catch(() => undefined);
+    sub?.destroy();
     const client = this.client;
     if (!client.isOpen) {
       client.destroy();

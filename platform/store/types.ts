@@ -4,8 +4,10 @@ import { Problem } from '../http/problem.ts';
 export const TOMBSTONE_PREFIX = 'used:';
 
 /**
- * Where tokens and nonces live. Two implementations pass one contract suite
- * (test/store-contract.test.ts): memory (development) and Redis.
+ * Where tokens and nonces live: generic primitives with no protocol words (get, setIfAbsent,
+ * consume-once with a tombstone and companions, compare-and-set, delete, rate limit,
+ * publish/subscribe), so that a new flow adds no store method. Two implementations pass one
+ * contract suite (test/platform/store/contract.test.ts): memory (development) and Redis.
  */
 export interface TokenStore {
   readonly kind: 'memory' | 'redis';
@@ -14,14 +16,15 @@ export interface TokenStore {
   /** The live value of `key`, or null. */
   get(key: string): Promise<string | null>;
   /**
-   * Redeems a single-use AT for a VT in one atomic step: when `atKey` holds a live AT record
-   * (`typ: "at"`, `exp` after `now`), writes the VT's liveness record under `vtKey` (`typ: "vt"`,
-   * the AT's app, user and product, `iat: now`, `exp: now + vtTtlSeconds`) only if that key is
-   * free, and replaces the AT with `tombstone` for `vtTtlSeconds`. Either both writes happen or
-   * neither. Of many concurrent calls on one live AT, exactly one is `redeemed`; the others see
-   * the tombstone (`used`). See RedeemResult for what is answered otherwise.
+   * Consumes a single-use value once, in one atomic step (one Lua script on Redis): when `key`
+   * holds a live value (not a tombstone; when it is a JSON object with an `exp` member, `exp` is a
+   * number after `now`; when `require` is given, it is a JSON object whose named members equal
+   * those strings), writes every companion only if none of their keys is taken, and replaces the
+   * value with `tombstone` for `ttlSeconds`. Either every write happens or none. Of many concurrent
+   * calls on one live value exactly one is `consumed`; the others see the tombstone (`used`).
+   * See ConsumeResult for what is answered otherwise.
    */
-  redeem(atKey: string, vtKey: string, tombstone: string, now: number, vtTtlSeconds: number): Promise<RedeemResult>;
+  consume(key: string, step: ConsumeStep): Promise<ConsumeResult>;
   /**
    * Writes every entry of `entries` (without expiry) in one atomic step, but only when `guardKey`
    * holds exactly `expected` (null: absent); true when written. Optimistic concurrency for the
@@ -39,6 +42,18 @@ export interface TokenStore {
    * `TIME`), so the gateways' clocks do not matter. Keep one `limit` and `windowMs` per key.
    */
   rateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
+  /**
+   * Sends `message` to every current subscriber of `channel`, in every process sharing the store
+   * (Redis PUBLISH); answers how many subscriptions it reached (in Redis, across processes, the
+   * number of subscribed connections). Fire and forget: nothing is kept for a later subscriber.
+   */
+  publish(channel: string, message: string): Promise<number>;
+  /**
+   * Calls `handler` with each message published on `channel` from now on (Redis SUBSCRIBE, on a
+   * connection of its own). Resolves once the subscription is in place, with the function that
+   * ends it.
+   */
+  subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
   /** Throws StoreUnavailable when the store cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -56,22 +71,44 @@ export interface RateLimitResult {
 }
 
 /**
- * What `redeem` found: no AT (`absent`); a consumed one (`used`, with its tombstone, which names
- * the VT it gave); a record that is not a live AT (`refused`: expired or not an AT; nothing was
- * written); a VT key already taken (`collision`: nothing was written); or the live AT, now
- * consumed, with its VT record written (`redeemed`, with the AT record as it was).
+ * An entry that `consume` writes in the same atomic step as the tombstone, only if its key is free.
+ * Its value is `value` as given; or, with `pick`, `value` (a JSON object text, without the picked
+ * members) with those members of the consumed JSON object added (those it has); or, with
+ * `copy: true`, the consumed value itself, byte for byte.
  */
-export type RedeemResult =
+export type Companion =
+  | { key: string; ttlSeconds: number; value: string; pick?: readonly string[] }
+  | { key: string; ttlSeconds: number; copy: true };
+
+/** What `consume` is asked to do with a live value. */
+export interface ConsumeStep {
+  /** What replaces the value; starts with TOMBSTONE_PREFIX. */
+  tombstone: string;
+  /** How long the tombstone is kept (s). */
+  ttlSeconds: number;
+  /** The caller's clock (unix s), for the value's `exp`. */
+  now: number;
+  /** Members the consumed value (then a JSON object) must hold exactly, e.g. `{ typ: "at" }`. */
+  require?: Readonly<Record<string, string>>;
+  companions?: readonly Companion[];
+}
+
+/**
+ * What `consume` found: nothing (`absent`); a consumed value (`used`, with its tombstone); a value
+ * it may not consume (`refused`: expired, not what `require` names, or not a JSON object where a
+ * companion picks from it; nothing was written); a companion key already taken (`collision`:
+ * nothing was written); or the live value, now consumed, with its companions written (`consumed`,
+ * with the value as it was).
+ */
+export type ConsumeResult =
   | { outcome: 'absent' }
   | { outcome: 'used'; tombstone: string }
   | { outcome: 'refused' }
   | { outcome: 'collision' }
-  | { outcome: 'redeemed'; record: string };
+  | { outcome: 'consumed'; value: string };
 
-/** The VT liveness record `redeem` writes for an AT record (the same in every store). */
-export function visitRecordFor(at: { appId: string; userId: string; productId: string }, now: number, vtTtlSeconds: number): string {
-  return JSON.stringify({ typ: 'vt', appId: at.appId, userId: at.userId, productId: at.productId, iat: now, exp: now + vtTtlSeconds });
-}
+/** A message on a publish/subscribe channel; see TokenStore.subscribe. */
+export type MessageHandler = (message: string) => void;
 
 /** The store could not be reached or refused a command: token endpoints fail closed. */
 export class StoreUnavailable extends Problem {
@@ -80,6 +117,24 @@ export class StoreUnavailable extends Problem {
   }
 }
 
-export function checkTombstone(tombstone: string): void {
-  if (!tombstone.startsWith(TOMBSTONE_PREFIX)) throw new TypeError(`a tombstone must start with ${TOMBSTONE_PREFIX}`);
+/** Checks what `consume` is asked before anything is sent; throws TypeError. */
+export function checkConsumeStep(step: ConsumeStep): void {
+  if (!step.tombstone.startsWith(TOMBSTONE_PREFIX)) throw new TypeError(`a tombstone must start with ${TOMBSTONE_PREFIX}`);
+  const ttls = [step.ttlSeconds, ...(step.companions ?? []).map((c) => c.ttlSeconds)];
+  if (!ttls.every((t) => Number.isSafeInteger(t) && t > 0)) throw new TypeError('every TTL must be a positive whole number of seconds');
+  for (const c of step.companions ?? []) {
+    if ('pick' in c && c.pick?.length && !/^\{[\s\S]*\}$/.test(c.value)) throw new TypeError('a companion that picks members must have a JSON object as its value');
+  }
+}
+
+/**
+ * A picking companion's value (the same in every store): `value` with `member: consumed[member]`
+ * appended for each picked member the consumed object has. Appended as text, so the caller's
+ * members keep their order and spelling.
+ */
+export function pickedValue(value: string, members: readonly string[], consumed: Record<string, unknown>): string {
+  const parts = members.filter((m) => Object.prototype.hasOwnProperty.call(consumed, m) && consumed[m] !== undefined).map((m) => `${JSON.stringify(m)}:${JSON.stringify(consumed[m])}`);
+  if (parts.length === 0) return value;
+  const head = value.slice(0, -1);
+  return `${head}${/^\{\s*$/.test(head) ? '' : ','}${parts.join(',')}}`;
 }

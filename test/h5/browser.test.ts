@@ -87,5 +87,29 @@ for (const c of cases) {
       await first.close();
       await second.close();
     });
+
+    it('an exchange whose answer is lost: "Try again" sends the same envelope (the same R) and gets the VT, not a revocation', async function () {
+      const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'city-pass' });
+      const page = await browser.newPage();
+      const sent: string[] = [];
+      await page.route('**/v1/visit-tokens', async (route) => {
+        if (route.request().method() !== 'POST') return route.continue();
+        sent.push(route.request().postData() ?? '');
+        if (sent.length > 1) return route.continue();
+        // The first one reaches the gateway, which spends the AT; its answer never reaches the page.
+        const answer = await route.fetch();
+        expect(answer.status()).to.equal(200);
+        await route.abort('connectionreset');
+      });
+      await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
+      await page.waitForSelector('body[data-state="error"]', { timeout: 30_000 });
+      expect(await page.getAttribute('body', 'data-error-code')).to.equal('network_error');
+      await page.click('button:has-text("Try again")');
+      await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+      expect(await page.textContent('h1.product-name')).to.equal('Lisbon City Pass');
+      expect(sent).to.have.length(2);
+      expect(sent[1], 'the same envelope').to.equal(sent[0]);
+      await page.close();
+    });
   });
 }

@@ -4,7 +4,7 @@
  * was at stake, that it was not lost (its record is unchanged and it still opens a VT after).
  * The system runs on the real Redis; tokens are counted in Redis itself.
  */
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { expect } from 'chai';
 import { createClient } from 'redis';
@@ -328,7 +328,9 @@ describe('hostile input: refused with its status and code, nothing issued, nothi
     const tombstone = await raw.get(prefix + atKey(tokenHash(at)));
     const vt = openReply(ok[0]!.a.data.envelope, ok[0]!.r).vt;
     const jti = JSON.parse(Buffer.from(vt.split('.')[1]!, 'base64url').toString()).jti;
-    expect(tombstone, 'the AT is consumed, naming the one VT').to.equal(`used:${jti}`);
+    // ... and the digest of the R its answer was sealed under (the page's retry, decision 41).
+    const rDigest = createHash('sha256').update(ok[0]!.r).digest('base64url');
+    expect(tombstone, 'the AT is consumed, naming the one VT').to.equal(`used:${jti}.${rDigest}`);
     expect(await tokenCounts()).to.deep.equal(before);
     expectProblem(await productCall(vt), 401, 'vt_invalid');
   });

@@ -34,6 +34,11 @@ function openAccessToken(data: { accessToken: string }): string {
   return JSON.parse(plaintext.toString('utf8')).at;
 }
 
+/** The VT a tombstone names (`used:<jti>.<digest of R>`), or undefined when it is none. */
+function tombstoneJti(value: string | null | undefined): string | undefined {
+  return value?.startsWith(TOMBSTONE_PREFIX) ? value.slice(TOMBSTONE_PREFIX.length).split('.')[0] : undefined;
+}
+
 function jtiOf(vt: string): string {
   return JSON.parse(Buffer.from(vt.split('.')[1]!, 'base64url').toString('utf8')).jti;
 }
@@ -199,9 +204,10 @@ describe('store outage: a full Redis refuses writes (maxmemory, noeviction)', fu
     let nonceError: unknown;
     await store.setIfAbsent('nonce:demo-app:x', '1', 60).catch((err) => (nonceError = err));
     expect(nonceError).to.be.instanceOf(StoreUnavailable);
-    // So is the redeem step itself, called directly: refused at its first write, after its reads.
+    // So is the consume step itself, called directly: refused at its first write, after its reads.
     let redeemError: unknown;
-    await store.redeem(atKey(tokenHash(at)), vtKey('someone'), `${TOMBSTONE_PREFIX}someone`, Math.floor(Date.now() / 1000), 60).catch((err) => (redeemError = err));
+    const step = { tombstone: `${TOMBSTONE_PREFIX}someone`, ttlSeconds: 60, now: Math.floor(Date.now() / 1000), companions: [{ key: vtKey('someone'), ttlSeconds: 60, value: '{}', pick: ['appId'] }] };
+    await store.consume(atKey(tokenHash(at)), step).catch((err: unknown) => (redeemError = err));
     expect(redeemError).to.be.instanceOf(StoreUnavailable);
     expect(await keys('vt:*')).to.deep.equal([]);
     expect(await raw.get(PREFIX + atKey(tokenHash(at)))).to.match(/^\{"typ":"at"/);
@@ -313,12 +319,13 @@ describe('store outage: Redis hangs (SIGSTOP) and comes back (SIGCONT)', functio
     const atRecord = JSON.stringify({ typ: 'at', appId: DEMO_APP.appId, userId: 'alice', productId: 'city-pass', exp: now + 60 });
     try {
       await own.setIfAbsent('at:warm', atRecord, 60);
-      await own.redeem('at:warm', 'vt:warm', `${TOMBSTONE_PREFIX}warm`, now, 60); // the script is loaded: one EVALSHA per redeem
+      const step = (jti: string) => ({ tombstone: `${TOMBSTONE_PREFIX}${jti}`, ttlSeconds: 60, now, companions: [{ key: `vt:${jti}`, ttlSeconds: 60, value: '{"typ":"vt"}', pick: ['appId'] }] });
+      await own.consume('at:warm', step('warm')); // the script is loaded: one EVALSHA per redeem
       await own.setIfAbsent('at:once', atRecord, 60);
       server.cli('CONFIG', 'RESETSTAT');
       server.pause();
       let error: unknown;
-      const { ms } = await timed(() => own.redeem('at:once', 'vt:once', `${TOMBSTONE_PREFIX}once`, now, 60).catch((err) => (error = err)));
+      const { ms } = await timed(() => own.consume('at:once', step('once')).catch((err: unknown) => (error = err)));
       expect(error).to.be.instanceOf(StoreUnavailable);
       expect(((error as Error).cause as Error).name).to.equal('CommandTimeout');
       expect(ms).to.be.below(BOUND_MS);
@@ -459,7 +466,7 @@ describe('store outage: Redis killed (kill -9) under concurrent flows, then rest
       // its record live (nobody replayed or revoked one here).
       const receivedJtis = new Set(received.map((r) => r.jti));
       for (const { at, jti } of received) {
-        expect(await raw.get(PREFIX + atKey(tokenHash(at))), `the AT of VT ${jti}`).to.equal(TOMBSTONE_PREFIX + jti);
+        expect(tombstoneJti(await raw.get(PREFIX + atKey(tokenHash(at)))), `the AT of VT ${jti}`).to.equal(jti);
         expect(await raw.get(PREFIX + vtKey(jti)), `the record of VT ${jti}`).to.not.equal(null);
       }
       // What else may be left: ATs spent without a VT received (the redeem ran, its answer was
@@ -468,9 +475,9 @@ describe('store outage: Redis killed (kill -9) under concurrent flows, then rest
       const records = (await raw.keys(`${PREFIX}vt:*`)).map((k) => k.slice(`${PREFIX}vt:`.length));
       const orphans = records.filter((jti) => !receivedJtis.has(jti));
       const tombstones = (await Promise.all((await raw.keys(`${PREFIX}at:*`)).map((k) => raw.get(k)))).filter((v) => v?.startsWith(TOMBSTONE_PREFIX));
-      const spentWithoutVt = tombstones.filter((t) => !receivedJtis.has(t!.slice(TOMBSTONE_PREFIX.length)));
+      const spentWithoutVt = tombstones.filter((t) => !receivedJtis.has(tombstoneJti(t)!));
       expect(tombstones.length - spentWithoutVt.length).to.equal(received.length);
-      expect(orphans.sort()).to.deep.equal(spentWithoutVt.map((t) => t!.slice(TOMBSTONE_PREFIX.length)).sort());
+      expect(orphans.sort()).to.deep.equal(spentWithoutVt.map((t) => tombstoneJti(t)).sort());
       const n = (what: Answer['what']) => answers.filter((a) => a.what === what).length;
       this.test!.title += ` [${answers.length} requests (${n('access token')} AT, ${n('exchange') + n('exchange retry')} exchanges, ${n('product')} product), ` +
         `${count('down', () => true)} while down, slowest ${slowest} ms, /readyz while down ${readyz!.ms} ms, ` +
