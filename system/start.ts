@@ -90,7 +90,7 @@ function listen(server: http.Server, port: number, host: string): Promise<number
  */
 const STOP_ORDER: readonly (readonly ComponentName[])[] = [['gateway', 'h5', 'demo'], ['auth', 'products']];
 
-/** Drains the servers wave by wave (common/server.ts drainServers), until `deadline` at the latest. */
+/** Drains the servers wave by wave (platform/http/server.ts drainServers), until `deadline` at the latest. */
 async function drainInOrder(servers: Partial<Record<ComponentName, http.Server>>, deadline: number, log?: Logger): Promise<void> {
   for (const names of STOP_ORDER) {
     const wave = names.filter((name) => servers[name]);

@@ -1,6 +1,6 @@
 /**
  * The H5 browser envelope (protocol section 2), both implementations (WebCrypto and node-forge),
- * run in Node against the server's JWE code (common/jwe.ts) and against jose as an independent peer.
+ * run in Node against the server's JWE code (platform/crypto/jwe.ts) and against jose as an independent peer.
  */
 import { expect } from 'chai';
 import * as jose from 'jose';
