@@ -9,7 +9,7 @@
 import { showError, showLoading, showProduct } from './render.ts';
 import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
-import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
+import { encryptionJwksFrom, fetchJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 
 interface PageConfig {
@@ -52,10 +52,11 @@ function readConfig(): PageConfig | null {
 async function exchange(config: PageConfig, session: Session): Promise<string> {
   const at = session.at;
   if (!at) throw new PageError(PAGE_CODES.atMissing);
-  const impl = await loadEnvelope(config.forgeSrc);
+  // The JWKS and the envelope code (forge only where WebCrypto is missing) load in parallel.
+  const [impl, jwks] = await Promise.all([loadEnvelope(config.forgeSrc), fetchJwks(config.gateway)]);
   document.body.dataset.envelope = impl.name;
   // WebCrypto prefers the ECDH-ES+A256KW key, forge can only use the RSA-OAEP-256 one.
-  const keys = await fetchEncryptionJwks(config.gateway, impl.algorithms);
+  const keys = encryptionJwksFrom(jwks, impl.algorithms);
   const sealed = await sealToPreferredKey(impl, keys, at, Math.floor(Date.now() / 1000));
   document.body.dataset.envelopeAlg = sealed.alg;
   const reply = await postEnvelope(config.gateway, sealed.jwe, () => {
@@ -77,7 +78,7 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
     // Retry the step that failed: the product call when a VT is held, else the exchange while
     // the AT is still unspent. Never anything that would send a spent AT again.
     const canRetry = !FINAL_CODES.has(error.code) && (session.vt !== null || session.at !== null);
-    showError(root, error.code, canRetry ? () => void run(root, config, session) : undefined);
+    showError(root, error, canRetry ? () => void run(root, config, session) : undefined);
   }
 }
 

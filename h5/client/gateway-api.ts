@@ -4,7 +4,7 @@
  * becomes a PageError carrying the problem+json `code`.
  */
 import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
-import { PAGE_CODES, PageError } from './errors.ts';
+import { PAGE_CODES, PageError, type PageErrorDetails } from './errors.ts';
 
 /** Gives up on a call after this long and reports it as a network failure. */
 const TIMEOUT_MS = 15_000;
@@ -38,7 +38,19 @@ async function problem(res: Response): Promise<PageError> {
     // Not problem+json (a proxy's error page, a cut connection): keep the generic code.
   }
   if (code === PAGE_CODES.unexpected && res.status === 429) code = 'rate_limited';
-  return new PageError(code, res.status);
+  return new PageError(code, res.status, answerDetails(res));
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request id and Retry-After (delta-seconds, 1-3600) of an answer, when they are sane. */
+function answerDetails(res: Response): PageErrorDetails {
+  const details: PageErrorDetails = {};
+  const id = res.headers.get('x-request-id');
+  if (id && REQUEST_ID.test(id)) details.requestId = id;
+  const after = res.headers.get('retry-after');
+  if (after && /^\d{1,5}$/.test(after.trim())) details.retryAfter = Math.min(3600, Math.max(1, Number(after.trim())));
+  return details;
 }
 
 async function json(res: Response): Promise<unknown> {
@@ -74,13 +86,26 @@ export function usableEncryptionJwks(jwks: unknown, algorithms: readonly Envelop
   return algorithms.flatMap((alg) => keys.map((k) => asEncryptionJwk(k, alg)).filter((k): k is EncryptionJwk => k !== undefined));
 }
 
-/** `GET /.well-known/jwks.json`: the keys the implementation can use, the preferred first (at least one). */
-export async function fetchEncryptionJwks(gateway: string, algorithms: readonly EnvelopeAlg[]): Promise<EncryptionJwk[]> {
+/**
+ * `GET /.well-known/jwks.json`, raw. A simple request (GET, `Accept` only): no CORS preflight. The
+ * page starts it at once, in parallel with picking (and maybe loading) the envelope code.
+ */
+export async function fetchJwks(gateway: string): Promise<unknown> {
   const res = await call(`${gateway}/.well-known/jwks.json`, { method: 'GET', headers: { Accept: 'application/json' } });
   if (!res.ok) throw await problem(res);
-  const keys = usableEncryptionJwks(await json(res), algorithms);
-  if (keys.length === 0) throw new PageError(PAGE_CODES.badResponse, res.status);
+  return json(res);
+}
+
+/** The keys of a fetched JWKS the implementation can use, the preferred first (at least one). */
+export function encryptionJwksFrom(jwks: unknown, algorithms: readonly EnvelopeAlg[]): EncryptionJwk[] {
+  const keys = usableEncryptionJwks(jwks, algorithms);
+  if (keys.length === 0) throw new PageError(PAGE_CODES.badResponse);
   return keys;
+}
+
+/** `GET /.well-known/jwks.json`: the keys the implementation can use, the preferred first (at least one). */
+export async function fetchEncryptionJwks(gateway: string, algorithms: readonly EnvelopeAlg[]): Promise<EncryptionJwk[]> {
+  return encryptionJwksFrom(await fetchJwks(gateway), algorithms);
 }
 
 /**
