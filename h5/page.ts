@@ -84,13 +84,14 @@ export function renderProductPage(opts: ProductPageOptions): string {
     'data-state="loading"',
   ].join(' ');
   // The skeleton is the product's hero with its real name: what a user sees first is already
-  // the product. The status line is the only live region, and says only "loading".
+  // the product. The status line is the only live region, and says only "loading". The no-JS
+  // notice is shown by `@media (scripting: none)` only (app.css), and replaced by app.js.
   const main = `<main id="app" aria-busy="true">
 <article class="product skeleton">
 <div class="product-hero"><h1 class="product-name">${escapeHtml(name)}</h1><p class="skeleton-line" aria-hidden="true"></p><p class="skeleton-line short" aria-hidden="true"></p></div>
 <div class="loading"><div class="spinner" aria-hidden="true"></div><p class="loading-text" role="status" lang="en" dir="ltr">Loading your product…</p></div>
 </article>
-<noscript><section class="notice" lang="en" dir="ltr"><h2 class="notice-title">JavaScript is needed</h2><p class="notice-text">This page needs JavaScript to open your product securely. Turn it on and reopen the page from the app.</p></section></noscript>
+<section class="notice noscript-notice" lang="en" dir="ltr"><h2 class="notice-title">JavaScript is needed</h2><p class="notice-text">This page needs JavaScript to open your product securely. Turn it on and reopen the page from the app.</p></section>
 </main>`;
   const head = `<link rel="preconnect" href="${escapeHtml(new URL(gateway).origin)}" crossorigin="anonymous">\n`;
   return documentHtml({ title: name, bodyAttributes: attrs, main, script: H5_ASSETS.app, lang: opts.product?.lang, dir: opts.product?.dir, head });

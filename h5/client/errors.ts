@@ -87,8 +87,8 @@ const MESSAGES: Record<string, FriendlyMessage> = {
     text: 'For your security, sessions end after a while. Go back to the app and open the product again.',
   },
   forbidden_product: {
-    title: 'Not offered in this app',
-    text: "This product can't be opened from the app you came from. Go back to the app to see the products it offers.",
+    title: "This product can't be opened here",
+    text: 'The link that opened this page is for another product, or this product is not offered in the app you came from. Go back to the app to see the products it offers.',
   },
   unknown_product: {
     title: 'This product is not available',

@@ -33,8 +33,26 @@ function setState(root: HTMLElement, state: State, errorCode?: string): void {
   reportState(state, errorCode);
 }
 
-/** The spinner, as the server-rendered page also shows it before the script runs. */
+/** The server-rendered skeleton (the product's name and colour), kept to show again on a retry. */
+let skeleton: Node | undefined;
+
+/**
+ * Moves focus to `heading` when the page is the top-level document (a WebView) or already has
+ * the focus: inside a host app's frame the page never pulls focus away from the app.
+ */
+function focusHeading(heading: HTMLElement): void {
+  if (window.parent === window || document.hasFocus()) heading.focus({ preventScroll: true });
+}
+
+/** The skeleton as the server rendered it (or a spinner when there is none). */
 export function showLoading(root: HTMLElement): void {
+  const rendered = root.querySelector('.skeleton');
+  if (rendered && !skeleton) skeleton = rendered.cloneNode(true);
+  if (rendered) return setState(root, 'loading');
+  if (skeleton) {
+    replaceContent(root, skeleton.cloneNode(true));
+    return setState(root, 'loading');
+  }
   const box = el('div', 'loading');
   const spinner = el('div', 'spinner');
   spinner.setAttribute('aria-hidden', 'true');
@@ -172,7 +190,7 @@ export function showProduct(root: HTMLElement, product: Product): void {
   }
   replaceContent(root, ...nodes);
   setState(root, 'ready');
-  title.focus({ preventScroll: true });
+  focusHeading(title);
 }
 
 let countdown: ReturnType<typeof setInterval> | undefined;
@@ -246,5 +264,5 @@ export function showError(root: HTMLElement, error: PageError | string, onRetry?
   box.append(support);
   replaceContent(root, box);
   setState(root, 'error', code);
-  title.focus();
+  focusHeading(title);
 }
