@@ -218,6 +218,26 @@ export const PRODUCTS: readonly Product[] = [
   },
 ];
 
+/** The page's words around a product, by primary language (the product API sends them as `labels`). */
+export const LABELS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  en: {
+    highlights: 'Highlights', about: 'About this product', documents: 'Documents', price: 'Price', per: '{amount} per {period}',
+    openedFor: 'Opened from {app} for {person}', openedFrom: 'Opened from {app}', newWindow: '(opens in a new window)',
+  },
+  zh: {
+    highlights: '亮点', about: '产品介绍', documents: '相关文件', price: '价格', per: '{amount}/{period}',
+    openedFor: '由 {app} 为 {person} 打开', openedFrom: '由 {app} 打开', newWindow: '（在新窗口中打开）',
+  },
+  ar: {
+    highlights: 'أبرز المزايا', about: 'عن هذا المنتج', documents: 'المستندات', price: 'السعر', per: '{amount} لمدة {period}',
+    openedFor: 'فُتحت من {app} لـ {person}', openedFrom: 'فُتحت من {app}', newWindow: '(تُفتح في نافذة جديدة)',
+  },
+  de: {
+    highlights: 'Das Wichtigste', about: 'Über dieses Produkt', documents: 'Dokumente', price: 'Preis', per: '{amount} pro {period}',
+    openedFor: 'Geöffnet aus {app} für {person}', openedFrom: 'Geöffnet aus {app}', newWindow: '(öffnet in neuem Fenster)',
+  },
+};
+
 const byId = new Map(PRODUCTS.map((p) => [p.id, p]));
 
 export function findProduct(id: string): Product | undefined {
@@ -236,6 +256,7 @@ export function productApiBody(product: Product): Record<string, unknown> {
   return {
     ...rest,
     provider: PROVIDER.name,
+    labels: LABELS[product.lang.split('-')[0]!] ?? LABELS.en,
     image: `/h5/assets/product-${product.id}.svg`,
     legal: legal.map((d) => ({ title: d.title, href: `/h5/legal/${encodeURIComponent(product.id)}/${encodeURIComponent(d.id)}` })),
   };

@@ -1,15 +1,18 @@
 /**
- * The page's own words around a product, in the product's language (`lang` from the product API).
- * The errors shown before a product is known stay in English (errors.ts), marked `lang="en"`.
+ * The page's own words around a product, in the product's language: the product API sends them as
+ * `labels` (h5/products.ts has them for en, zh, ar and de), so the script carries only the English
+ * defaults. The errors shown before a product is known stay in English (errors.ts), marked `lang="en"`.
  */
 export interface Labels {
   highlights: string;
   about: string;
   documents: string;
-  per: (amount: string, period: string) => string;
   price: string;
-  /** "Opened from Wanderly for Chen Wei". */
-  openedFrom: (appName: string, person: string | undefined) => string;
+  /** "{amount} per {period}". */
+  per: string;
+  /** "Opened from {app} for {person}", and "Opened from {app}" without a person. */
+  openedFor: string;
+  openedFrom: string;
   newWindow: string;
 }
 
@@ -17,45 +20,25 @@ const EN: Labels = {
   highlights: 'Highlights',
   about: 'About this product',
   documents: 'Documents',
-  per: (a, p) => `${a} per ${p}`,
   price: 'Price',
-  openedFrom: (app, person) => (person ? `Opened from ${app} for ${person}` : `Opened from ${app}`),
+  per: '{amount} per {period}',
+  openedFor: 'Opened from {app} for {person}',
+  openedFrom: 'Opened from {app}',
   newWindow: '(opens in a new window)',
 };
 
-const LABELS: Record<string, Labels> = {
-  en: EN,
-  zh: {
-    highlights: '亮点',
-    about: '产品介绍',
-    documents: '相关文件',
-    per: (a, p) => `${a}/${p}`,
-    price: '价格',
-    openedFrom: (app, person) => (person ? `由 ${app} 为 ${person} 打开` : `由 ${app} 打开`),
-    newWindow: '（在新窗口中打开）',
-  },
-  ar: {
-    highlights: 'أبرز المزايا',
-    about: 'عن هذا المنتج',
-    documents: 'المستندات',
-    per: (a, p) => `${a} لمدة ${p}`,
-    price: 'السعر',
-    openedFrom: (app, person) => (person ? `فُتحت من ${app} لـ ${person}` : `فُتحت من ${app}`),
-    newWindow: '(تُفتح في نافذة جديدة)',
-  },
-  de: {
-    highlights: 'Das Wichtigste',
-    about: 'Über dieses Produkt',
-    documents: 'Dokumente',
-    per: (a, p) => `${a} pro ${p}`,
-    price: 'Preis',
-    openedFrom: (app, person) => (person ? `Geöffnet aus ${app} für ${person}` : `Geöffnet aus ${app}`),
-    newWindow: '(öffnet in neuem Fenster)',
-  },
-};
+/** The labels of a product API answer, each falling back to English when missing or not a string. */
+export function labelsFrom(raw: unknown): Labels {
+  const out: Labels = { ...EN };
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return out;
+  for (const key of Object.keys(EN) as (keyof Labels)[]) {
+    const v = (raw as Record<string, unknown>)[key];
+    if (typeof v === 'string' && v.trim() && v.length <= 200) out[key] = v;
+  }
+  return out;
+}
 
-/** The labels for a BCP 47 tag, by its primary language; English when unknown. */
-export function labelsFor(lang: string | undefined): Labels {
-  const primary = (lang ?? 'en').split('-')[0]!.toLowerCase();
-  return Object.prototype.hasOwnProperty.call(LABELS, primary) ? LABELS[primary]! : EN;
+/** Fills `{name}` placeholders with plain text (no `$` patterns, no markup: the result goes to textContent). */
+export function fill(template: string, values: Record<string, string>): string {
+  return Object.keys(values).reduce((s, k) => s.split(`{${k}}`).join(values[k]!), template);
 }

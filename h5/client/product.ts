@@ -3,6 +3,7 @@
  * renders only strings it has checked, and only through textContent.
  */
 import { PAGE_CODES, PageError } from './errors.ts';
+import { fill, labelsFrom, type Labels } from './i18n.ts';
 
 export interface Price {
   amount: string;
@@ -46,6 +47,8 @@ export interface Product {
   /** A same-origin image path under /h5/assets/. */
   image?: string;
   legal: LegalLink[];
+  /** The page's words around the product, in its language (English where the API gave none). */
+  labels: Labels;
   viewer?: { userId: string; appId: string; displayName?: string; appName?: string };
 }
 
@@ -77,6 +80,7 @@ export function parseProduct(raw: unknown): Product {
     highlights: [],
     description: [],
     legal: [],
+    labels: labelsFrom(raw.labels),
     provider: optString(raw.provider),
     cta: optString(raw.cta),
     ctaDone: optString(raw.ctaDone),
@@ -127,8 +131,8 @@ export function formatAmount(price: Price, locale?: string): string {
   return `${price.amount} ${price.currency}`;
 }
 
-/** "€4.90 per trip", in the content's locale; `per` is the localized joiner. */
-export function formatPrice(price: Price, locale?: string, per: (amount: string, period: string) => string = (a, p) => `${a} per ${p}`): string {
+/** "€4.90 per trip", in the content's locale; `per` is the localized "{amount} per {period}". */
+export function formatPrice(price: Price, locale?: string, per = '{amount} per {period}'): string {
   const amount = formatAmount(price, locale);
-  return price.period ? per(amount, price.period) : amount;
+  return price.period ? fill(per, { amount, period: price.period }) : amount;
 }

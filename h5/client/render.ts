@@ -6,7 +6,7 @@
  */
 import { friendlyMessage, PageError } from './errors.ts';
 import { goBackToApp, reportState, returnUrl } from './host-bridge.ts';
-import { labelsFor } from './i18n.ts';
+import { fill } from './i18n.ts';
 import { formatPrice, type Product } from './product.ts';
 
 type State = 'loading' | 'ready' | 'error';
@@ -87,7 +87,7 @@ export function showProduct(root: HTMLElement, product: Product): void {
   applyLanguage(product);
   applyAccent(product.accent);
   document.title = product.name;
-  const t = labelsFor(product.lang);
+  const t = product.labels;
   if (product.provider) {
     const brand = document.querySelector('.brand-name');
     if (brand) brand.textContent = product.provider;
@@ -186,7 +186,8 @@ export function showProduct(root: HTMLElement, product: Product): void {
   const nodes: HTMLElement[] = [article];
   if (product.viewer) {
     const app = product.viewer.appName ?? product.viewer.appId;
-    nodes.push(el('footer', 'viewer', t.openedFrom(app, product.viewer.displayName)));
+    const person = product.viewer.displayName;
+    nodes.push(el('footer', 'viewer', person ? fill(t.openedFor, { app, person }) : fill(t.openedFrom, { app })));
   }
   replaceContent(root, ...nodes);
   setState(root, 'ready');

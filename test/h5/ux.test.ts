@@ -486,8 +486,8 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
         await page.waitForFunction(() => /is open for/.test(document.getElementById('status')!.textContent ?? ''));
         expect(await page.textContent('#status')).to.equal('Lisbon City Pass is open for Bob Okafor.');
         expect(await page.evaluate(() => document.activeElement?.id)).to.equal('open-city-pass');
-        const top = await page.evaluate(() => document.getElementById('phone')!.getBoundingClientRect().top);
-        expect(top).to.be.lessThan(PHONE.height / 2);
+        // Scrolled (smoothly) so that the WebView's top is in the upper half of the phone's screen.
+        await page.waitForFunction((h) => document.getElementById('phone')!.getBoundingClientRect().top < h / 2, PHONE.height, { timeout: 5000 });
         expect(await frame.textContent('.viewer')).to.equal('Opened from Demo for Bob Okafor');
         await page.waitForTimeout(600); // the smooth scroll settles
         if (host === '127.0.0.1') writeFileSync(`${SCREENSHOTS}demo-phone-light.png`, await page.screenshot({ type: 'png' }));
