@@ -1,6 +1,7 @@
 /**
  * The three gateway calls the page makes (protocol sections 2 and 3): the JWKS, the envelope
- * exchange for a VT, and the product. Every call omits cookies and the Referer; every failure
+ * exchange for a VT, and the product. Every call omits cookies (the JWKS, to match its preload,
+ * uses `same-origin`, which sends none to a cross-origin gateway) and the Referer; every failure
  * becomes a PageError carrying the problem+json `code`.
  */
 import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
@@ -10,15 +11,20 @@ import { PAGE_CODES, PageError, type PageErrorDetails } from './errors.ts';
 const TIMEOUT_MS = 15_000;
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
-async function call(url: string, init: RequestInit): Promise<Response> {
+/**
+ * `preloadable`: the request the page's `<link rel="preload" as="fetch" crossorigin="anonymous">`
+ * started (the JWKS), made the way a preload is matched: credentials `same-origin` (no cookie goes
+ * to a cross-origin gateway either way) and the default cache mode.
+ */
+async function call(url: string, init: RequestInit, preloadable = false): Promise<Response> {
   const controller = typeof AbortController !== 'undefined' ? new AbortController() : undefined;
   const timer = controller ? setTimeout(() => controller.abort(), TIMEOUT_MS) : undefined;
   try {
     return await fetch(url, {
       ...init,
-      credentials: 'omit',
+      credentials: preloadable ? 'same-origin' : 'omit',
       referrerPolicy: 'no-referrer',
-      cache: 'no-store',
+      cache: preloadable ? 'default' : 'no-store',
       signal: controller?.signal,
     });
   } catch {
@@ -91,7 +97,7 @@ export function usableEncryptionJwks(jwks: unknown, algorithms: readonly Envelop
  * page starts it at once, in parallel with picking (and maybe loading) the envelope code.
  */
 export async function fetchJwks(gateway: string): Promise<unknown> {
-  const res = await call(`${gateway}/.well-known/jwks.json`, { method: 'GET', headers: { Accept: 'application/json' } });
+  const res = await call(`${gateway}/.well-known/jwks.json`, { method: 'GET' }, true);
   if (!res.ok) throw await problem(res);
   return json(res);
 }

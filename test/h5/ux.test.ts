@@ -240,6 +240,18 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
       expect(html).to.match(/<link rel="preconnect" href="http:\/\/127\.0\.0\.1:\d+" crossorigin="anonymous">/);
     });
 
+    it('the JWKS loads with the page (preload), once, before the script; forge is not loaded where WebCrypto exists', async function () {
+      const page = await light.newPage();
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+      await page.goto(await pageUrl('city-pass'));
+      await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+      expect(requests.filter((p) => p === '/.well-known/jwks.json')).to.have.length(1);
+      expect(requests.indexOf('/.well-known/jwks.json')).to.be.lessThan(requests.indexOf('/h5/assets/app.js'));
+      expect(requests).to.not.include('/h5/assets/envelope-forge.js');
+      await page.close();
+    });
+
     it('no horizontal overflow at 320 px with the long-word fixture (German compounds, a long URL)', async function () {
       const ctx = await browser.newContext({ viewport: { width: 320, height: 640 } });
       const page = await openProduct(ctx, 'hausrat');
