@@ -93,8 +93,9 @@ export function usableEncryptionJwks(jwks: unknown, algorithms: readonly Envelop
 }
 
 /**
- * `GET /.well-known/jwks.json`, raw. A simple request (GET, `Accept` only): no CORS preflight. The
- * page starts it at once, in parallel with picking (and maybe loading) the envelope code.
+ * `GET /.well-known/jwks.json`, raw. A simple request (a GET without custom headers): no CORS
+ * preflight. The page's `<head>` preloads it; this fetch takes the preloaded answer up, in
+ * parallel with picking (and maybe loading) the envelope code.
  */
 export async function fetchJwks(gateway: string): Promise<unknown> {
   const res = await call(`${gateway}/.well-known/jwks.json`, { method: 'GET' }, true);
