@@ -144,7 +144,7 @@ export const PRODUCTS: readonly Product[] = [
     tagline: '每次出行最长 31 天，涵盖医疗、行李和行程取消保障。',
     category: '保险',
     price: { amount: '38.00', currency: 'CNY', period: '次行程' },
-    headline: { value: '¥38.00', label: '每次行程，最长 31 天' },
+    headline: { value: '100 万元', label: '医疗保障，每次行程最长 31 天' },
     highlights: [
       { title: '医疗保障最高 100 万元', text: '住院、紧急转运和送返回国，费用直接支付给医院。' },
       { title: '行程取消 2 万元', text: '因病、错过转机或罢工导致的预付费用可获赔付。' },

@@ -7,7 +7,7 @@
 import { friendlyMessage, PageError } from './errors.ts';
 import { goBackToApp, reportState, returnUrl } from './host-bridge.ts';
 import { fill } from './i18n.ts';
-import { formatPrice, type Product } from './product.ts';
+import { formatAmount, formatPrice, type Product } from './product.ts';
 
 type State = 'loading' | 'ready' | 'error';
 
@@ -119,8 +119,9 @@ export function showProduct(root: HTMLElement, product: Product): void {
   }
   if (product.price) {
     const price = formatPrice(product.price, product.locale, t.per);
-    if (product.headline) hero.append(el('p', 'product-price-small', `${t.price}: ${price}`));
-    else hero.append(el('p', 'product-price', price));
+    // Under a headline that is not the price itself (a rate), the price follows, small.
+    if (!product.headline) hero.append(el('p', 'product-price', price));
+    else if (product.headline.value !== formatAmount(product.price, product.locale)) hero.append(el('p', 'product-price-small', `${t.price}: ${price}`));
   }
   article.append(hero);
 
