@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip as gzipCallback, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 export interface Asset {
@@ -47,9 +48,19 @@ async function bundle(entry: string): Promise<Buffer> {
   return Buffer.from(result.outputFiles[0]!.contents);
 }
 
-function asset(body: Buffer, type: string): Asset {
-  const gzip = gzipSync(body, { level: 9 });
-  const br = brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } });
+const gzipAsync = promisify(gzipCallback);
+const brotliAsync = promisify(brotliCompress);
+
+/**
+ * An asset with its compressed forms. Compressed on the thread pool, not the event loop: brotli at
+ * quality 11 takes long enough on the forge bundle that a synchronous call would keep the server
+ * from answering `starting` while it builds (test/system/startup.test.ts).
+ */
+async function asset(body: Buffer, type: string): Promise<Asset> {
+  const [gzip, br] = await Promise.all([
+    gzipAsync(body, { level: 9 }),
+    brotliAsync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } }),
+  ]);
   return {
     body,
     type,
@@ -62,15 +73,16 @@ function asset(body: Buffer, type: string): Asset {
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
   const [app, forge] = await Promise.all([bundle('./client/app.ts'), bundle('./client/envelope-forge.ts')]);
-  return new Map([
-    ['app.js', asset(app, 'application/javascript; charset=utf-8')],
-    ['envelope-forge.js', asset(forge, 'application/javascript; charset=utf-8')],
-    ['app.css', asset(readFileSync(here('./public/app.css')), 'text/css; charset=utf-8')],
+  const sources: [string, Buffer, string][] = [
+    ['app.js', app, 'application/javascript; charset=utf-8'],
+    ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
+    ['app.css', readFileSync(here('./public/app.css')), 'text/css; charset=utf-8'],
     // Product imagery, drawn for these pages (public/img/product-<id>.svg).
     ...readdirSync(here('./public/img'))
       .filter((f) => f.endsWith('.svg'))
-      .map((f) => [f, asset(readFileSync(here(`./public/img/${f}`)), 'image/svg+xml')] as [string, Asset]),
-  ]);
+      .map((f) => [f, readFileSync(here(`./public/img/${f}`)), 'image/svg+xml'] as [string, Buffer, string]),
+  ];
+  return new Map(await Promise.all(sources.map(async ([name, body, type]) => [name, await asset(body, type)] as [string, Asset])));
 }
 
 /** Gzipped sizes, for the benchmark report. */
