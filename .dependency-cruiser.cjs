@@ -20,6 +20,7 @@ const DEPLOYABLES = ['gateway', 'auth', 'h5', 'third-party-demo', 'system', 'scr
 const FLOW_USES = {
   'access-token': ['apps/audience.ts', 'apps/profile.ts', 'apps/registry.ts', 'rate-limit/limiter.ts'],
   apps: ['rate-limit/limiter.ts'],
+  binding: ['keys/keys.ts', 'visit-token/checker.ts'],
   keys: [],
   'product-api': ['visit-token/checker.ts', 'visit-token/records.ts', 'rate-limit/limiter.ts'],
   'rate-limit': [],
@@ -28,7 +29,7 @@ const FLOW_USES = {
 };
 const FLOW_SHARED = ['^flows/deps[.]ts$', '^flows/audit[.]ts$'];
 /** flows/deps.ts wires the flows together: it may name the shared services' types. */
-const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts'];
+const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts', 'binding/public.ts'];
 
 const esc = (s) => s.replace(/[.]/g, '[.]');
 const dir = (names) => `^(${names.join('|')})/`;

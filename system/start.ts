@@ -209,6 +209,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
           h5Origin: new URL(urls.h5).origin,
           publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
           issuer: urls.gateway,
+          binding: config.binding,
         },
         store: opts.gatewayStore ?? store!, signingKeys: signingKeys.gateway!, registry, auth, authLive, products, log: log.child({ component: 'gateway' }),
       });
