@@ -11,6 +11,7 @@ import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 import type { Asset } from './bundle.ts';
 import { renderNotFoundPage, renderProductPage } from './page.ts';
 import { findProduct } from './products.ts';
+import { renderBindingPage, renderTokenAppPage } from './binding-pages.ts';
 
 export interface H5Deps {
   gatewayUrl: string;
@@ -64,6 +65,15 @@ export function createH5App(deps: H5Deps): Koa {
       return;
     }
     ctx.body = renderProductPage({ gatewayUrl: deps.gatewayUrl, productId: product.id, title: product.name });
+  });
+  // The binding flow's pages (flows/binding/README.md).
+  router.get('/h5/bind', pageHeaders, async function bindingPage(ctx) {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = renderBindingPage(deps.gatewayUrl);
+  });
+  router.get('/h5/token-app', pageHeaders, async function tokenAppPage(ctx) {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = renderTokenAppPage();
   });
   router.get('/h5/assets/:name', async function serveAsset(ctx) {
     const a = deps.assets.get(ctx.params.name ?? '');
