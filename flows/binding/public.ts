@@ -6,7 +6,6 @@
  * a step's transition is a store step (consume / setIfAbsent / setIfUnchanged) and the stream
  * learns of it by publish/subscribe, then re-reads the store. See README.md.
  */
-import { PassThrough } from 'node:stream';
 import type { Middleware } from 'koa';
 import { bearerJws, noStore, readJsonBody, safeEqual } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
@@ -55,6 +54,7 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
   const trustedProxies = createNetworkList(deps.config.trustedProxies ?? []);
   const tokenAppUrl = `${deps.config.h5Origin}/h5/token-app`;
   const cors = shared.browserCors;
+  const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
   async function viewer(ctx: Ctx): Promise<{ app: string; sub: string; acct: string }> {
     const vt = bearerJws(ctx);
@@ -128,13 +128,14 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
     const tokenKey = randomBytesPooled(TOKEN_KEY_BYTES);
     const ticket = randomBytesPooled(32).toString('base64url');
     const exp = nowSeconds() + cfg.ttlSeconds;
-    const session: SessionRecord = { app: who.app, sub: who.sub, key: bk.seal(tokenKey, who.acct), prev, exp };
+    const session: SessionRecord = { app: who.app, sub: who.sub, key: bk.seal(tokenKey, who.acct), link: keys.link(link), prev, exp };
     const ok = (await store.setIfAbsent(keys.session(bid), JSON.stringify(session), cfg.ttlSeconds))
       && (await store.setIfAbsent(keys.link(link), JSON.stringify({ bid, exp }), cfg.ttlSeconds))
       && (await store.setIfAbsent(keys.ticket(ticket), JSON.stringify({ bid, exp }), cfg.ttlSeconds));
     if (!ok) throw new Problem('internal_error', 'A fresh random value was already taken.');
     const account = accountName(who.app, who.sub);
-    const origin = ctx.get('origin') || deps.config.h5Origin;
+    // The page's origin as the token app shows it: one the gateway's CORS allows, else the H5 pages'.
+    const origin = browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : deps.config.h5Origin;
     const uri = bindingUri(tokenAppUrl, { v: 1, gw: deps.config.issuer, origin, link, key: tokenKey.toString('base64url'), account });
     ctx.status = 201;
     ctx.body = {
@@ -168,14 +169,17 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
     const session = parseJson<SessionRecord>(await store.get(keys.session(bid)));
     const exp = session?.exp ?? nowSeconds();
 
-    const out = new PassThrough();
+    // Written to the response directly (Koa does not pipe it): a page that goes away is the
+    // normal end of a stream, not an error to report.
     ctx.status = 200;
     ctx.set('Content-Type', 'text/event-stream; charset=utf-8');
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Accel-Buffering', 'no');
-    ctx.body = out;
+    ctx.respond = false;
+    const res = ctx.res;
+    res.flushHeaders();
     ctx.req.socket.setNoDelay(true);
-    // The request log counts no byte length for a stream; Koa must not try either.
+    const out = { write: (text: string) => void (res.writableEnded || res.write(text)), end: () => void (res.writableEnded || res.end()) };
     let closed = false;
     const timers: NodeJS.Timeout[] = [];
     let unsubscribe: (() => Promise<void>) | undefined;
@@ -193,7 +197,7 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
       out.end();
     };
     const forgetStop = onServerStopping(ctx.res, finish);
-    ctx.req.once('close', finish);
+    res.once('close', finish);
     out.write(`retry: 3000\n\n`);
 
     let reading: Promise<void> = Promise.resolve();
@@ -268,28 +272,44 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
     const { bid, session } = await ownSession(ctx, who);
     const { body } = await readJsonBody(ctx, { limit: 1024 });
     const conflict = (detail: string) => new Problem('binding_conflict', detail);
-    const scannedText = await store.get(keys.scanned(bid));
-    if (scannedText === null) throw conflict('The phone has not sent its request yet.');
-    const scan = parseJson<ScanRecord>(scannedText) ?? parseJson<ScanRecord>(await store.get(keys.confirmed(bid)));
-    if (!scan) throw conflict('This binding was already confirmed or refused.');
-    if (body.refuse === true) {
-      const r = await store.consume(keys.scanned(bid), { tombstone: 'used:refused', ttlSeconds: cfg.ttlSeconds, now: nowSeconds() });
-      if (r.outcome !== 'consumed') throw conflict('This binding was already confirmed or refused.');
-      await end(bid, { state: 'refused', app: who.app, sub: who.sub });
-      ctx.body = { status: 'refused' };
-      return;
-    }
     const tokenKey = bk.open(session.key, who.acct);
-    if (!tokenKey || typeof body.proof !== 'string' || !safeEqual(hmac(tokenKey, confirmInput(bid, scan.hash)), body.proof)) {
-      throw new Problem('binding_proof_invalid', "The confirmation does not match the phone's request.");
+    if (!tokenKey) throw new Problem('internal_error', 'The binding cannot be read.');
+    if (typeof body.code === 'string' && body.proof === undefined) {
+      // A stock authenticator app (the otpauth URI): the typed code stands for the phone's request.
+      await limit(ctx, `bind:rl:code:${who.acct}`, CODE_LIMIT, 'Too many second-factor attempts; try again after Retry-After.');
+      const step = matchingStep(tokenKey, body.code, nowSeconds());
+      if (step === undefined) throw new Problem('totp_invalid', 'The code is not valid.');
+      const viaCode: ScanRecord = { ts: nowSeconds(), hash: '', exp: session.exp };
+      const taken = await store.consume(session.link, {
+        tombstone: `used:${bid}`, ttlSeconds: cfg.ttlSeconds, now: nowSeconds(), require: { bid },
+        companions: [{ key: keys.confirmed(bid), ttlSeconds: cfg.ttlSeconds, value: JSON.stringify(viaCode) }],
+      });
+      if (taken.outcome !== 'consumed') throw conflict('The link was already used; confirm the phone\'s request instead.');
+      // The code that bound the key is spent: it does not pass again as a second factor.
+      await store.setIfAbsent(keys.lastStep(who.acct, bid), String(step), END_TTL_SECONDS + cfg.ttlSeconds);
+    } else {
+      const scannedText = await store.get(keys.scanned(bid));
+      if (scannedText === null) throw conflict('The phone has not sent its request yet.');
+      const scan = parseJson<ScanRecord>(scannedText) ?? parseJson<ScanRecord>(await store.get(keys.confirmed(bid)));
+      if (!scan) throw conflict('This binding was already confirmed or refused.');
+      if (body.refuse === true) {
+        const r = await store.consume(keys.scanned(bid), { tombstone: 'used:refused', ttlSeconds: cfg.ttlSeconds, now: nowSeconds() });
+        if (r.outcome !== 'consumed') throw conflict('This binding was already confirmed or refused.');
+        await end(bid, { state: 'refused', app: who.app, sub: who.sub });
+        ctx.body = { status: 'refused' };
+        return;
+      }
+      if (typeof body.proof !== 'string' || !safeEqual(hmac(tokenKey, confirmInput(bid, scan.hash)), body.proof)) {
+        throw new Problem('binding_proof_invalid', "The confirmation does not match the phone's request.");
+      }
+      // scanned -> confirmed (once; a retry after a lost answer finds it confirmed and goes on) ...
+      const toConfirmed = await store.consume(keys.scanned(bid), {
+        tombstone: 'used:confirmed', ttlSeconds: cfg.ttlSeconds, now: nowSeconds(),
+        companions: [{ key: keys.confirmed(bid), ttlSeconds: cfg.ttlSeconds, copy: true }],
+      });
+      if (toConfirmed.outcome === 'used' && toConfirmed.tombstone !== 'used:confirmed') throw conflict('This binding was refused.');
+      if (toConfirmed.outcome !== 'consumed' && toConfirmed.outcome !== 'used') throw conflict('This binding has expired.');
     }
-    // scanned -> confirmed (once; a retry after a lost answer finds it confirmed and goes on) ...
-    const toConfirmed = await store.consume(keys.scanned(bid), {
-      tombstone: 'used:confirmed', ttlSeconds: cfg.ttlSeconds, now: nowSeconds(),
-      companions: [{ key: keys.confirmed(bid), ttlSeconds: cfg.ttlSeconds, copy: true }],
-    });
-    if (toConfirmed.outcome === 'used' && toConfirmed.tombstone !== 'used:confirmed') throw conflict('This binding was refused.');
-    if (toConfirmed.outcome !== 'consumed' && toConfirmed.outcome !== 'used') throw conflict('This binding has expired.');
     // ... -> bound: of every confirmation, the one that consumes `confirmed` binds.
     const toBound = await store.consume(keys.confirmed(bid), { tombstone: 'used:bound', ttlSeconds: cfg.ttlSeconds, now: nowSeconds() });
     if (toBound.outcome !== 'consumed') throw conflict('This binding was already confirmed.');
@@ -300,7 +320,9 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
       throw conflict("The account's binding changed while this one waited; start again.");
     }
     const receipt = signCompact({ typ: RECEIPT_TYP, kid: bk.receiptKid }, {
-      iss: deps.config.issuer, app: who.app, sub: who.sub, bid, iat: record.boundAt, kth: hmac(tokenKey, new TextEncoder().encode('kth')).slice(0, 22),
+      iss: deps.config.issuer, app: who.app, sub: who.sub, bid, iat: record.boundAt,
+      // Names the bound key without revealing it: a keyed hash of a fixed label.
+      kth: hmac(tokenKey, new TextEncoder().encode('h5b-bind-key-id')).slice(0, 22),
     }, bk.receiptKey);
     const final = await end(bid, { state: 'bound', receipt, app: who.app, sub: who.sub });
     ctx.body = { status: final.state, receipt: final.receipt };

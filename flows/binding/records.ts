@@ -59,6 +59,8 @@ export interface SessionRecord {
   sub: string;
   /** The sealed token key. */
   key: string;
+  /** The store key of the certificate link (its hash: not the link). */
+  link: string;
   /** The account record's exact text at creation (null: unbound): the bind is a compare-and-set against it. */
   prev: string | null;
   /** Unix s. */

@@ -15,7 +15,7 @@ import { startTestSystem, useTestSystem } from '../../support/system.ts';
 import type { RunningSystem } from '../../../system/start.ts';
 import { currentCode, phoneHash, sendScan } from '../../../scripts/token-app.ts';
 import { bearer, confirm, createBinding, openStream, pageProof, visitToken } from './support.ts';
-import { totp } from '../../../flows/binding/totp.ts';
+import { base32, totp } from '../../../flows/binding/totp.ts';
 import { RECEIPT_TYP, SCAN_LIMIT } from '../../../flows/binding/public.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -211,6 +211,25 @@ describe('binding: QR link, phone request, live push, bound key', function () {
     expect((await confirm(gw(), vt, c.bindingId, pageProof(c.payload, c.bindingId, phoneHash(c.payload, ts)))).status).to.equal(200);
     expect((await secondFactor(gw(), vt, totp(Buffer.from(b.payload.key, 'base64url'), now() + 30))).data.code).to.equal('totp_invalid');
     expect((await secondFactor(gw(), vt, totp(Buffer.from(c.payload.key, 'base64url'), now()))).status).to.equal(200);
+  });
+
+  it('a stock authenticator app binds by the typed code of the otpauth URI; that code does not pass again', async function () {
+    const vt = await visitToken(gw(), user());
+    const b = await createBinding(gw(), vt);
+    const stream = await openStream(gw(), b.bindingId, b.streamTicket);
+    await stream.next('waiting');
+    const secret = new URL(b.otpauthUri.replace('otpauth:', 'http:')).searchParams.get('secret')!;
+    const key = Buffer.from(b.payload.key, 'base64url');
+    expect(secret).to.equal(base32(key));
+    const wrong = await http.post(`${gw()}/v1/bindings/${b.bindingId}/confirm`, { code: totp(key, now() + 300) }, bearer(vt));
+    expect(wrong.data.code).to.equal('totp_invalid');
+    const code = totp(key, now());
+    const res = await http.post(`${gw()}/v1/bindings/${b.bindingId}/confirm`, { code }, bearer(vt));
+    expect(res.status, JSON.stringify(res.data)).to.equal(200);
+    expect((await stream.next('bound')).data.receipt).to.equal(res.data.receipt);
+    // The link is spent: a phone can no longer use it.
+    expect((await sendScan(b.payload)).body.code).to.equal('binding_link_invalid');
+    expect((await secondFactor(gw(), vt, code)).data.code).to.equal('totp_invalid');
   });
 
   it('keeps the token key only sealed in the store', async function () {
