@@ -27,12 +27,15 @@ export function renderBindingPage(gatewayUrl: string): string {
   const main = `<main id="app" aria-live="polite">
 <section class="notice">
 <h1 class="notice-title">Bind your token app</h1>
+<div class="notice-icon" id="bind-done" aria-hidden="true" hidden>✓</div>
 <p class="notice-text" id="bind-status">Preparing…</p>
 <p class="notice-text">Account: <strong id="bind-account"></strong></p>
+<div id="bind-offer">
 <p><img id="bind-qr" alt="Binding QR code" width="240" height="240"></p>
 <p><a id="bind-link" hidden>On this phone? Open the token app</a></p>
-<p class="notice-code" id="bind-uri"></p>
-<p class="notice-text"><a id="bind-otpauth">Use another authenticator app (otpauth)</a></p>
+<p class="notice-text"><a id="bind-otpauth">Or add it to another authenticator app</a>, then type its code:</p>
+<p><input id="bind-code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" size="8" aria-label="Code"> <button id="bind-code-send" type="button">Bind</button></p>
+</div>
 </section>
 </main>`;
   return doc('Bind your token app', attrs, main, '/h5/assets/binding.js');

@@ -60,7 +60,6 @@ async function start(): Promise<void> {
     const link = $('bind-link') as HTMLAnchorElement;
     link.href = uri;
     link.hidden = false;
-    $('bind-uri').textContent = uri;
     $('bind-account').textContent = String(created.data.account);
     const otp = $('bind-otpauth') as HTMLAnchorElement;
     otp.href = String(created.data.otpauthUri);
@@ -84,11 +83,17 @@ async function start(): Promise<void> {
       if (done) return;
       done = true;
       document.body.dataset.receipt = receipt;
+      // The QR holds the key: it leaves the screen once the key is bound.
+      $('bind-offer').hidden = true;
+      ($('bind-qr') as HTMLImageElement).removeAttribute('src');
+      $('bind-done').hidden = false;
       setState('bound', 'Bound: your token key is now your second factor.');
     };
     const onEnd = (state: string) => {
       if (done) return;
       done = true;
+      $('bind-offer').hidden = true;
+      ($('bind-qr') as HTMLImageElement).removeAttribute('src');
       setState(state, state === 'expired' ? 'The code has expired; reload to try again.' : 'The binding was refused.');
     };
 
@@ -105,6 +110,14 @@ async function start(): Promise<void> {
         else if (error === 'expired_token') return onEnd('expired');
         else if (error === 'access_denied') return onEnd('refused');
       }
+    };
+
+    // A stock authenticator app: the typed code confirms instead of the phone's request.
+    $('bind-code-send').onclick = async () => {
+      const code = ($('bind-code') as HTMLInputElement).value.trim();
+      const res = await api(gateway, vt, 'POST', `/v1/bindings/${bid}/confirm`, { code });
+      if (res.status === 200) onBound(String(res.data.receipt));
+      else $('bind-status').textContent = res.data.code === 'totp_invalid' ? 'That code is not valid; type the current one.' : 'The code could not be checked; try again.';
     };
 
     if (forceTransport === 'poll' || typeof EventSource === 'undefined') return void poll();

@@ -15,6 +15,7 @@ import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { parseBindingUri } from '../../protocol/binding.ts';
 import { sendScan } from '../../scripts/token-app.ts';
+import { base32, totp } from '../../flows/binding/totp.ts';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
@@ -56,7 +57,7 @@ describe('binding in Chromium: QR shown -> phone request -> "bound" without a re
   }
 
   async function phone(page: Page, gateway?: string): Promise<void> {
-    const payload = parseBindingUri((await page.textContent('#bind-uri')) ?? '');
+    const payload = parseBindingUri((await page.getAttribute('#bind-link', 'href')) ?? '');
     expect(payload, 'the page shows the token app URI').to.not.equal(undefined);
     const answer = await sendScan(payload!, { gateway });
     expect(answer.status, JSON.stringify(answer.body)).to.equal(202);
@@ -66,8 +67,8 @@ describe('binding in Chromium: QR shown -> phone request -> "bound" without a re
     const { page, errors, navigations } = await openBindingPage();
     expect(await page.getAttribute('body', 'data-transport')).to.equal('sse');
     expect(await page.getAttribute('#bind-qr', 'src')).to.match(/^data:image\/png;base64,/);
-    // The same-device path: the QR's URI is a tappable link.
-    expect(await page.getAttribute('#bind-link', 'href')).to.equal(await page.textContent('#bind-uri'));
+    // The same-device path: the QR's URI is a tappable link to the token app.
+    expect(await page.getAttribute('#bind-link', 'href')).to.match(/\/h5\/token-app#bind=[\w-]+$/);
     await page.screenshot({ path: shot('1-qr') });
 
     // What the phone shows before it sends (the token app page, opened from the link).
@@ -84,6 +85,7 @@ describe('binding in Chromium: QR shown -> phone request -> "bound" without a re
     await page.waitForSelector('body[data-binding="bound"]');
     expect(navigations.length, 'no reload').to.equal(before);
     expect(await page.getAttribute('body', 'data-receipt')).to.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(await page.isVisible('#bind-qr'), 'the QR (it holds the key) is gone').to.equal(false);
     await page.screenshot({ path: shot('3-bound') });
     expect(errors).to.deep.equal([]);
     await page.close();
@@ -104,6 +106,19 @@ describe('binding in Chromium: QR shown -> phone request -> "bound" without a re
     expect(await page.getAttribute('body', 'data-transport')).to.equal('poll');
     await phone(page, second!.urls.gateway);
     await page.waitForSelector('body[data-binding="bound"]', { timeout: 20_000 });
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('a stock authenticator app: the otpauth link, and the typed code binds', async function () {
+    const { page, errors } = await openBindingPage();
+    const otpauth = (await page.getAttribute('#bind-otpauth', 'href'))!;
+    const secret = new URL(otpauth.replace('otpauth:', 'http:')).searchParams.get('secret')!;
+    const payload = parseBindingUri((await page.getAttribute('#bind-link', 'href'))!)!;
+    expect(secret).to.equal(base32(Buffer.from(payload.key, 'base64url')));
+    await page.fill('#bind-code', totp(Buffer.from(payload.key, 'base64url'), Math.floor(Date.now() / 1000)));
+    await page.click('#bind-code-send');
+    await page.waitForSelector('body[data-binding="bound"]');
     expect(errors).to.deep.equal([]);
     await page.close();
   });
