@@ -8,7 +8,7 @@ import type { Upstream } from '../platform/http/upstream.ts';
 import type { AccessTokenService } from './access-token/seam.ts';
 import type { VisitTokenService } from './visit-token/seam.ts';
 import type { KeysService } from './keys/seam.ts';
-import type { BindingConfig } from './binding/public.ts';
+import type { BindingConfig } from './binding/settings.ts';
 
 /**
  * What each flow's two halves need, built once by the deployables: the public half (`public.ts`,

@@ -10,7 +10,9 @@ import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.
 import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 import type { Asset } from './bundle.ts';
 import { renderNotFoundPage, renderProductPage } from './page.ts';
-import { findProduct } from './products.ts';
+import { findProduct, secondFactorActions } from './products.ts';
+import { mountSecondFactorActions } from './second-factor-actions.ts';
+import type { SecondFactorVerifier } from '../sdk/second-factor.ts';
 import { renderBindingPage, renderTokenAppPage } from './binding-pages.ts';
 
 export interface H5Deps {
@@ -98,7 +100,7 @@ export function createH5App(deps: H5Deps): Koa {
  * backend verifies it offline (signature against the broker's JWKS, typ, alg, iss, exp, and `aud`
  * naming this product), and takes the viewer from its claims. Internal only.
  */
-export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier }): Koa<RequestState> {
+export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier; secondFactor?: SecondFactorVerifier }): Koa<RequestState> {
   const router: AppRouter = new Router();
   router.get('/healthz', async function health(ctx) {
     ctx.body = { status: 'ok' };
@@ -122,7 +124,8 @@ export function createProductBackendApp(deps: { internalToken: string; log: Logg
     const product = findProduct(ctx.params.productId ?? '');
     if (!product) throw new Problem('unknown_product');
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { ...product, viewer: { userId: ctx.state.vt.sub, appId: ctx.state.vt.app } };
+    ctx.body = { ...product, viewer: { userId: ctx.state.vt.sub, appId: ctx.state.vt.app }, secondFactorActions: secondFactorActions(product.id) };
   });
+  mountSecondFactorActions(router, deps);
   return createService(router, deps.log);
 }

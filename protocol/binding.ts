@@ -96,3 +96,10 @@ export function maskAccount(account: string): string {
 /** The stream's events, in the order they may come (`expired` and `refused` end it too). */
 export const BINDING_EVENTS = ['waiting', 'scanned', 'bound', 'expired', 'refused'] as const;
 export type BindingEvent = (typeof BINDING_EVENTS)[number];
+
+/** `typ` of the binding receipt (JWS, ES256, the gateway's binding key: `GET /v1/binding-keys`). */
+export const RECEIPT_TYP = 'binding-receipt+jwt';
+/** `typ` of a second-factor assertion (same key), passed to a product backend with a marked action. */
+export const ASSERTION_TYP = 'second-factor+jwt';
+/** The header carrying the assertion from the gateway to the product backend. */
+export const SECOND_FACTOR_HEADER = 'x-broker-second-factor';

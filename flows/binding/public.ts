@@ -14,7 +14,8 @@ import { createNetworkList, resolveClientAddress } from '../../platform/net/clie
 import { randomBytesPooled } from '../../platform/crypto/random.ts';
 import { signCompact } from '../../platform/crypto/jws.ts';
 import { nowSeconds } from '../../platform/time.ts';
-import { bindingUri, confirmInput, maskAccount, scanInput, type BindingEvent } from '../../protocol/binding.ts';
+import { ASSERTION_TYP, RECEIPT_TYP, SECOND_FACTOR_HEADER, bindingUri, confirmInput, maskAccount, scanInput, type BindingEvent } from '../../protocol/binding.ts';
+import { relay } from '../../platform/http/upstream.ts';
 import type { GatewayDeps } from '../deps.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
 import type { AppRouter, RequestContext } from '../../platform/http/state.ts';
@@ -23,14 +24,7 @@ import {
   deriveBindingKek, hmac, keys, parseJson, readState, type AccountRecord, type EndRecord, type ScanRecord, type SessionRecord,
 } from './records.ts';
 import { matchingStep, otpauthUri, timeStep } from './totp.ts';
-
-export interface BindingConfig {
-  ttlSeconds: number;
-  heartbeatSeconds: number;
-  clockWindowSeconds: number;
-  /** BINDING_KEK; absent: derived from the internal credential. */
-  kek?: Buffer;
-}
+import type { BindingConfig } from './settings.ts';
 
 export const BINDING_DEFAULTS: BindingConfig = { ttlSeconds: 120, heartbeatSeconds: 15, clockWindowSeconds: 60 };
 /** Polling: the interval the page is given (s); a poll sooner than that is `slow_down`. */
@@ -40,8 +34,7 @@ export const SCAN_LIMIT = 30;
 /** Second-factor attempts per account. */
 export const CODE_LIMIT = 5;
 const LIMIT_WINDOW_MS = 60_000;
-export const RECEIPT_TYP = 'binding-receipt+jwt';
-export const ASSERTION_TYP = 'second-factor+jwt';
+export { RECEIPT_TYP, ASSERTION_TYP } from '../../protocol/binding.ts';
 const ISSUER_NAME = 'H5 broker';
 
 type Ctx = RequestContext;
@@ -381,6 +374,31 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
     const iat = nowSeconds();
     const assertion = signCompact({ typ: ASSERTION_TYP, kid: bk.receiptKid }, { iss: deps.config.issuer, app: who.app, sub: who.sub, act: action, iat, exp: iat + 60 }, bk.receiptKey);
     ctx.body = { status: 'verified', assertion, step: timeStep(iat) };
+  });
+
+  // ---- a product action that needs the second factor: POST /v1/products/:productId/actions/:action {code} ----
+  // The product backend marks the action and refuses it without a valid assertion; the gateway
+  // checks the code, signs the assertion for this user, app and action, and passes both on.
+  router.options('/v1/products/:productId/actions/:action', cors);
+  router.post('/v1/products/:productId/actions/:action', cors, async function secondFactorAction(ctx: Ctx) {
+    noStore(ctx);
+    const vt = bearerJws(ctx);
+    const checked = vt ? await shared.visitTokens.check(ctx, vt) : undefined;
+    if (!vt || !checked) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>".');
+    const productId = ctx.params.productId ?? '';
+    const action = ctx.params.action ?? '';
+    if (checked.record.productId !== productId) throw new Problem('forbidden_product', 'This visit token is for another product.');
+    if (!/^[a-z0-9-]{1,64}$/.test(action)) throw new Problem('not_found');
+    const { body } = await readJsonBody(ctx, { limit: 1024 });
+    const who = { app: checked.claims.app, sub: checked.claims.sub, acct: accountId(checked.claims.app, checked.claims.sub) };
+    await checkCode(ctx, who, body.code);
+    const iat = nowSeconds();
+    const assertion = signCompact({ typ: ASSERTION_TYP, kid: bk.receiptKid }, { iss: deps.config.issuer, app: who.app, sub: who.sub, aud: productId, act: action, iat, exp: iat + 60 }, bk.receiptKey);
+    const answer = await deps.products.request(ctx.state.requestId, 'POST', `/products/${encodeURIComponent(productId)}/actions/${encodeURIComponent(action)}`, {
+      body: {},
+      headers: { 'x-broker-app': who.app, 'x-broker-user': who.sub, 'x-broker-product': productId, 'x-broker-vt': vt, [SECOND_FACTOR_HEADER]: assertion },
+    });
+    relay(ctx, answer, [200]);
   });
 
   router.options('/v1/binding-keys', cors);

@@ -30,4 +30,13 @@ export const BINDING_KEK = customSetting('BINDING_KEK', {
   },
 });
 
+/** What the gateway's binding flow is given (loadConfig reads it from these settings). */
+export interface BindingConfig {
+  ttlSeconds: number;
+  heartbeatSeconds: number;
+  clockWindowSeconds: number;
+  /** BINDING_KEK; absent: derived from the internal credential. */
+  kek?: Buffer;
+}
+
 export const BINDING_SETTINGS = [BINDING_TTL_SECONDS, BINDING_HEARTBEAT_SECONDS, BINDING_CLOCK_WINDOW_SECONDS, BINDING_KEK] as const;

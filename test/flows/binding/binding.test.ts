@@ -9,7 +9,7 @@ import { MemoryStore } from '../../../platform/store/memory.ts';
 import type { RedisStore } from '../../../platform/store/redis.ts';
 import { verifyCompact } from '../../../platform/crypto/jws.ts';
 import { createPublicKey } from 'node:crypto';
-import { http } from '../../support/clients.ts';
+import { fullFlow, http } from '../../support/clients.ts';
 import { connectTestRedis } from '../../support/env.ts';
 import { startTestSystem, useTestSystem } from '../../support/system.ts';
 import type { RunningSystem } from '../../../system/start.ts';
@@ -37,7 +37,8 @@ async function secondFactor(gateway: string, vt: string, code: string) {
 
 describe('binding: QR link, phone request, live push, bound key', function () {
   this.timeout(30_000);
-  const s = useTestSystem(() => new MemoryStore());
+  const INTERNAL = `internal-${randomBytes(16).toString('hex')}`;
+  const s = useTestSystem(() => new MemoryStore(), { env: { INTERNAL_TOKEN: INTERNAL } });
   const gw = () => s.system.urls.gateway;
 
   it('the page waits on a stream, the phone (CLI) answers, the page confirms: bound, with a signed receipt', async function () {
@@ -230,6 +231,34 @@ describe('binding: QR link, phone request, live push, bound key', function () {
     // The link is spent: a phone can no longer use it.
     expect((await sendScan(b.payload)).body.code).to.equal('binding_link_invalid');
     expect((await secondFactor(gw(), vt, code)).data.code).to.equal('totp_invalid');
+  });
+
+  it("a product's marked action needs the second factor: the gateway checks the code, the backend the assertion", async function () {
+    const userId = user();
+    const { reply, product } = await fullFlow(gw(), userId, 'city-pass');
+    const vt = reply.vt;
+    expect(product.data.secondFactorActions).to.deep.equal([{ id: 'transfer-pass', label: 'Transfer the pass to another person' }]);
+    const act = (code: string) => http.post(`${gw()}/v1/products/city-pass/actions/transfer-pass`, { code }, bearer(vt));
+    expect((await act('123456')).data.code).to.equal('binding_not_found');
+    const b = await createBinding(gw(), vt);
+    const ts = now();
+    await sendScan(b.payload, { ts });
+    expect((await confirm(gw(), vt, b.bindingId, pageProof(b.payload, b.bindingId, phoneHash(b.payload, ts)))).status).to.equal(200);
+    const key = Buffer.from(b.payload.key, 'base64url');
+    expect((await act(totp(key, now() + 600))).data.code).to.equal('totp_invalid');
+    const done = await act(totp(key, now()));
+    expect(done.status, JSON.stringify(done.data)).to.equal(200);
+    expect(done.data).to.include({ action: 'transfer-pass', done: true });
+    // The backend itself refuses the action without an assertion, or with one it did not get from the gateway's key.
+    const backend = (assertion?: string) => http.post(`${s.system.urls.products}/products/city-pass/actions/transfer-pass`, {}, {
+      headers: { 'content-type': 'application/json', 'x-broker-internal': INTERNAL, 'x-broker-app': 'demo-app', 'x-broker-user': userId, ...(assertion ? { 'x-broker-second-factor': assertion } : {}) },
+    });
+    expect((await backend()).data.code).to.equal('forbidden');
+    const { generateSigningKey } = await import('../../../flows/keys/keys.ts');
+    const { signCompact } = await import('../../../platform/crypto/jws.ts');
+    const foreign = generateSigningKey();
+    const forged = signCompact({ typ: 'second-factor+jwt', kid: foreign.kid }, { iss: gw(), app: 'demo-app', sub: userId, aud: 'city-pass', act: 'transfer-pass', iat: now(), exp: now() + 60 }, foreign.privateKey);
+    expect((await backend(forged)).data.code).to.equal('forbidden');
   });
 
   it('keeps the token key only sealed in the store', async function () {
