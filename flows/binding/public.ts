@@ -31,6 +31,8 @@ export const BINDING_DEFAULTS: BindingConfig = { ttlSeconds: 120, heartbeatSecon
 export const POLL_INTERVAL_SECONDS = 2;
 /** Link redemptions per client address: a burst of this many, then one per LIMIT_WINDOW / this. */
 export const SCAN_LIMIT = 30;
+/** Bindings started per account. */
+export const CREATE_LIMIT = 10;
 /** Second-factor attempts per account. */
 export const CODE_LIMIT = 5;
 const LIMIT_WINDOW_MS = 60_000;
@@ -108,6 +110,7 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
   router.post('/v1/bindings', cors, async function createBinding(ctx: Ctx) {
     noStore(ctx);
     const who = await viewer(ctx);
+    await limit(ctx, `bind:rl:create:${who.acct}`, CREATE_LIMIT, 'Too many bindings started for this account; try again after Retry-After.');
     const { body } = await readJsonBody(ctx, { limit: 1024 });
     const current = await store.get(keys.account(who.acct));
     let prev: string | null = null;
