@@ -2,9 +2,10 @@
  * The binding in Chromium with the phone played by the token-app CLI's code: the page shows the
  * QR, the phone's request goes to the gateway (the page's own, or another gateway process on the
  * same Redis), and the page shows "bound" without a reload; the same over the polling fallback.
- * Takes the README's three screenshots (docs/screenshots/binding-*.png).
+ * Takes the README's three screenshots (docs/screenshots/binding-*.png, written when absent).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -19,7 +20,16 @@ import { base32, totp } from '../../flows/binding/totp.ts';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
-const shot = (name: string) => fileURLToPath(new URL(`../../docs/screenshots/binding-${name}.png`, import.meta.url));
+/**
+ * Takes a screenshot for the README: written to docs/screenshots/binding-<name>.png when that file
+ * is absent (delete the files to take them again), so a test run does not rewrite committed images.
+ */
+async function shot(page: Page, name: string): Promise<void> {
+  const png = await page.screenshot();
+  expect(png.subarray(1, 4).toString('latin1')).to.equal('PNG');
+  const path = fileURLToPath(new URL(`../../docs/screenshots/binding-${name}.png`, import.meta.url));
+  if (!existsSync(path)) writeFileSync(path, png);
+}
 
 describe('binding in Chromium: QR shown -> phone request -> "bound" without a reload', function () {
   this.timeout(60_000);
@@ -69,7 +79,7 @@ describe('binding in Chromium: QR shown -> phone request -> "bound" without a re
     expect(await page.getAttribute('#bind-qr', 'src')).to.match(/^data:image\/png;base64,/);
     // The same-device path: the QR's URI is a tappable link to the token app.
     expect(await page.getAttribute('#bind-link', 'href')).to.match(/\/h5\/token-app#bind=[\w-]+$/);
-    await page.screenshot({ path: shot('1-qr') });
+    await shot(page, '1-qr');
 
     // What the phone shows before it sends (the token app page, opened from the link).
     const uri = (await page.getAttribute('#bind-link', 'href'))!;
@@ -77,7 +87,7 @@ describe('binding in Chromium: QR shown -> phone request -> "bound" without a re
     await tokenApp.goto(uri);
     await tokenApp.waitForSelector('body[data-token="ready"]');
     expect(await tokenApp.textContent('#ta-origin')).to.equal(new URL(first!.urls.h5).origin);
-    await tokenApp.screenshot({ path: shot('2-token-app') });
+    await shot(tokenApp, '2-token-app');
     await tokenApp.close();
 
     const before = navigations.length;
@@ -86,7 +96,7 @@ describe('binding in Chromium: QR shown -> phone request -> "bound" without a re
     expect(navigations.length, 'no reload').to.equal(before);
     expect(await page.getAttribute('body', 'data-receipt')).to.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     expect(await page.isVisible('#bind-qr'), 'the QR (it holds the key) is gone').to.equal(false);
-    await page.screenshot({ path: shot('3-bound') });
+    await shot(page, '3-bound');
     expect(errors).to.deep.equal([]);
     await page.close();
   });
