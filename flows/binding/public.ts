@@ -112,9 +112,10 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
     const who = await viewer(ctx);
     await limit(ctx, `bind:rl:create:${who.acct}`, CREATE_LIMIT, 'Too many bindings started for this account; try again after Retry-After.');
     const { body } = await readJsonBody(ctx, { limit: 1024 });
-    const current = await store.get(keys.account(who.acct));
-    let prev: string | null = null;
-    if (current !== null) {
+    // The account record's exact text is what the bind compares against (null: none; the marker an
+    // interrupted unbind may leave counts as unbound).
+    let prev = await store.get(keys.account(who.acct));
+    if (parseJson<AccountRecord>(prev)) {
       // A re-bind replaces the bound key: only with its current code.
       if (body.code === undefined) throw new Problem('binding_exists', 'This account already has a bound token key; send its current code to bind another.');
       prev = (await checkCode(ctx, who, body.code)).raw;

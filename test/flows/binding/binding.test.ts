@@ -16,6 +16,7 @@ import type { RunningSystem } from '../../../system/start.ts';
 import { currentCode, phoneHash, sendScan } from '../../../scripts/token-app.ts';
 import { bearer, confirm, createBinding, openStream, pageProof, visitToken } from './support.ts';
 import { base32, totp } from '../../../flows/binding/totp.ts';
+import { accountId } from '../../../flows/binding/records.ts';
 import { RECEIPT_TYP, SCAN_LIMIT } from '../../../flows/binding/public.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -198,6 +199,18 @@ describe('binding: QR link, phone request, live push, bound key', function () {
     expect((await http.post(`${gw()}/v1/bindings/unbind`, { code: totp(key, now()) }, bearer(vt))).data.status).to.equal('unbound');
     expect((await secondFactor(gw(), vt, totp(key, now() + 30))).data.code).to.equal('binding_not_found');
     await createBinding(gw(), vt);
+  });
+
+  it('an unbind interrupted between its two steps leaves an account that binds again without a code', async function () {
+    const userId = user();
+    const vt = await visitToken(gw(), userId);
+    const acctKey = `bind:acct:${accountId('demo-app', userId)}`;
+    expect(await s.store.setIfUnchanged(acctKey, null, { [acctKey]: 'unbound' })).to.equal(true);
+    const b = await createBinding(gw(), vt);
+    const ts = now();
+    await sendScan(b.payload, { ts });
+    expect((await confirm(gw(), vt, b.bindingId, pageProof(b.payload, b.bindingId, phoneHash(b.payload, ts)))).status).to.equal(200);
+    expect(JSON.parse((await s.store.get(acctKey))!)).to.include({ bid: b.bindingId });
   });
 
   it('a re-bind with the current code replaces the key', async function () {
