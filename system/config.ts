@@ -16,6 +16,7 @@ import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
+import { BINDING_CLOCK_WINDOW_SECONDS, BINDING_HEARTBEAT_SECONDS, BINDING_KEK, BINDING_SETTINGS, BINDING_TTL_SECONDS } from '../flows/binding/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -65,6 +66,8 @@ export interface BrokerConfig {
    * on the VT exchange, per VT on product calls; an absent one is off.
    */
   rateLimits: RateLimits;
+  /** The binding flow's settings (flows/binding/settings.ts); `kek` absent: derived from internalToken. */
+  binding: { ttlSeconds: number; heartbeatSeconds: number; clockWindowSeconds: number; kek?: Buffer };
 }
 
 /**
@@ -81,6 +84,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ...VISIT_TOKEN_SETTINGS,
   ...HTTP_SETTINGS,
   ...RATE_LIMIT_SETTINGS,
+  ...BINDING_SETTINGS,
   ...S.DEMO_SETTINGS,
   ...LOG_SETTINGS,
 ]);
@@ -137,5 +141,11 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     demoAppId: S.DEMO_APP_ID.read(env),
     trustedProxies: Object.freeze(trustedProxies) as string[],
     rateLimits: readRateLimits(env),
+    binding: Object.freeze({
+      ttlSeconds: BINDING_TTL_SECONDS.read(env),
+      heartbeatSeconds: BINDING_HEARTBEAT_SECONDS.read(env),
+      clockWindowSeconds: BINDING_CLOCK_WINDOW_SECONDS.read(env),
+      kek: BINDING_KEK.read(env),
+    }),
   });
 }
