@@ -72,12 +72,14 @@ async function asset(body: Buffer, type: string): Promise<Asset> {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge, binding, tokenApp] = await Promise.all([
-    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/binding-page.ts'), bundle('./client/token-app.ts'),
+  const [app, forge, secondFactor, binding, tokenApp] = await Promise.all([
+    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/second-factor-actions.ts'),
+    bundle('./client/binding-page.ts'), bundle('./client/token-app.ts'),
   ]);
   const sources: [string, Buffer, string][] = [
     ['app.js', app, 'application/javascript; charset=utf-8'],
     ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
+    ['second-factor.js', secondFactor, 'application/javascript; charset=utf-8'],
     ['binding.js', binding, 'application/javascript; charset=utf-8'],
     ['token-app.js', tokenApp, 'application/javascript; charset=utf-8'],
     ['app.css', readFileSync(here('./public/app.css')), 'text/css; charset=utf-8'],

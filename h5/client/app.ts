@@ -14,13 +14,15 @@ import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { encryptionJwksFrom, fetchJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
-import { mountSecondFactorActions } from './second-factor-actions.ts';
+import { loadChunk } from './script-loader.ts';
+import type { SecondFactorChunk } from './second-factor-actions.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
 
 interface PageConfig {
   gateway: string;
   productId: string;
   forgeSrc: string;
+  secondFactorSrc: string;
 }
 
 interface Session {
@@ -52,7 +54,7 @@ function readConfig(): PageConfig | null {
   const data = document.body.dataset;
   const gateway = (data.gateway ?? '').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(gateway) || !data.productId) return null;
-  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js' };
+  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js' };
 }
 
 /**
@@ -80,13 +82,22 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
   return toVisitToken(await sealed.openReply(reply)).vt;
 }
 
+function hasSecondFactorActions(raw: unknown): boolean {
+  const list = (raw as { secondFactorActions?: unknown } | null)?.secondFactorActions;
+  return Array.isArray(list) && list.length > 0;
+}
+
 async function run(root: HTMLElement, config: PageConfig, session: Session): Promise<void> {
   showLoading(root);
   try {
     if (!session.vt) session.vt = await exchange(config, session);
     const raw = await fetchProduct(config.gateway, config.productId, session.vt);
     showProduct(root, parseProduct(raw));
-    mountSecondFactorActions(root, config.gateway, config.productId, session.vt, raw);
+    // The second-factor actions are a chunk of their own, loaded only for a product that has any.
+    if (hasSecondFactorActions(raw)) {
+      const chunk = await loadChunk<SecondFactorChunk>(config.secondFactorSrc, '__h5SecondFactor');
+      chunk.mountSecondFactorActions(root, config.gateway, config.productId, session.vt, raw);
+    }
   } catch (e) {
     const error = toPageError(e);
     if (error.code === 'at_invalid') session.at = null;

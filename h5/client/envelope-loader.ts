@@ -4,43 +4,12 @@
  */
 import { webCryptoEnvelope } from './envelope-webcrypto.ts';
 import { PAGE_CODES, PageError } from './errors.ts';
+import { loadChunk } from './script-loader.ts';
 import type { EncryptionJwk, EnvelopeImpl, SealedEnvelope } from './jwe-compact.ts';
 
-const LOAD_TIMEOUT_MS = 20_000;
-let forgeLoading: Promise<EnvelopeImpl> | undefined;
-
-function loadForge(src: string): Promise<EnvelopeImpl> {
-  return new Promise((resolve, reject) => {
-    if (window.__h5EnvelopeForge) return resolve(window.__h5EnvelopeForge);
-    const script = document.createElement('script');
-    const fail = () => {
-      clearTimeout(timer);
-      script.remove();
-      reject(new PageError(PAGE_CODES.network));
-    };
-    const timer = setTimeout(fail, LOAD_TIMEOUT_MS);
-    script.addEventListener('load', () => {
-      clearTimeout(timer);
-      if (window.__h5EnvelopeForge) resolve(window.__h5EnvelopeForge);
-      else fail();
-    });
-    script.addEventListener('error', fail);
-    script.src = src;
-    script.async = true;
-    document.head.appendChild(script);
-  });
-}
-
-/** The implementation to use here; a failed forge load may be tried again. */
 export function loadEnvelope(forgeSrc: string): Promise<EnvelopeImpl> {
   if (window.crypto && window.crypto.subtle) return Promise.resolve(webCryptoEnvelope);
-  if (!forgeLoading) {
-    forgeLoading = loadForge(forgeSrc);
-    forgeLoading.catch(() => {
-      forgeLoading = undefined;
-    });
-  }
-  return forgeLoading;
+  return loadChunk<EnvelopeImpl>(forgeSrc, '__h5EnvelopeForge');
 }
 
 /**

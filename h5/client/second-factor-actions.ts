@@ -1,7 +1,9 @@
 /**
  * The product page's actions that need the second factor (flows/binding): the product lists them
  * (`secondFactorActions`); each gets a button, a code field, and `POST
- * /v1/products/<id>/actions/<action>` with the code. Kept apart from the page's rendering.
+ * /v1/products/<id>/actions/<action>` with the code. Kept apart from the page's rendering, and
+ * bundled as a chunk of its own (`/h5/assets/second-factor.js`) that registers itself as
+ * `window.__h5SecondFactor`: only a product that lists such actions loads it.
  */
 
 interface Action {
@@ -50,3 +52,10 @@ export function mountSecondFactorActions(root: HTMLElement, gateway: string, pro
     root.append(section);
   }
 }
+
+/** What the chunk registers on `window`. */
+export interface SecondFactorChunk {
+  mountSecondFactorActions: typeof mountSecondFactorActions;
+}
+
+if (typeof window !== 'undefined') (window as unknown as { __h5SecondFactor?: SecondFactorChunk }).__h5SecondFactor = { mountSecondFactorActions };
