@@ -13,6 +13,7 @@ import { mountAccessTokenPublic } from '../flows/access-token/public.ts';
 import { mountKeysPublic } from '../flows/keys/public.ts';
 import type { GatewayDeps } from '../flows/deps.ts';
 import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
+import { mountApiDocs } from './api-docs.ts';
 
 /** The gateway: the only public entry of the broker. Opens no port. */
 export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
@@ -54,6 +55,8 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   mountVisitTokenPublic(router, deps, { browserCors });
   mountProductApiPublic(router, deps, { browserCors, visitTokens });
   mountTokenAdminPublic(router, deps, { visitTokens });
+  // The OpenAPI description of the routes above, and the same as a page (docs/openapi.json).
+  mountApiDocs(router, deps.config.issuer);
 
   return createService(router, deps.log);
 }
