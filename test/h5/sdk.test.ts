@@ -14,7 +14,7 @@ import { requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { freePort } from '../../scripts/free-port.ts';
-import { h5SdkSizes } from '../../scripts/h5-sdk-size.ts';
+import { h5SdkSizes } from '../../h5/sdk-size.ts';
 import { CHROMIUM_ARGS } from './browser.test.ts';
 
 const DOC = readFileSync(new URL('../../docs/h5-products.md', import.meta.url), 'utf8');

@@ -3,7 +3,7 @@
  * classic script `h5-sdk.js`, the ES module `h5-sdk.mjs`, and `envelope-forge.js`, which the SDK
  * loads only where the browser has no `crypto.subtle`.
  */
-import { buildAssets, gzippedSize } from '../h5/bundle.ts';
+import { buildAssets, gzippedSize } from './bundle.ts';
 
 export async function h5SdkSizes(): Promise<Record<string, { bytes: number; gzip: number }>> {
   const assets = await buildAssets();
