@@ -14,6 +14,7 @@ import { mountKeysPublic } from '../flows/keys/public.ts';
 import { mountBindingPublic } from '../flows/binding/public.ts';
 import type { GatewayDeps } from '../flows/deps.ts';
 import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
+import { mountApiDocs } from './api-docs.ts';
 
 /** The gateway: the only public entry of the broker. Opens no port. */
 export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
@@ -56,6 +57,8 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   mountProductApiPublic(router, deps, { browserCors, visitTokens });
   mountTokenAdminPublic(router, deps, { visitTokens });
   mountBindingPublic(router, deps, { browserCors, visitTokens });
+  // The OpenAPI description of the routes above, and the same as a page (docs/openapi.json).
+  mountApiDocs(router, deps.config.issuer);
 
   return createService(router, deps.log);
 }

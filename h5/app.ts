@@ -116,6 +116,9 @@ export function createH5App(deps: H5Deps): Koa {
     if (!a) throw new Problem('not_found');
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'public, max-age=300');
+    // The H5 SDK is loaded by product teams' pages on other origins; an ES module is fetched with
+    // CORS. It is public code with no credentials involved.
+    if (ctx.params.name === 'h5-sdk.mjs' || ctx.params.name === 'h5-sdk.js') ctx.set('Access-Control-Allow-Origin', '*');
     // Precompressed at start: brotli, else gzip, else identity; each encoding has its own ETag.
     ctx.set('Vary', 'Accept-Encoding');
     const encoding = pickEncoding(ctx.get('accept-encoding'), a);

@@ -33,11 +33,12 @@ export function pickEncoding(acceptEncoding: string, a: Pick<Asset, 'gzip' | 'br
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
-async function bundle(entry: string): Promise<Buffer> {
+async function bundle(entry: string, as: { format: 'iife' | 'esm'; globalName?: string } = { format: 'iife' }): Promise<Buffer> {
   const result = await build({
     entryPoints: [here(entry)],
     bundle: true,
-    format: 'iife',
+    format: as.format,
+    globalName: as.globalName,
     // Old WebViews are who the node-forge path is for.
     target: 'es2017',
     minify: true,
@@ -72,9 +73,11 @@ async function asset(body: Buffer, type: string): Promise<Asset> {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge, secondFactor, binding, tokenApp] = await Promise.all([
+  const [app, forge, secondFactor, binding, tokenApp, sdk, sdkModule] = await Promise.all([
     bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/second-factor-actions.ts'),
     bundle('./client/binding-page.ts'), bundle('./client/token-app.ts'),
+    // The H5 SDK for product teams (docs/h5-products.md): one classic script (global H5Broker) and an ES module.
+    bundle('./client/sdk.ts', { format: 'iife', globalName: 'H5Broker' }), bundle('./client/sdk.ts', { format: 'esm' }),
   ]);
   const sources: [string, Buffer, string][] = [
     ['app.js', app, 'application/javascript; charset=utf-8'],
@@ -82,6 +85,8 @@ export async function buildAssets(): Promise<Map<string, Asset>> {
     ['second-factor.js', secondFactor, 'application/javascript; charset=utf-8'],
     ['binding.js', binding, 'application/javascript; charset=utf-8'],
     ['token-app.js', tokenApp, 'application/javascript; charset=utf-8'],
+    ['h5-sdk.js', sdk, 'application/javascript; charset=utf-8'],
+    ['h5-sdk.mjs', sdkModule, 'application/javascript; charset=utf-8'],
     ['app.css', readFileSync(here('./public/app.css')), 'text/css; charset=utf-8'],
     // Product imagery, drawn for these pages (public/img/product-<id>.svg).
     ...readdirSync(here('./public/img'))

@@ -11,7 +11,7 @@ import { ACCESS_TOKEN_SETTINGS, AT_TTL_SECONDS, SIGNATURE_WINDOW_SECONDS } from 
 import { VISIT_TOKEN_SETTINGS, VT_TTL_SECONDS } from '../flows/visit-token/settings.ts';
 import { RATE_LIMIT_SETTINGS, readRateLimits } from '../flows/rate-limit/settings.ts';
 import { AUTH_KEYS_FILE, KEYS_KEK, KEYS_POLL_SECONDS, KEYS_SETTINGS, SIGNING_KEYS_FILE } from '../flows/keys/settings.ts';
-import { APPS_FILE, APPS_SETTINGS } from '../flows/apps/settings.ts';
+import { APPS_FILE, APPS_SETTINGS, APPS_SOURCE } from '../flows/apps/settings.ts';
 import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL, STORE_SETTINGS } from '../platform/store/settings.ts';
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
@@ -40,6 +40,8 @@ export interface BrokerConfig {
   /** Start in production although Redis's maxmemory-policy may evict the broker's keys. */
   redisAllowEviction: boolean;
   appsFile: string;
+  /** Where the app registry lives: APPS_FILE, or the store (edited with `npm run admin`). */
+  appsSource: 'file' | 'store';
   keysFile?: string;
   /** `KEYS_KEK`: seals the signing keys' private halves in the store; else kept in keysFile. */
   keysKek?: Buffer;
@@ -130,6 +132,7 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     redisCommandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS.read(env),
     redisAllowEviction: REDIS_ALLOW_EVICTION.read(env),
     appsFile: APPS_FILE.read(env),
+    appsSource: APPS_SOURCE.read(env),
     keysFile: AUTH_KEYS_FILE.read(env),
     keysKek,
     signingKeysFile: SIGNING_KEYS_FILE.read(env),

@@ -25,7 +25,7 @@ export const DEMO_PORT = port('DEMO_PORT', 8090, 'the third-party demo');
 
 export const GATEWAY_PUBLIC_URL = urlSetting('GATEWAY_PUBLIC_URL', {
   defaultText: '`http://127.0.0.1:$GATEWAY_PORT`',
-  doc: 'the gateway as clients see it: pages call it, signatures cover it as `@target-uri`',
+  doc: "the gateway as clients see it: pages call it, and `@target-uri` is `GATEWAY_PUBLIC_URL` followed by the request's path and query as sent; only when the gateway listens on a port chosen at start (`GATEWAY_PORT=0`, tests) is it `<scheme>://<Host>` followed by the path and query",
 });
 export const H5_PUBLIC_URL = urlSetting('H5_PUBLIC_URL', {
   defaultText: '`http://127.0.0.1:$H5_PORT`',

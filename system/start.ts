@@ -5,6 +5,7 @@
  * request with 503 `starting` (never a connection left unanswered). Each component's code is
  * loaded only when that component is started (`npm run start:gateway` loads no H5 bundler).
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
@@ -121,6 +122,8 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
   const upstreams: { close(): Promise<void> }[] = [];
   let store: TokenStore | undefined;
   const rings: SigningKeyRing[] = [];
+  /** What polls the store besides the key rings (the app registry with APPS_SOURCE=store). */
+  const pollers: { stop(): void }[] = [];
 
   try {
     const urls: SystemUrls = {
@@ -139,9 +142,21 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
       if (config.ports[name] === 0) urls[name] = `http://127.0.0.1:${port}`;
     }
 
-    const registry = typeof opts.registry === 'function' ? opts.registry(urls) : opts.registry ?? loadRegistry(config.appsFile);
-    const needsStore = components.has('gateway') || components.has('auth');
+    const fromStore = !opts.registry && config.appsSource === 'store';
+    const needsStore = components.has('gateway') || components.has('auth') || fromStore;
     store = opts.store ?? (needsStore ? await (await import('../platform/store/index.ts')).createStore(config, log) : undefined);
+    let registry: AppRegistry;
+    if (fromStore) {
+      // APPS_SOURCE=store: the registry lives in the store and `npm run admin` changes it; the
+      // first component on an empty store imports APPS_FILE. Re-read every KEYS_POLL_SECONDS.
+      const { StoreRegistry, seedRegistryDoc } = await import('../flows/apps/store-registry.ts');
+      await seedRegistryDoc(store!, JSON.parse(readFileSync(config.appsFile, 'utf8')));
+      const storeRegistry = await new StoreRegistry(store!, { pollMs: opts.keysPollMs ?? config.keysPollMs, log: log.child({ component: 'registry' }) }).start();
+      pollers.push(storeRegistry);
+      registry = storeRegistry;
+    } else {
+      registry = typeof opts.registry === 'function' ? opts.registry(urls) : opts.registry ?? loadRegistry(config.appsFile);
+    }
     let keys: EncryptionKey[] = opts.keys ?? [];
     const signingKeys: RunningSystem['signingKeys'] = {};
     const keysPollMs = opts.keysPollMs ?? config.keysPollMs;
@@ -242,13 +257,13 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
       urls, store: store!, registry, keys, signingKeys, servers,
       async close(graceMs = 10_000) {
         await drainInOrder(servers, Date.now() + graceMs, log);
-        for (const ring of rings) ring.stop();
+        for (const ring of [...rings, ...pollers]) ring.stop();
         await Promise.all(upstreams.map((u) => u.close()));
         await stopStore?.close();
       },
     };
   } catch (err) {
-    for (const ring of rings) ring.stop();
+    for (const ring of [...rings, ...pollers]) ring.stop();
     await drainInOrder(servers, Date.now());
     await Promise.all(upstreams.map((u) => u.close()));
     if (!opts.store) await store?.close().catch(() => undefined);

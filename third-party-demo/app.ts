@@ -9,7 +9,7 @@ import { Problem, SECURITY_HEADERS } from '../platform/http/problem.ts';
 import { MemoryStore, type TokenStore } from '../platform/store/index.ts';
 import { addressSubject, createRateLimiter, type RateLimitRule } from '../flows/rate-limit/limiter.ts';
 import { createService } from '../platform/http/service.ts';
-import { BrokerClient, BrokerError, h5PageUrl } from '../sdk/broker-client.ts';
+import { BrokerClient, h5PageUrl, isBrokerError } from '../sdk/broker-client.ts';
 
 export interface DemoDeps {
   client: BrokerClient;
@@ -105,8 +105,8 @@ export function createDemoApp(deps: DemoDeps): Koa {
       // "Back to the app" on the page returns here, on the origin the user opened the demo on.
       ctx.body = { url: h5PageUrl(deps.h5Url, productId, token.at, { returnUrl: `${ctx.origin}/` }), expiresAt: token.exp };
     } catch (err) {
-      if (err instanceof BrokerError && err.problem.code) {
-        throw new Problem('upstream_unavailable', `The broker refused: ${err.problem.code}.`, { status: 502, cause: err });
+      if (isBrokerError(err) && err.code !== 'network_error') {
+        throw new Problem('upstream_unavailable', `The broker refused: ${err.code}.`, { status: 502, cause: err });
       }
       throw new Problem('upstream_unavailable', 'The broker did not answer.', { status: 502, cause: err });
     }

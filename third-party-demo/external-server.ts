@@ -27,7 +27,8 @@ export interface ExternalServerDeps {
 }
 
 function vtInvalid(detail: string): Problem {
-  return new Problem('vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+  // The challenge is the problem table's (protocol/problems.ts), as for every 401.
+  return new Problem('vt_invalid', detail);
 }
 
 /** The partner API: `GET /api/me` with `Authorization: Bearer <VT>` answers who the VT is for. */

@@ -3,17 +3,27 @@ import type { Next } from 'koa';
 import { createNetworkList, resolveClientAddress } from '../../platform/net/client-address.ts';
 import { noStore, parseJsonObject, readRawBody } from '../../platform/http/body.ts';
 import {
-  checkSignatureTime, parseSignature, SignatureError, verifyContentDigest, verifySignature, type ParsedSignature,
+  checkSignatureTime, parseSignature, SignatureError, verifyContentDigest, verifySignature, type MessageView, type ParsedSignature,
 } from '../../platform/http/signature.ts';
 import { audit } from '../audit.ts';
 import { ATTRIBUTE_VALUE_RE } from '../apps/profile.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createRateLimiter } from '../rate-limit/limiter.ts';
-import type { AppEntry } from '../apps/registry.ts';
+import { secretsOf, type AppEntry } from '../apps/registry.ts';
 import { nonceKey } from './records.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import type { GatewayDeps } from '../deps.ts';
 import type { AppRouter, RequestContext, RequestState } from '../../platform/http/state.ts';
+
+/** True when `parsed` verifies over `msg` with `secret`. */
+function verifies(parsed: ParsedSignature, msg: MessageView, secret: string | Uint8Array): boolean {
+  try {
+    verifySignature(parsed, msg, secret);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const MAX_BODY = 4096;
 /**
@@ -92,7 +102,14 @@ function issueAccessToken(deps: GatewayDeps) {
       try {
         verifyContentDigest(ctx.get('content-digest') || undefined, raw);
         const targetUri = (config.publicUrl ?? `${ctx.protocol}://${ctx.host}`) + ctx.originalUrl;
-        verifySignature(parsed, { method: ctx.method, targetUri, headers: ctx.headers }, app?.appSecret ?? NO_APP_SECRET);
+        const msg = { method: ctx.method, targetUri, headers: ctx.headers };
+        // After a secret rotation the previous secret verifies too, until its overlap ends.
+        const [first, ...others]: (string | Uint8Array)[] = app ? secretsOf(app, nowSeconds()) : [NO_APP_SECRET];
+        try {
+          verifySignature(parsed, msg, first!);
+        } catch (err) {
+          if (!(err instanceof SignatureError) || !others.some((secret) => verifies(parsed, msg, secret))) throw err;
+        }
         if (!app) throw new SignatureError('mismatch', 'the signature does not match the request');
       } catch (err) {
         if (err instanceof SignatureError) refuse(ctx, err, appId, app ? undefined : 'unknown_app');

@@ -38,6 +38,25 @@ export interface AppEntry {
    * absent: the configured one.
    */
   rateLimit?: RateLimitRule | null;
+  /**
+   * Secrets that still verify until their `notAfter` (unix seconds) after a rotation (`npm run
+   * admin -- rotate-secret`), beside `appSecret`; absent: none.
+   */
+  previousSecrets?: readonly PreviousSecret[];
+}
+
+/** An app secret replaced by a rotation, still good until `notAfter` (unix seconds). */
+export interface PreviousSecret {
+  secret: string;
+  notAfter: number;
+}
+
+/**
+ * The secrets that verify for `app` at `now`: its `appSecret`, then those of its `previousSecrets`
+ * whose overlap window is still open.
+ */
+export function secretsOf(app: AppEntry, now: number): string[] {
+  return [app.appSecret, ...(app.previousSecrets ?? []).filter((p) => p.notAfter > now).map((p) => p.secret)];
 }
 
 /** `{ "name": "x-operator-subscriber-id", "claim": "subscriber" }` in the registry. */
@@ -170,6 +189,16 @@ function parseEntry(raw: unknown, i: number): AppEntry {
       throw new RegistryError(where, `rateLimit must be {"limit": 1-${MAX_RATE_LIMIT}, "windowSeconds": 1-${MAX_RATE_WINDOW_SECONDS}}, or {"limit": 0} or null for no limit on this app (leave it out for RATE_LIMIT_ISSUANCE)`);
     }
   }
+  let previousSecrets: PreviousSecret[] | undefined;
+  if (r.previousSecrets !== undefined) {
+    const list = r.previousSecrets;
+    const ok = Array.isArray(list) && list.every((p) => p && typeof p === 'object' && !Array.isArray(p)
+      && Object.keys(p).every((k) => k === 'secret' || k === 'notAfter')
+      && typeof p.secret === 'string' && p.secret.length >= 32 && Number.isSafeInteger(p.notAfter) && p.notAfter > 0);
+    if (!ok) throw new RegistryError(where, 'previousSecrets must be a list of {"secret": "<at least 32 characters>", "notAfter": <unix s>}');
+    previousSecrets = (list as PreviousSecret[]).map((p) => Object.freeze({ secret: p.secret, notAfter: p.notAfter }));
+  }
+  if (r.disabled !== undefined && typeof r.disabled !== 'boolean') throw new RegistryError(where, 'disabled must be true or false');
   return {
     appId: r.appId,
     name: typeof r.name === 'string' ? r.name : r.appId,
@@ -182,6 +211,7 @@ function parseEntry(raw: unknown, i: number): AppEntry {
     requiredHeader,
     audiences,
     ...(rateLimit !== undefined && { rateLimit }),
+    ...(previousSecrets && { previousSecrets: Object.freeze(previousSecrets) }),
   };
 }
 
@@ -215,10 +245,14 @@ export function createRegistry(doc: unknown): AppRegistry {
   const backendList = (doc as { backends?: unknown }).backends ?? [];
   if (!Array.isArray(backendList)) throw new RegistryError('file', '"backends" must be a list of {"clientId", "clientSecret", "products"}');
   const byId = new Map<string, AppEntry>();
+  const disabled = new Set<string>();
   apps.forEach((raw, i) => {
     const entry = parseEntry(raw, i);
     if (byId.has(entry.appId)) throw new RegistryError(`app ${entry.appId}`, 'is listed twice');
     byId.set(entry.appId, entry);
+    // A disabled app (`"disabled": true`) is checked like any other and keeps its id and its
+    // audiences (no other app may take them), but the services do not see it: it is unknown.
+    if ((raw as { disabled?: unknown }).disabled === true) disabled.add(entry.appId);
   });
   // An audience is owned: a partner server registered for one app must never accept another
   // app's VTs because that app named the same URL.
@@ -240,6 +274,7 @@ export function createRegistry(doc: unknown): AppRegistry {
     if (backendsById.has(entry.clientId)) throw new RegistryError(`backend ${entry.clientId}`, 'is listed twice');
     backendsById.set(entry.clientId, entry);
   });
+  for (const id of disabled) byId.delete(id);
   const all = Object.freeze([...byId.values()]);
   const backends = Object.freeze([...backendsById.values()]);
   return { get: (id) => byId.get(id), all: () => all, backend: (id) => backendsById.get(id), backends: () => backends };

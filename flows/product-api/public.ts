@@ -17,7 +17,8 @@ export const IDENTITY_HEADERS = { app: 'x-broker-app', user: 'x-broker-user', pr
 export const VT_HEADER = 'x-broker-vt';
 
 function vtInvalid(detail = 'The visit token is missing, unknown, expired or revoked.'): Problem {
-  return new Problem('vt_invalid', detail, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+  // The challenge is the problem table's (protocol/problems.ts), as for every 401.
+  return new Problem('vt_invalid', detail);
 }
 
 /** The request state of `GET /v1/products/:productId`, each key set by the step named, read after it. */

@@ -7,7 +7,8 @@ import type { Context, Next } from 'koa';
 import type { RequestContext, RequestState } from '../../platform/http/state.ts';
 import { decodeUtf8Body, noStore, readRawBody, safeEqual } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
-import type { AppEntry, AppRegistry, BackendEntry } from '../apps/registry.ts';
+import { secretsOf, type AppEntry, type AppRegistry, type BackendEntry } from '../apps/registry.ts';
+import { nowSeconds } from '../../platform/time.ts';
 import { hasAudience, type VisitTokenClaims, type VisitTokenRecord } from '../visit-token/records.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
 
@@ -38,7 +39,10 @@ export function authenticateClient(registry: AppRegistry, authorization: string)
   // unknown id costs the same comparison as a known one.
   const app = registry.get(id);
   const backend = app ? undefined : registry.backend(id);
-  const ok = safeEqual(secret, app?.appSecret ?? backend?.clientSecret ?? NO_SECRET);
+  // An app's previous secret still authenticates during a rotation's overlap window.
+  const candidates = app ? secretsOf(app, nowSeconds()) : [backend?.clientSecret ?? NO_SECRET];
+  let ok = false;
+  for (const candidate of candidates) ok = safeEqual(secret, candidate) || ok;
   if (!ok) return undefined;
   if (app) return { kind: 'app', id, app };
   if (backend) return { kind: 'backend', id, backend };

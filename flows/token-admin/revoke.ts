@@ -25,6 +25,8 @@ export function revokeToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
       }
       ctx.status = 200;
       ctx.body = '';
+      // An empty body has no media type (docs/protocol.md section 5): Koa would label it text/plain.
+      ctx.remove('Content-Type');
     },
   ];
 }

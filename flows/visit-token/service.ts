@@ -29,8 +29,13 @@ function readEnvelopePlaintext(plaintext: Buffer): { at: string; iat: number } {
   } catch (cause) {
     throw envelopeInvalid(cause);
   }
+  // Exactly `{"at": <string>, "iat": <positive integer>}` (docs/protocol.md section 2): no other
+  // member, no fractional, zero or negative `iat`.
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw envelopeInvalid();
   const p = parsed as { at?: unknown; iat?: unknown };
-  if (!p || typeof p !== 'object' || typeof p.at !== 'string' || typeof p.iat !== 'number') throw envelopeInvalid();
+  const keys = Object.keys(p);
+  if (keys.length !== 2 || !keys.includes('at') || !keys.includes('iat')) throw envelopeInvalid();
+  if (typeof p.at !== 'string' || typeof p.iat !== 'number' || !Number.isSafeInteger(p.iat) || p.iat <= 0) throw envelopeInvalid();
   return { at: p.at, iat: p.iat };
 }
 

@@ -101,9 +101,12 @@ export function decodeUtf8Body(raw: Uint8Array): string {
 }
 
 /** A compact JWS, bounded: three base64url segments, at most MAX_JWS_LENGTH characters in all. */
-const BEARER_JWS_RE = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+const BEARER_JWS_RE = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 
-/** The compact JWS of an `Authorization: Bearer <JWS>` header, or undefined when there is none or it is malformed or too long. */
+/**
+ * The compact JWS of an `Authorization: Bearer <JWS>` header, or undefined when there is none or
+ * it is malformed or too long. The scheme is case-insensitive (RFC 9110 section 11.1), as `Basic` is.
+ */
 export function bearerJws(ctx: Context): string | undefined {
   const header = ctx.get('authorization');
   return header.length <= MAX_JWS_LENGTH + 7 ? BEARER_JWS_RE.exec(header)?.[1] : undefined;

@@ -10,7 +10,8 @@ import { DEMO_APP } from './system.ts';
 export const http = axios.create({ validateStatus: () => true, proxy: false, timeout: 10_000 });
 
 export function demoClient(gatewayUrl: string, app: { appId: string; appSecret: string; encKey: string } = DEMO_APP): BrokerClient {
-  return new BrokerClient({ gatewayUrl, appId: app.appId, appSecret: app.appSecret, encKey: app.encKey });
+  // No retries: a test sees each answer as the broker gave it (test/sdk/ tests the SDK's retries).
+  return new BrokerClient({ gatewayUrl, appId: app.appId, appSecret: app.appSecret, encKey: app.encKey, retries: 0 });
 }
 
 /** The JWKS key for `alg` (RSA-OAEP-256 by default), as a page or a third party finds it. */

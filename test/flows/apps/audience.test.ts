@@ -18,6 +18,7 @@ import { startSystem, type RunningSystem } from '../../../system/start.ts';
 import { createExternalServerApp } from '../../../third-party-demo/external-server.ts';
 import { exchange, fetchEncJwk, http as client, openReply, sealEnvelope } from '../../support/clients.ts';
 import { DEMO_APP, testConfig, testKeys, testSigningKey } from '../../support/system.ts';
+import { PROBLEMS } from '../../../protocol/problems.ts';
 
 const INTERNAL_TOKEN = 'internal-test-token-0123456789abcdefghij';
 const silent = pino({ level: 'silent' });
@@ -196,7 +197,7 @@ describe('audience binding, the user profile and operator attributes', function 
       const res = await callExternal(vt);
       expect(res.status).to.equal(401);
       expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
-      expect(res.headers['www-authenticate']).to.equal('Bearer error="invalid_token"');
+      expect(res.headers['www-authenticate']).to.equal(PROBLEMS.vt_invalid.challenge);
       expect(res.data.code).to.equal('vt_invalid');
       expect((await callExternal('not-a-token')).status).to.equal(401);
     });

@@ -1,5 +1,6 @@
 /** RFC 7662 introspection and RFC 7009 revocation of VTs, for registered apps and product backends (HTTP Basic). */
 import { expect } from 'chai';
+import { PROBLEMS } from '../../../protocol/problems.ts';
 import { createRegistry, RegistryError } from '../../../flows/apps/registry.ts';
 import { MemoryStore } from '../../../platform/store/index.ts';
 import { signVisitToken, vtKey } from '../../../flows/visit-token/records.ts';
@@ -88,12 +89,28 @@ describe('introspection (RFC 7662) and revocation (RFC 7009)', function () {
     const rev = await post('/v1/revoke', { token: reply.vt, token_type_hint: 'access_token' });
     expect(rev.status).to.equal(200);
     expect(rev.headers['cache-control']).to.equal('no-store');
+    // An empty body with no media type (docs/protocol.md section 5).
+    expect(rev.headers['content-length']).to.equal('0');
+    expect(rev.headers['content-type']).to.equal(undefined);
     const after = await product(reply.vt);
     expect(after.status).to.equal(401);
     expect(after.data.code).to.equal('vt_invalid');
     expect((await introspect(reply.vt)).data).to.deep.equal({ active: false });
     expect((await post('/v1/revoke', { token: reply.vt })).status).to.equal(200);
     expect((await post('/v1/revoke', { token: 'garbage' })).status).to.equal(200);
+  });
+
+  it('the Basic scheme is case-insensitive (RFC 9110 section 11.1); the challenge is the table\'s', async function () {
+    const { reply } = await fullFlow(system.urls.gateway, 'alice', 'city-pass');
+    for (const scheme of ['basic', 'BASIC']) {
+      const res = await post('/v1/introspect', { token: reply.vt }, DEMO.replace(/^Basic/, scheme));
+      expect(res.status, scheme).to.equal(200);
+      expect(res.headers['content-type']).to.match(/^application\/json/);
+      expect(res.data.active, scheme).to.equal(true);
+    }
+    const refused = await post('/v1/introspect', { token: reply.vt }, 'Bearer ' + reply.vt);
+    expect(refused.status).to.equal(401);
+    expect(refused.headers['www-authenticate']).to.equal(PROBLEMS.invalid_client.challenge);
   });
 
   describe('for a registered product backend', function () {

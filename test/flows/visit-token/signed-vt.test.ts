@@ -8,6 +8,7 @@ import { signVisitToken, VT_TYP, vtKey, type VisitTokenRecord } from '../../../f
 import type { RunningSystem } from '../../../system/start.ts';
 import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from '../../support/clients.ts';
 import { startTestSystem, testSigningKey } from '../../support/system.ts';
+import { PROBLEMS } from '../../../protocol/problems.ts';
 
 const INTERNAL_TOKEN = 'internal-test-token-0123456789abcdefghij';
 const b64u = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
@@ -21,7 +22,8 @@ describe('the VT is a signed JWT', function () {
     const res = await product(vt, productId);
     expect(res.status, JSON.stringify(res.data)).to.equal(401);
     expect(res.data.code).to.equal('vt_invalid');
-    expect(res.headers['www-authenticate']).to.match(/^Bearer error="invalid_token"/);
+    // The problem table's challenge, the same wherever vt_invalid is answered.
+    expect(res.headers['www-authenticate']).to.equal(PROBLEMS.vt_invalid.challenge);
   };
   /** A VT signed with our key and live in the store, as auth would make it. */
   async function liveVt(over: { productId?: string; now?: number; ttl?: number } = {}) {
@@ -87,6 +89,19 @@ describe('the VT is a signed JWT', function () {
     const signed = await liveVt();
     const token = await new jose.SignJWT({ ...signed.claims }).setProtectedHeader({ alg: 'ES256', typ: 'vt+jwt', kid: testSigningKey().kid }).sign(testSigningKey().privateKey);
     expect((await product(token)).status).to.equal(200);
+  });
+
+  it('the Bearer scheme is case-insensitive (RFC 9110 section 11.1); the token and one space are not', async function () {
+    const { vt } = await liveVt();
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      const res = await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `${scheme} ${vt}` } });
+      expect(res.status, scheme).to.equal(200);
+    }
+    for (const header of [`Bearer  ${vt}`, `Bearer${vt}`, `Basic ${vt}`]) {
+      const res = await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: header } });
+      expect(res.status, header).to.equal(401);
+      expect(res.headers['www-authenticate']).to.equal(PROBLEMS.vt_invalid.challenge);
+    }
   });
 
   it('a tampered payload or signature is vt_invalid', async function () {
