@@ -158,7 +158,25 @@ const SCHEMAS: Record<string, Json> = {
       highlights: { type: 'array', items: { type: 'object', required: ['title', 'text'], properties: { title: { type: 'string' }, text: { type: 'string' } } } },
       description: { type: 'array', items: { type: 'string' } },
       terms: { type: 'string' }, accent: { type: 'string' },
-      viewer: { type: 'object', required: ['userId', 'appId'], additionalProperties: false, properties: { userId: { type: 'string' }, appId: { type: 'string' } } },
+      lang: { type: 'string', description: 'BCP 47 language of the content.' }, dir: { enum: ['ltr', 'rtl'] },
+      locale: { type: 'string', description: 'The locale prices are formatted in.' },
+      headline: { type: 'object', properties: { value: { type: 'string' }, label: { type: 'string' } } },
+      cta: { type: 'string' }, ctaDone: { type: 'string' }, provider: { type: 'string' },
+      labels: { type: 'object', additionalProperties: { type: 'string' }, description: "The page's words in the content's language." },
+      image: { type: 'string', description: 'A path on the H5 server.' },
+      legal: { type: 'array', items: { type: 'object', required: ['title', 'href'], properties: { title: { type: 'string' }, href: { type: 'string' } } } },
+      secondFactorActions: {
+        type: 'array', description: 'Actions that need the second factor (docs/protocol.md, the binding flow).',
+        items: { type: 'object', required: ['id', 'label'], properties: { id: { type: 'string' }, label: { type: 'string' } } },
+      },
+      viewer: {
+        type: 'object', required: ['userId', 'appId'], additionalProperties: false,
+        properties: {
+          userId: { type: 'string' }, appId: { type: 'string' },
+          displayName: { type: 'string', description: "The VT's `profile.displayName`, when it has one." },
+          appName: { type: 'string', description: "The registered app's `name`." },
+        },
+      },
     },
   },
   TokenForm: {
