@@ -16,6 +16,7 @@ import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
+import { CHALLENGE_SETTINGS, readChallengeConfig, type ChallengeConfig } from '../flows/challenge/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -65,6 +66,8 @@ export interface BrokerConfig {
    * on the VT exchange, per VT on product calls; an absent one is off.
    */
   rateLimits: RateLimits;
+  /** The proof-of-work gate and its pass (flows/challenge); no route is gated unless CHALLENGE_ROUTES names it. */
+  challenge: ChallengeConfig;
 }
 
 /**
@@ -81,6 +84,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ...VISIT_TOKEN_SETTINGS,
   ...HTTP_SETTINGS,
   ...RATE_LIMIT_SETTINGS,
+  ...CHALLENGE_SETTINGS,
   ...S.DEMO_SETTINGS,
   ...LOG_SETTINGS,
 ]);
@@ -137,5 +141,6 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     demoAppId: S.DEMO_APP_ID.read(env),
     trustedProxies: Object.freeze(trustedProxies) as string[],
     rateLimits: readRateLimits(env),
+    challenge: readChallengeConfig(env),
   });
 }
