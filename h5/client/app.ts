@@ -15,6 +15,7 @@ import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
+import { configureChallenge, obtainPass } from './challenge.ts';
 
 interface PageConfig {
   gateway: string;
@@ -75,7 +76,10 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
     session.at = null; // accepted: the AT is spent
     session.sealed = null;
   });
-  return toVisitToken(await sealed.openReply(reply)).vt;
+  const vt = toVisitToken(await sealed.openReply(reply)).vt;
+  // Where the gateway asked for a proof of work: a pass, so that the next calls skip it.
+  await obtainPass(vt);
+  return vt;
 }
 
 async function run(root: HTMLElement, config: PageConfig, session: Session): Promise<void> {
@@ -104,6 +108,8 @@ function start(): void {
   const config = readConfig();
   if (!config) return showError(root, PAGE_CODES.config);
   if (!session.at) return showError(root, PAGE_CODES.atMissing);
+  // The solver's worker sits beside the forge script (/h5/assets/).
+  configureChallenge(config.gateway, new URL('pow-worker.js', new URL(config.forgeSrc, location.href)).href);
   void run(root, config, session);
 }
 

@@ -15,6 +15,7 @@ export const GATEWAY_CODES = [
   'at_invalid',
   'envelope_invalid',
   'vt_invalid',
+  'pow_required',
   'forbidden_product',
   'unknown_product',
   'rate_limited',
@@ -102,6 +103,10 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   vt_invalid: {
     title: 'Your session has expired',
     text: 'For your security, sessions end after a while. Go back to the app and open the product again.',
+  },
+  pow_required: {
+    title: 'We could not check your browser',
+    text: 'Before opening your product we check that you are not an automated program, and that check did not finish. Please try again.',
   },
   forbidden_product: {
     title: 'Not available in your app',

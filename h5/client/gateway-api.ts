@@ -1,22 +1,24 @@
 /**
  * The three gateway calls the page makes (protocol sections 2 and 3): the JWKS, the envelope
- * exchange for a VT, and the product. Every call omits cookies and the Referer; every failure
- * becomes a PageError carrying the problem+json `code`.
+ * exchange for a VT, and the product. Every call omits the Referer, and cookies until the gateway
+ * asks for a proof of work (then the pass cookie goes with the gated calls: h5/client/challenge.ts);
+ * every failure becomes a PageError carrying the problem+json `code`.
  */
 import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
 import { PAGE_CODES, PageError } from './errors.ts';
+import { gated } from './challenge.ts';
 
 /** Gives up on a call after this long and reports it as a network failure. */
 const TIMEOUT_MS = 15_000;
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
-async function call(url: string, init: RequestInit): Promise<Response> {
+async function call(url: string, init: RequestInit, credentials: RequestCredentials = 'omit'): Promise<Response> {
   const controller = typeof AbortController !== 'undefined' ? new AbortController() : undefined;
   const timer = controller ? setTimeout(() => controller.abort(), TIMEOUT_MS) : undefined;
   try {
     return await fetch(url, {
       ...init,
-      credentials: 'omit',
+      credentials,
       referrerPolicy: 'no-referrer',
       cache: 'no-store',
       signal: controller?.signal,
@@ -89,11 +91,11 @@ export async function fetchEncryptionJwks(gateway: string, algorithms: readonly 
  * happens to the body.
  */
 export async function postEnvelope(gateway: string, envelope: string, onAccepted: () => void): Promise<string> {
-  const res = await call(`${gateway}/v1/visit-tokens`, {
+  const res = await gated((extra, credentials) => call(`${gateway}/v1/visit-tokens`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extra },
     body: JSON.stringify({ envelope }),
-  });
+  }, credentials));
   if (!res.ok) throw await problem(res);
   onAccepted();
   let body: unknown;
@@ -131,10 +133,10 @@ export function toVisitToken(plain: unknown): VisitToken {
 
 /** `GET /v1/products/<productId>` with the VT; resolves with the raw product JSON. */
 export async function fetchProduct(gateway: string, productId: string, vt: string): Promise<unknown> {
-  const res = await call(`${gateway}/v1/products/${encodeURIComponent(productId)}`, {
+  const res = await gated((extra, credentials) => call(`${gateway}/v1/products/${encodeURIComponent(productId)}`, {
     method: 'GET',
-    headers: { Authorization: `Bearer ${vt}`, Accept: 'application/json' },
-  });
+    headers: { Authorization: `Bearer ${vt}`, Accept: 'application/json', ...extra },
+  }, credentials));
   if (!res.ok) throw await problem(res);
   return json(res);
 }
