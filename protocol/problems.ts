@@ -16,7 +16,7 @@ export interface ProblemType {
 
 const SIGNATURE_CHALLENGE = 'Signature realm="h5-broker"';
 const BEARER_CHALLENGE = 'Bearer realm="h5-broker", error="invalid_token"';
-/** The proof-of-work gate's scheme; an answer adds the challenge's fields as auth-params (docs/protocol.md section 7). */
+/** The proof-of-work gate's scheme; an answer adds the challenge's fields as auth-params (docs/protocol.md section 6). */
 const POW_CHALLENGE = 'BrokerPoW realm="h5-broker"';
 
 export const PROBLEMS = {
