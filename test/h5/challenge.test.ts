@@ -19,7 +19,7 @@ describe("the H5 page's proof-of-work solver", function () {
     const ch = await createChallenge({ hmacKey, maxnumber: 20_000, number: 12_345 });
     expect(isAltchaChallenge(ch)).to.equal(true);
     let found = -1;
-    for (let from = 0; from <= ch.maxnumber && found < 0; from += SLICE) found = searchSlice(ch as Parameters<typeof searchSlice>[0], from);
+    for (let from = 0; from <= ch.maxnumber! && found < 0; from += SLICE) found = searchSlice(ch as Parameters<typeof searchSlice>[0], from);
     expect(found).to.equal(12_345);
     const payload = solutionPayload(ch as Parameters<typeof solutionPayload>[0], found, 1);
     expect(await verifySolution(payload, hmacKey)).to.equal(true);
