@@ -34,10 +34,13 @@ function asset(body: Buffer, type: string): Asset {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge, powWorker] = await Promise.all([bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/pow-worker.ts')]);
+  const [app, forge, challenge, powWorker] = await Promise.all([
+    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/challenge-entry.ts'), bundle('./client/pow-worker.ts'),
+  ]);
   return new Map([
     ['app.js', asset(app, 'application/javascript; charset=utf-8')],
     ['envelope-forge.js', asset(forge, 'application/javascript; charset=utf-8')],
+    ['challenge.js', asset(challenge, 'application/javascript; charset=utf-8')],
     ['pow-worker.js', asset(powWorker, 'application/javascript; charset=utf-8')],
     ['app.css', asset(readFileSync(here('./public/app.css')), 'text/css; charset=utf-8')],
   ]);

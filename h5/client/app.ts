@@ -15,7 +15,7 @@ import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
-import { configureChallenge, obtainPass } from './challenge.ts';
+import { configureGate, obtainPass } from './gate-hook.ts';
 
 interface PageConfig {
   gateway: string;
@@ -108,8 +108,8 @@ function start(): void {
   const config = readConfig();
   if (!config) return showError(root, PAGE_CODES.config);
   if (!session.at) return showError(root, PAGE_CODES.atMissing);
-  // The solver's worker sits beside the forge script (/h5/assets/).
-  configureChallenge(config.gateway, new URL('pow-worker.js', new URL(config.forgeSrc, location.href)).href);
+  // The proof-of-work client and its worker sit beside the forge script (/h5/assets/).
+  configureGate(config.gateway, new URL(config.forgeSrc, location.href).href);
   void run(root, config, session);
 }
 

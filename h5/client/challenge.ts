@@ -8,6 +8,7 @@
  * key it makes (non-extractable) and refreshes it against a server nonce before it expires.
  */
 import { PageError } from './errors.ts';
+import type { GatedSend } from './gate-hook.ts';
 import { isAltchaChallenge, searchSlice, SLICE, solutionPayload, type AltchaChallenge } from './pow-solver.ts';
 
 export const SOLUTION_HEADER = 'Broker-PoW';
@@ -15,8 +16,6 @@ export const PASS_HEADER = 'Broker-Pass';
 /** Refresh a pass this long before it expires (s). */
 const REFRESH_MARGIN_S = 60;
 
-/** Sends a gated request with these extra headers and credentials mode; the raw answer. */
-export type GatedSend = (headers: Record<string, string>, credentials: RequestCredentials) => Promise<Response>;
 
 interface Pass {
   value: string;
@@ -40,10 +39,6 @@ export function configureChallenge(gateway: string, workerSrc: string): void {
   state.workerSrc = workerSrc;
 }
 
-/** Whether the gateway asked this page for a proof of work (and so takes credentials). */
-export function gateSeen(): boolean {
-  return state.gateOn;
-}
 
 const nowS = () => Math.floor(Date.now() / 1000);
 
@@ -68,7 +63,12 @@ async function challengeOf(res: Response): Promise<AltchaChallenge | undefined> 
 /** Sends a request to a gated route, meeting the gate as the header comment says. */
 export async function gated(send: GatedSend): Promise<Response> {
   await refreshIfDue();
-  let res = await send(passHeaders(), credentials());
+  return gatedFrom(await send(passHeaders(), credentials()), send);
+}
+
+/** Goes on from `first`, the answer to a request sent without a proof of work. */
+export async function gatedFrom(first: Response, send: GatedSend): Promise<Response> {
+  let res = first;
   for (let round = 0; round < 4; round++) {
     const challenge = await challengeOf(res);
     if (!challenge) return res;

@@ -1,12 +1,12 @@
 /**
  * The three gateway calls the page makes (protocol sections 2 and 3): the JWKS, the envelope
  * exchange for a VT, and the product. Every call omits the Referer, and cookies until the gateway
- * asks for a proof of work (then the pass cookie goes with the gated calls: h5/client/challenge.ts);
+ * asks for a proof of work (then the pass cookie goes with the gated calls: gate-hook.ts, challenge.ts);
  * every failure becomes a PageError carrying the problem+json `code`.
  */
 import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
 import { PAGE_CODES, PageError } from './errors.ts';
-import { gated } from './challenge.ts';
+import { gated } from './gate-hook.ts';
 
 /** Gives up on a call after this long and reports it as a network failure. */
 const TIMEOUT_MS = 15_000;
