@@ -9,8 +9,9 @@ import type { AppRegistry } from '../flows/apps/registry.ts';
 import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.ts';
 import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 import type { Asset } from './bundle.ts';
-import { renderNotFoundPage, renderProductPage } from './page.ts';
-import { findProduct } from './products.ts';
+import { renderLegalPage, renderNotFoundPage, renderProductPage } from './page.ts';
+import { findLegalDocument, findProduct, productApiBody } from './products.ts';
+import { pickEncoding } from './bundle.ts';
 
 export interface H5Deps {
   gatewayUrl: string;
@@ -36,12 +37,34 @@ export function pageCsp(gatewayUrl: string, frameAncestors: readonly string[]): 
   ].join('; ');
 }
 
+/** Longest `returnUrl` the page server accepts. */
+const MAX_RETURN_URL_LENGTH = 1024;
+
+/**
+ * The `returnUrl` query parameter when it may be used as the page's "Back to the app" link: an
+ * absolute http(s) URL whose origin is one a registered app (or the bundled demo) may frame the
+ * page from. Anything else (another origin, `javascript:`, credentials in the URL) is dropped, so
+ * the page is no open redirect.
+ */
+export function checkedReturnUrl(raw: unknown, allowedOrigins: ReadonlySet<string>): string | undefined {
+  if (typeof raw !== 'string' || !raw || raw.length > MAX_RETURN_URL_LENGTH) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) return undefined;
+  return allowedOrigins.has(url.origin) ? url.href : undefined;
+}
+
 /** The H5 page server: product pages and their assets. Opens no port. */
 export function createH5App(deps: H5Deps): Koa {
   const router = new Router();
   // Native WebViews load the page top-level; frames are allowed only for registered app origins.
   const ancestors = [...new Set([...deps.registry.all().flatMap((a) => a.allowedOrigins), ...(deps.extraFrameAncestors ?? [])])];
   const csp = pageCsp(deps.gatewayUrl, ancestors);
+  const returnOrigins = new Set(ancestors);
 
   async function pageHeaders(ctx: Context, next: Next): Promise<void> {
     ctx.set('Content-Security-Policy', csp);
@@ -63,20 +86,36 @@ export function createH5App(deps: H5Deps): Koa {
       ctx.body = renderNotFoundPage();
       return;
     }
-    ctx.body = renderProductPage({ gatewayUrl: deps.gatewayUrl, productId: product.id, title: product.name });
+    const returnUrl = checkedReturnUrl(ctx.query.returnUrl, returnOrigins);
+    ctx.body = renderProductPage({ gatewayUrl: deps.gatewayUrl, productId: product.id, product, returnUrl });
+  });
+  router.get('/h5/legal/:productId/:docId', pageHeaders, async function legalPage(ctx) {
+    const found = findLegalDocument(ctx.params.productId ?? '', ctx.params.docId ?? '');
+    ctx.type = 'text/html; charset=utf-8';
+    if (!found) {
+      ctx.status = 404;
+      ctx.body = renderNotFoundPage();
+      return;
+    }
+    ctx.body = renderLegalPage(found.product, found.doc);
   });
   router.get('/h5/assets/:name', async function serveAsset(ctx) {
     const a = deps.assets.get(ctx.params.name ?? '');
     if (!a) throw new Problem('not_found');
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'public, max-age=300');
-    ctx.set('ETag', a.etag);
-    if (ctx.get('if-none-match') === a.etag) {
+    // Precompressed at start: brotli, else gzip, else identity; each encoding has its own ETag.
+    ctx.set('Vary', 'Accept-Encoding');
+    const encoding = pickEncoding(ctx.get('accept-encoding'), a);
+    const etag = encoding === 'identity' ? a.etag : `${a.etag.slice(0, -1)}-${encoding}"`;
+    ctx.set('ETag', etag);
+    if (ctx.get('if-none-match') === etag) {
       ctx.status = 304;
       return;
     }
     ctx.type = a.type;
-    ctx.body = a.body;
+    if (encoding !== 'identity') ctx.set('Content-Encoding', encoding);
+    ctx.body = encoding === 'br' ? a.br! : encoding === 'gzip' ? a.gzip! : a.body;
   });
 
   return createService(router, deps.log, { apiHeaders: false });
@@ -88,7 +127,13 @@ export function createH5App(deps: H5Deps): Koa {
  * backend verifies it offline (signature against the broker's JWKS, typ, alg, iss, exp, and `aud`
  * naming this product), and takes the viewer from its claims. Internal only.
  */
-export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier }): Koa<RequestState> {
+export function createProductBackendApp(deps: {
+  internalToken: string;
+  log: Logger;
+  visitTokens: VisitTokenVerifier;
+  /** The display name of a registered app, for the page's "Opened from" line. */
+  appName?: (appId: string) => string | undefined;
+}): Koa<RequestState> {
   const router: AppRouter = new Router();
   router.get('/healthz', async function health(ctx) {
     ctx.body = { status: 'ok' };
@@ -112,7 +157,13 @@ export function createProductBackendApp(deps: { internalToken: string; log: Logg
     const product = findProduct(ctx.params.productId ?? '');
     if (!product) throw new Problem('unknown_product');
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { ...product, viewer: { userId: ctx.state.vt.sub, appId: ctx.state.vt.app } };
+    const vt = ctx.state.vt as { sub: string; app: string; profile?: Record<string, string> };
+    const displayName = vt.profile?.displayName;
+    const appName = deps.appName?.(vt.app);
+    ctx.body = {
+      ...productApiBody(product),
+      viewer: { userId: vt.sub, appId: vt.app, ...(displayName && { displayName }), ...(appName && { appName }) },
+    };
   });
   return createService(router, deps.log);
 }

@@ -1,14 +1,34 @@
 /** Bundles the H5 browser code with esbuild, once, in memory. */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip as gzipCallback, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 export interface Asset {
   body: Buffer;
   type: string;
   etag: string;
+  /** The body gzipped and brotli-compressed, when that makes it smaller. */
+  gzip?: Buffer;
+  br?: Buffer;
+}
+
+/**
+ * The encoding to send `a` in for this Accept-Encoding: `br`, then `gzip`, else `identity`. A
+ * coding with `q=0` is refused; other q-values are not ranked (both codings are better than none).
+ */
+export function pickEncoding(acceptEncoding: string, a: Pick<Asset, 'gzip' | 'br'>): 'br' | 'gzip' | 'identity' {
+  const accepted = new Set<string>();
+  for (const part of acceptEncoding.toLowerCase().split(',')) {
+    const [name, ...params] = part.trim().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (name && !(q && Number(q.slice(2)) === 0)) accepted.add(name.trim());
+  }
+  if (a.br && accepted.has('br')) return 'br';
+  if (a.gzip && accepted.has('gzip')) return 'gzip';
+  return 'identity';
 }
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -28,8 +48,26 @@ async function bundle(entry: string): Promise<Buffer> {
   return Buffer.from(result.outputFiles[0]!.contents);
 }
 
-function asset(body: Buffer, type: string): Asset {
-  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+const gzipAsync = promisify(gzipCallback);
+const brotliAsync = promisify(brotliCompress);
+
+/**
+ * An asset with its compressed forms. Compressed on the thread pool, not the event loop: brotli at
+ * quality 11 takes long enough on the forge bundle that a synchronous call would keep the server
+ * from answering `starting` while it builds (test/system/startup.test.ts).
+ */
+async function asset(body: Buffer, type: string): Promise<Asset> {
+  const [gzip, br] = await Promise.all([
+    gzipAsync(body, { level: 9 }),
+    brotliAsync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } }),
+  ]);
+  return {
+    body,
+    type,
+    etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+    ...(gzip.length < body.length && { gzip }),
+    ...(br.length < body.length && { br }),
+  };
 }
 
 /** Builds every asset the H5 pages load, keyed by file name. */
@@ -37,13 +75,19 @@ export async function buildAssets(): Promise<Map<string, Asset>> {
   const [app, forge, challenge, powWorker] = await Promise.all([
     bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/challenge-entry.ts'), bundle('./client/pow-worker.ts'),
   ]);
-  return new Map([
-    ['app.js', asset(app, 'application/javascript; charset=utf-8')],
-    ['envelope-forge.js', asset(forge, 'application/javascript; charset=utf-8')],
-    ['challenge.js', asset(challenge, 'application/javascript; charset=utf-8')],
-    ['pow-worker.js', asset(powWorker, 'application/javascript; charset=utf-8')],
-    ['app.css', asset(readFileSync(here('./public/app.css')), 'text/css; charset=utf-8')],
-  ]);
+  const sources: [string, Buffer, string][] = [
+    ['app.js', app, 'application/javascript; charset=utf-8'],
+    ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
+    // The proof-of-work client, loaded on the first pow_required, and its Web Worker (flows/challenge).
+    ['challenge.js', challenge, 'application/javascript; charset=utf-8'],
+    ['pow-worker.js', powWorker, 'application/javascript; charset=utf-8'],
+    ['app.css', readFileSync(here('./public/app.css')), 'text/css; charset=utf-8'],
+    // Product imagery, drawn for these pages (public/img/product-<id>.svg).
+    ...readdirSync(here('./public/img'))
+      .filter((f) => f.endsWith('.svg'))
+      .map((f) => [f, readFileSync(here(`./public/img/${f}`)), 'image/svg+xml'] as [string, Buffer, string]),
+  ];
+  return new Map(await Promise.all(sources.map(async ([name, body, type]) => [name, await asset(body, type)] as [string, Asset])));
 }
 
 /** Gzipped sizes, for the benchmark report. */

@@ -2,8 +2,11 @@
  * The HTML documents of the H5 product pages. Built for a strict CSP (script-src 'self',
  * style-src 'self'): no inline script, style or event handler; the page's config reaches
  * /h5/assets/app.js through data attributes on <body>, and every interpolated value is escaped.
+ * The product's accent reaches the server-rendered skeleton as a class naming one of the
+ * catalogue's colours (app.css), never as an inline style.
  */
 import { escapeHtml } from '../platform/http/html.ts';
+import { PROVIDER, type Product } from './products.ts';
 
 /** Where the server serves the client bundles and the stylesheet. */
 export const H5_ASSETS = {
@@ -12,50 +15,93 @@ export const H5_ASSETS = {
   css: '/h5/assets/app.css',
 } as const;
 
-function documentHtml(opts: { title: string; bodyAttributes: string; main: string; script?: string }): string {
+interface DocumentOptions {
+  title: string;
+  bodyAttributes: string;
+  main: string;
+  script?: string;
+  lang?: string;
+  dir?: 'ltr' | 'rtl';
+  /** Extra <head> lines (already escaped). */
+  head?: string;
+}
+
+function documentHtml(opts: DocumentOptions): string {
   return `<!doctype html>
-<html lang="en">
+<html lang="${escapeHtml(opts.lang ?? 'en')}" dir="${opts.dir ?? 'ltr'}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex, nofollow">
 <title>${escapeHtml(opts.title)}</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="${H5_ASSETS.css}">
+${opts.head ?? ''}<link rel="stylesheet" href="${H5_ASSETS.css}">
 ${opts.script ? `<script defer src="${escapeHtml(opts.script)}"></script>\n` : ''}</head>
 <body ${opts.bodyAttributes}>
+${brandHeader()}
 ${opts.main}
 </body>
 </html>
 `;
 }
 
+function brandHeader(): string {
+  return `<header class="brand" lang="en" dir="ltr"><span class="brand-mark" aria-hidden="true"></span><span class="brand-name">${escapeHtml(PROVIDER.name)}</span></header>`;
+}
+
+/** The CSS class carrying a product's accent (app.css has one per catalogue colour). */
+export function accentClass(accent: string): string {
+  return `accent-${accent.replace(/^#/, '').toLowerCase()}`;
+}
+
+export interface ProductPageOptions {
+  gatewayUrl: string;
+  productId: string;
+  /** The product, for the server-rendered skeleton (its name, colour, language and direction). */
+  product?: Pick<Product, 'name' | 'accent' | 'lang' | 'dir'>;
+  /** Where the page's "Back to the app" action goes; already checked against the registered origins. */
+  returnUrl?: string;
+  /** @deprecated the product's name; use `product`. */
+  title?: string;
+}
+
 /**
- * The product page: a loading state that app.js replaces with the product (or a friendly error).
- * `gatewayUrl` is the gateway's public base URL; a trailing slash is dropped.
+ * The product page: a skeleton in the product's name and colour that app.js replaces with the
+ * product (or a friendly error). `gatewayUrl` is the gateway's public base URL; a trailing slash
+ * is dropped.
  */
-export function renderProductPage(opts: { gatewayUrl: string; productId: string; title?: string }): string {
+export function renderProductPage(opts: ProductPageOptions): string {
   const gateway = opts.gatewayUrl.replace(/\/+$/, '');
+  const name = opts.product?.name ?? opts.title ?? 'Product';
   const attrs = [
     `data-gateway="${escapeHtml(gateway)}"`,
     `data-product-id="${escapeHtml(opts.productId)}"`,
     `data-forge-src="${escapeHtml(H5_ASSETS.envelopeForge)}"`,
+    ...(opts.returnUrl ? [`data-return-url="${escapeHtml(opts.returnUrl)}"`] : []),
+    ...(opts.product ? [`class="${escapeHtml(accentClass(opts.product.accent))}"`] : []),
     'data-state="loading"',
   ].join(' ');
-  const main = `<main id="app" aria-live="polite" aria-busy="true">
-<div class="loading">
-<div class="spinner" aria-hidden="true"></div>
-<p class="loading-text">Loading your product…</p>
-</div>
-<noscript><section class="notice"><h1 class="notice-title">JavaScript is needed</h1><p class="notice-text">This page needs JavaScript to open your product securely. Turn it on and reopen the page from the app.</p></section></noscript>
+  // The skeleton is the product's hero with its real name: what a user sees first is already
+  // the product. The status line is the only live region, and says only "loading". The no-JS
+  // notice is shown by `@media (scripting: none)` only (app.css), and replaced by app.js.
+  const main = `<main id="app" aria-busy="true">
+<article class="product skeleton">
+<div class="product-hero"><h1 class="product-name">${escapeHtml(name)}</h1><p class="skeleton-line" aria-hidden="true"></p><p class="skeleton-line short" aria-hidden="true"></p></div>
+<div class="loading"><div class="spinner" aria-hidden="true"></div><p class="loading-text" role="status" lang="en" dir="ltr">Loading your product…</p></div>
+</article>
+<section class="notice noscript-notice" lang="en" dir="ltr"><h2 class="notice-title">JavaScript is needed</h2><p class="notice-text">This page needs JavaScript to open your product securely. Turn it on and reopen the page from the app.</p></section>
 </main>`;
-  return documentHtml({ title: opts.title ?? 'Product', bodyAttributes: attrs, main, script: H5_ASSETS.app });
+  // The JWKS loads with the page, in parallel with the scripts (app.js takes it up from the preload).
+  const head = `<link rel="preconnect" href="${escapeHtml(new URL(gateway).origin)}" crossorigin="anonymous">
+<link rel="preload" href="${escapeHtml(gateway)}/.well-known/jwks.json" as="fetch" crossorigin="anonymous">\n`;
+  return documentHtml({ title: name, bodyAttributes: attrs, main, script: H5_ASSETS.app, lang: opts.product?.lang, dir: opts.product?.dir, head });
 }
 
 /** A friendly 404 page (no script). */
 export function renderNotFoundPage(): string {
-  const main = `<main id="app" aria-live="polite">
+  const main = `<main id="app">
 <section class="notice">
 <div class="notice-icon" aria-hidden="true">?</div>
 <h1 class="notice-title">We couldn't find this page</h1>
@@ -64,4 +110,23 @@ export function renderNotFoundPage(): string {
 </section>
 </main>`;
   return documentHtml({ title: 'Page not found', bodyAttributes: 'data-state="error" data-error-code="not_found"', main });
+}
+
+/** A product's legal document (policy wording, key information, privacy, support), no script. */
+export function renderLegalPage(product: Pick<Product, 'name' | 'accent' | 'lang' | 'dir'>, doc: { title: string; body: string[] }): string {
+  const paragraphs = doc.body.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n');
+  const main = `<main id="app">
+<article class="legal">
+<p class="legal-product">${escapeHtml(product.name)}</p>
+<h1 class="legal-title">${escapeHtml(doc.title)}</h1>
+${paragraphs}
+</article>
+</main>`;
+  return documentHtml({
+    title: `${doc.title} · ${product.name}`,
+    bodyAttributes: `class="${escapeHtml(accentClass(product.accent))}" data-state="legal"`,
+    main,
+    lang: product.lang,
+    dir: product.dir,
+  });
 }

@@ -78,7 +78,12 @@ export class BrokerClient {
   }
 }
 
-/** The H5 page address for an AT: the AT goes in the fragment, which never reaches a server. */
-export function h5PageUrl(h5BaseUrl: string, productId: string, at: string): string {
-  return `${h5BaseUrl}/h5/products/${encodeURIComponent(productId)}#at=${encodeURIComponent(at)}`;
+/**
+ * The H5 page address for an AT: the AT goes in the fragment, which never reaches a server. A
+ * `returnUrl` (on one of the app's registered `allowedOrigins`) goes in the query: the page's
+ * "Back to the app" action leads there, and it survives a reload (the AT does not).
+ */
+export function h5PageUrl(h5BaseUrl: string, productId: string, at: string, opts: { returnUrl?: string } = {}): string {
+  const query = opts.returnUrl ? `?returnUrl=${encodeURIComponent(opts.returnUrl)}` : '';
+  return `${h5BaseUrl}/h5/products/${encodeURIComponent(productId)}${query}#at=${encodeURIComponent(at)}`;
 }

@@ -90,7 +90,7 @@ function listen(server: http.Server, port: number, host: string): Promise<number
  */
 const STOP_ORDER: readonly (readonly ComponentName[])[] = [['gateway', 'h5', 'demo'], ['auth', 'products']];
 
-/** Drains the servers wave by wave (common/server.ts drainServers), until `deadline` at the latest. */
+/** Drains the servers wave by wave (platform/http/server.ts drainServers), until `deadline` at the latest. */
 async function drainInOrder(servers: Partial<Record<ComponentName, http.Server>>, deadline: number, log?: Logger): Promise<void> {
   for (const names of STOP_ORDER) {
     const wave = names.filter((name) => servers[name]);
@@ -173,7 +173,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
       const [{ createVisitTokenVerifier }, { createProductBackendApp }] = await Promise.all([import('../sdk/vt-verifier.ts'), import('../h5/app.ts')]);
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
       const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
-      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens });
+      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens, appName: (id) => registry.get(id)?.name });
     }
     let authServices: AuthServices | undefined;
     if (components.has('auth')) {
@@ -217,7 +217,8 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     if (components.has('h5')) {
       const [{ createH5App }, { buildAssets }] = await Promise.all([import('../h5/app.ts'), import('../h5/bundle.ts')]);
       // The demo app (when it runs here) may frame the H5 pages wherever it listens.
-      const extraAncestors = components.has('demo') ? [new URL(urls.demo).origin] : [];
+      // A loopback demo is reachable as both 127.0.0.1 and localhost: both may frame the pages.
+      const extraAncestors = components.has('demo') ? loopbackAliases(new URL(urls.demo).origin) : [];
       apps.h5 = createH5App({ gatewayUrl: urls.gateway, registry, extraFrameAncestors: extraAncestors, assets: await buildAssets(), log: log.child({ component: 'h5' }) });
     }
     if (components.has('demo')) {
@@ -249,4 +250,13 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     if (!opts.store) await store?.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** An origin, plus its localhost/127.0.0.1 twin when it is a loopback one. */
+export function loopbackAliases(origin: string): string[] {
+  const u = new URL(origin);
+  const twin = u.hostname === '127.0.0.1' ? 'localhost' : u.hostname === 'localhost' ? '127.0.0.1' : undefined;
+  if (!twin) return [origin];
+  u.hostname = twin;
+  return [origin, u.origin];
 }

@@ -41,19 +41,20 @@ const file = (p: string) => readFileSync(fileURLToPath(new URL(p, import.meta.ur
 function renderAppPage(deps: DemoDeps): string {
   const users = DEMO_USERS.map((u) => `<option value="${escapeHtml(u.id)}">${escapeHtml(u.name)}</option>`).join('');
   const products = deps.products
-    .map((p) => `<li><span>${escapeHtml(p.name)}</span><button type="button" class="open" data-product-id="${escapeHtml(p.id)}">Open</button></li>`)
+    .map((p) => `<li><span id="name-${escapeHtml(p.id)}">${escapeHtml(p.name)}</span><button type="button" class="open" id="open-${escapeHtml(p.id)}" data-product-id="${escapeHtml(p.id)}" data-product-name="${escapeHtml(p.name)}" aria-labelledby="open-${escapeHtml(p.id)} name-${escapeHtml(p.id)}">Open</button></li>`)
     .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <title>${escapeHtml(deps.appName)}</title><link rel="stylesheet" href="/demo.css"><script defer src="/demo.js"></script></head>
-<body><div class="layout">
-<section class="app"><h1>${escapeHtml(deps.appName)}</h1>
+<body data-h5-origin="${escapeHtml(new URL(deps.h5Url).origin)}"><main class="layout">
+<section class="app" aria-labelledby="app-title"><h1 id="app-title">${escapeHtml(deps.appName)}</h1>
 <p class="lead">A third-party app. Pick a signed-in user, then open a partner product: the app's backend gets a one-time access token from the broker and opens the provider's H5 page with it.</p>
-<label>Signed in as <select id="user">${users}</select></label>
+<label for="user">Signed in as</label> <select id="user">${users}</select>
 <ul class="products">${products}</ul>
 <p id="status" role="status"></p></section>
-<section class="phone" aria-label="WebView"><div class="screen"><iframe id="webview" title="Provider H5 page" referrerpolicy="no-referrer"></iframe></div></section>
-</div></body></html>`;
+<section class="phone" id="phone" aria-label="WebView"><div class="screen"><iframe id="webview" title="Provider H5 page" referrerpolicy="no-referrer"></iframe></div></section>
+</main></body></html>`;
 }
 
 /** The demo third-party app: its page, and its backend's one call to the broker. Opens no port. */
@@ -95,11 +96,14 @@ export function createDemoApp(deps: DemoDeps): Koa {
     const { body } = await readJsonBody(ctx, { limit: 1024 });
     const userId = field(body, 'userId', /^[a-z]{1,32}$/);
     const productId = field(body, 'productId', /^[a-z0-9-]{1,64}$/);
-    if (!DEMO_USERS.some((u) => u.id === userId) || !productIds.has(productId)) throw new Problem('invalid_request', 'Unknown user or product.');
+    const user = DEMO_USERS.find((u) => u.id === userId);
+    if (!user || !productIds.has(productId)) throw new Problem('invalid_request', 'Unknown user or product.');
     try {
-      const token = await deps.client.requestAccessToken({ userId, productId });
+      // The page greets the user by the name the app shows, not by an id.
+      const token = await deps.client.requestAccessToken({ userId, productId, profile: { displayName: user.name } });
       noStore(ctx);
-      ctx.body = { url: h5PageUrl(deps.h5Url, productId, token.at), expiresAt: token.exp };
+      // "Back to the app" on the page returns here, on the origin the user opened the demo on.
+      ctx.body = { url: h5PageUrl(deps.h5Url, productId, token.at, { returnUrl: `${ctx.origin}/` }), expiresAt: token.exp };
     } catch (err) {
       if (err instanceof BrokerError && err.problem.code) {
         throw new Problem('upstream_unavailable', `The broker refused: ${err.problem.code}.`, { status: 502, cause: err });

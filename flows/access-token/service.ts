@@ -34,7 +34,7 @@ function readAudience(body: Record<string, unknown>, app: AppEntry, allowLoopbac
   return audience as string;
 }
 
-/** The third party's user profile: absent, or a small map of strings (common/profile.ts). */
+/** The third party's user profile: absent, or a small map of strings (flows/apps/profile.ts). */
 function readProfile(body: Record<string, unknown>): Profile | undefined {
   const profile = body.profile;
   if (profile === undefined) return undefined;

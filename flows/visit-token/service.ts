@@ -81,7 +81,7 @@ async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDe
  * "No VT without its AT consumed, no AT consumed twice": the VT's liveness record and the AT's
  * tombstone, which names the VT, are written in one atomic step (TokenStore.consume with the VT
  * record as a companion), so of many concurrent exchanges of one AT exactly one writes them and
- * answers with a VT (decisions 34, 35). The same envelope's R presented again within the AT's
+ * answers with a VT (decisions 34, 40). The same envelope's R presented again within the AT's
  * lifetime (the page's retry after a lost answer) gets the same VT again, under a new IV; any
  * other R presenting a used AT is a replay and revokes that VT (decision 41).
  */

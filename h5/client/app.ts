@@ -12,7 +12,7 @@
 import { showError, showLoading, showProduct } from './render.ts';
 import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
-import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
+import { encryptionJwksFrom, fetchJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
@@ -64,10 +64,11 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
   const at = session.at;
   if (!at) throw new PageError(PAGE_CODES.atMissing);
   if (!session.sealed) {
-    const impl = await loadEnvelope(config.forgeSrc);
+    // The JWKS and the envelope code (forge only where WebCrypto is missing) load in parallel.
+    const [impl, jwks] = await Promise.all([loadEnvelope(config.forgeSrc), fetchJwks(config.gateway)]);
     document.body.dataset.envelope = impl.name;
     // WebCrypto prefers the ECDH-ES+A256KW key, forge can only use the RSA-OAEP-256 one.
-    const keys = await fetchEncryptionJwks(config.gateway, impl.algorithms);
+    const keys = encryptionJwksFrom(jwks, impl.algorithms);
     session.sealed = await sealToPreferredKey(impl, keys, at, Math.floor(Date.now() / 1000));
     document.body.dataset.envelopeAlg = session.sealed.alg;
   }
@@ -97,7 +98,7 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
     // Retry the step that failed: the product call when a VT is held, else the exchange while
     // the AT is still unspent. Never anything that would send a spent AT again.
     const canRetry = !FINAL_CODES.has(error.code) && (session.vt !== null || session.at !== null);
-    showError(root, error.code, canRetry ? () => void run(root, config, session) : undefined);
+    showError(root, error, canRetry ? () => void run(root, config, session) : undefined);
   }
 }
 

@@ -40,6 +40,14 @@ export const PAGE_CODES = {
   unexpected: 'unexpected',
 } as const;
 
+/** What the gateway's answer said besides its code: its request id, and when to try again. */
+export interface PageErrorDetails {
+  /** The gateway's `X-Request-Id`, shown small for support. */
+  requestId?: string;
+  /** Seconds from `Retry-After` (1-3600), for `rate_limited` and the 503s. */
+  retryAfter?: number;
+}
+
 /** A code the page has words for: one of the gateway's it meets, or one of its own. */
 export type PageMessageCode = (typeof GATEWAY_CODES)[number] | (typeof PAGE_CODES)[keyof typeof PAGE_CODES];
 
@@ -47,11 +55,15 @@ export type PageMessageCode = (typeof GATEWAY_CODES)[number] | (typeof PAGE_CODE
 export class PageError extends Error {
   readonly code: string;
   readonly status: number | undefined;
-  constructor(code: string, status?: number) {
+  readonly requestId: string | undefined;
+  readonly retryAfter: number | undefined;
+  constructor(code: string, status?: number, details: PageErrorDetails = {}) {
     super(code);
     this.name = 'PageError';
     this.code = code;
     this.status = status;
+    this.requestId = details.requestId;
+    this.retryAfter = details.retryAfter;
   }
 }
 
@@ -81,27 +93,38 @@ export interface FriendlyMessage {
   text: string;
 }
 
+/** A network failure while the device says it is online: the service is down, not the user. */
 const FALLBACK: FriendlyMessage = {
   title: "We can't reach the service right now",
-  text: 'Please check your connection and try again.',
+  text: 'Our service is not answering. Your connection looks fine, so please try again in a moment.',
 };
 
-/** Words for every code the page meets: tsc refuses a missing one. */
+/** A network failure while `navigator.onLine` is false. */
+const OFFLINE: FriendlyMessage = {
+  title: 'You are offline',
+  text: 'This device has no internet connection. Check your Wi-Fi or mobile data, then try again.',
+};
+
+/*
+ * Words for every code the page meets (tsc refuses a missing one). They never blame the user: a
+ * reload, an expiry or a refusal is said as what happened, and every final message says the way
+ * out (the page's "Back to the app" action).
+ */
 export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   at_missing: {
-    title: 'Open this page from the app',
-    text: 'This page only works when you open it from the app you came from. Go back to the app and tap the product there.',
+    title: 'Open the product again from the app',
+    text: 'This page was reloaded or reopened, and for your security it cannot pick up your session again. Go back to the app and open the product once more.',
   },
   at_invalid: {
-    title: 'This link has expired',
-    text: 'This link has expired or was already used. Go back to the app and open the product again.',
+    title: "This link can't be used",
+    text: 'The link that opened this page has expired or was already used, or it is not valid. Go back to the app and open the product again.',
   },
   envelope_invalid: {
     title: 'We could not start your session',
     text: 'Something went wrong while setting up a secure session. Please try again.',
   },
   vt_invalid: {
-    title: 'Your session has expired',
+    title: 'Your session has ended',
     text: 'For your security, sessions end after a while. Go back to the app and open the product again.',
   },
   pow_required: {
@@ -109,8 +132,8 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
     text: 'Before opening your product we check that you are not an automated program, and that check did not finish. Please try again.',
   },
   forbidden_product: {
-    title: 'Not available in your app',
-    text: 'This product is not available for the app you came from.',
+    title: "This product can't be opened here",
+    text: 'The link that opened this page is for another product, or this product is not offered in the app you came from. Go back to the app to see the products it offers.',
   },
   unknown_product: {
     title: 'This product is not available',
@@ -130,7 +153,7 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   },
   rate_limited: {
     title: 'Too many requests',
-    text: 'We are getting a lot of requests right now. Please try again in a moment.',
+    text: 'We are getting a lot of requests right now. Please wait a moment, then try again.',
   },
   reply_invalid: {
     title: 'We could not start your session',
@@ -145,7 +168,11 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   unexpected: FALLBACK,
 };
 
-/** The words for a code; anything unknown reads as "can't reach the service". */
-export function friendlyMessage(code: string): FriendlyMessage {
+/**
+ * The words for a code; anything unknown reads as "can't reach the service". `online` is
+ * `navigator.onLine`: a network failure while offline says so instead.
+ */
+export function friendlyMessage(code: string, online = true): FriendlyMessage {
+  if (code === PAGE_CODES.network && !online) return OFFLINE;
   return Object.prototype.hasOwnProperty.call(MESSAGES, code) ? MESSAGES[code as PageMessageCode] : FALLBACK;
 }

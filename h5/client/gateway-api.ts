@@ -1,26 +1,33 @@
 /**
  * The three gateway calls the page makes (protocol sections 2 and 3): the JWKS, the envelope
- * exchange for a VT, and the product. Every call omits the Referer, and cookies until the gateway
- * asks for a proof of work (then the pass cookie goes with the gated calls: gate-hook.ts, challenge.ts);
- * every failure becomes a PageError carrying the problem+json `code`.
+ * exchange for a VT, and the product. Every call omits cookies (the JWKS, to match its preload,
+ * uses `same-origin`, which sends none to a cross-origin gateway) until the gateway asks for a
+ * proof of work (then the pass cookie goes with the gated calls: gate-hook.ts, challenge.ts), and
+ * the Referer; every failure becomes a PageError carrying the problem+json `code`.
  */
 import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
-import { PAGE_CODES, PageError } from './errors.ts';
+import { PAGE_CODES, PageError, type PageErrorDetails } from './errors.ts';
 import { gated } from './gate-hook.ts';
 
 /** Gives up on a call after this long and reports it as a network failure. */
 const TIMEOUT_MS = 15_000;
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
-async function call(url: string, init: RequestInit, credentials: RequestCredentials = 'omit'): Promise<Response> {
+/**
+ * `preloadable`: the request the page's `<link rel="preload" as="fetch" crossorigin="anonymous">`
+ * started (the JWKS), made the way a preload is matched: credentials `same-origin` (no cookie goes
+ * to a cross-origin gateway either way) and the default cache mode. `credentials`: what a gated
+ * call asks for (gate-hook.ts).
+ */
+async function call(url: string, init: RequestInit, preloadable = false, credentials?: RequestCredentials): Promise<Response> {
   const controller = typeof AbortController !== 'undefined' ? new AbortController() : undefined;
   const timer = controller ? setTimeout(() => controller.abort(), TIMEOUT_MS) : undefined;
   try {
     return await fetch(url, {
       ...init,
-      credentials,
+      credentials: credentials ?? (preloadable ? 'same-origin' : 'omit'),
       referrerPolicy: 'no-referrer',
-      cache: 'no-store',
+      cache: preloadable ? 'default' : 'no-store',
       signal: controller?.signal,
     });
   } catch {
@@ -40,7 +47,19 @@ async function problem(res: Response): Promise<PageError> {
     // Not problem+json (a proxy's error page, a cut connection): keep the generic code.
   }
   if (code === PAGE_CODES.unexpected && res.status === 429) code = 'rate_limited';
-  return new PageError(code, res.status);
+  return new PageError(code, res.status, answerDetails(res));
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request id and Retry-After (delta-seconds, 1-3600) of an answer, when they are sane. */
+function answerDetails(res: Response): PageErrorDetails {
+  const details: PageErrorDetails = {};
+  const id = res.headers.get('x-request-id');
+  if (id && REQUEST_ID.test(id)) details.requestId = id;
+  const after = res.headers.get('retry-after');
+  if (after && /^\d{1,5}$/.test(after.trim())) details.retryAfter = Math.min(3600, Math.max(1, Number(after.trim())));
+  return details;
 }
 
 async function json(res: Response): Promise<unknown> {
@@ -76,13 +95,27 @@ export function usableEncryptionJwks(jwks: unknown, algorithms: readonly Envelop
   return algorithms.flatMap((alg) => keys.map((k) => asEncryptionJwk(k, alg)).filter((k): k is EncryptionJwk => k !== undefined));
 }
 
+/**
+ * `GET /.well-known/jwks.json`, raw. A simple request (a GET without custom headers): no CORS
+ * preflight. The page's `<head>` preloads it; this fetch takes the preloaded answer up, in
+ * parallel with picking (and maybe loading) the envelope code.
+ */
+export async function fetchJwks(gateway: string): Promise<unknown> {
+  const res = await call(`${gateway}/.well-known/jwks.json`, { method: 'GET' }, true);
+  if (!res.ok) throw await problem(res);
+  return json(res);
+}
+
+/** The keys of a fetched JWKS the implementation can use, the preferred first (at least one). */
+export function encryptionJwksFrom(jwks: unknown, algorithms: readonly EnvelopeAlg[]): EncryptionJwk[] {
+  const keys = usableEncryptionJwks(jwks, algorithms);
+  if (keys.length === 0) throw new PageError(PAGE_CODES.badResponse);
+  return keys;
+}
+
 /** `GET /.well-known/jwks.json`: the keys the implementation can use, the preferred first (at least one). */
 export async function fetchEncryptionJwks(gateway: string, algorithms: readonly EnvelopeAlg[]): Promise<EncryptionJwk[]> {
-  const res = await call(`${gateway}/.well-known/jwks.json`, { method: 'GET', headers: { Accept: 'application/json' } });
-  if (!res.ok) throw await problem(res);
-  const keys = usableEncryptionJwks(await json(res), algorithms);
-  if (keys.length === 0) throw new PageError(PAGE_CODES.badResponse, res.status);
-  return keys;
+  return encryptionJwksFrom(await fetchJwks(gateway), algorithms);
 }
 
 /**
@@ -95,7 +128,7 @@ export async function postEnvelope(gateway: string, envelope: string, onAccepted
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extra },
     body: JSON.stringify({ envelope }),
-  }, credentials));
+  }, false, credentials));
   if (!res.ok) throw await problem(res);
   onAccepted();
   let body: unknown;
@@ -136,7 +169,7 @@ export async function fetchProduct(gateway: string, productId: string, vt: strin
   const res = await gated((extra, credentials) => call(`${gateway}/v1/products/${encodeURIComponent(productId)}`, {
     method: 'GET',
     headers: { Authorization: `Bearer ${vt}`, Accept: 'application/json', ...extra },
-  }, credentials));
+  }, false, credentials));
   if (!res.ok) throw await problem(res);
   return json(res);
 }

@@ -3,6 +3,7 @@
  * renders only strings it has checked, and only through textContent.
  */
 import { PAGE_CODES, PageError } from './errors.ts';
+import { fill, labelsFrom, type Labels } from './i18n.ts';
 
 export interface Price {
   amount: string;
@@ -13,6 +14,12 @@ export interface Price {
 export interface Highlight {
   title: string;
   text: string;
+}
+
+export interface LegalLink {
+  title: string;
+  /** A same-origin path under /h5/legal/. */
+  href: string;
 }
 
 export interface Product {
@@ -26,12 +33,32 @@ export interface Product {
   terms?: string;
   /** A `#rrggbb` colour, or undefined when the API gave none or something else. */
   accent?: string;
-  viewer?: { userId: string; appId: string };
+  /** The provider's name, for the brand header. */
+  provider?: string;
+  /** The figure that matters most (a rate, a price), with its label. */
+  headline?: { value: string; label?: string };
+  /** The content's language (BCP 47), direction, and the locale its prices are written in. */
+  lang?: string;
+  dir?: 'ltr' | 'rtl';
+  locale?: string;
+  /** The call to action's label, and what it says once tapped. */
+  cta?: string;
+  ctaDone?: string;
+  /** A same-origin image path under /h5/assets/. */
+  image?: string;
+  legal: LegalLink[];
+  /** The page's words around the product, in its language (English where the API gave none). */
+  labels: Labels;
+  viewer?: { userId: string; appId: string; displayName?: string; appName?: string };
 }
 
 const ACCENT = /^#[0-9a-fA-F]{6}$/;
 const AMOUNT = /^\d{1,12}(\.\d{1,6})?$/;
 const CURRENCY = /^[A-Z]{3}$/;
+/** A BCP 47 tag as the page uses it (language, optional script and region). */
+const LANG = /^[a-zA-Z]{2,3}(-[a-zA-Z]{4})?(-([a-zA-Z]{2}|\d{3}))?$/;
+const LEGAL_HREF = /^\/h5\/legal\/[a-z0-9-]{1,64}\/[a-z0-9-]{1,64}$/;
+const IMAGE = /^\/h5\/assets\/[a-z0-9-]{1,80}\.svg$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
@@ -52,7 +79,23 @@ export function parseProduct(raw: unknown): Product {
     terms: optString(raw.terms),
     highlights: [],
     description: [],
+    legal: [],
+    labels: labelsFrom(raw.labels),
+    provider: optString(raw.provider),
+    cta: optString(raw.cta),
+    ctaDone: optString(raw.ctaDone),
   };
+  if (typeof raw.lang === 'string' && LANG.test(raw.lang)) product.lang = raw.lang;
+  if (raw.dir === 'ltr' || raw.dir === 'rtl') product.dir = raw.dir;
+  if (typeof raw.locale === 'string' && LANG.test(raw.locale)) product.locale = raw.locale;
+  if (typeof raw.image === 'string' && IMAGE.test(raw.image)) product.image = raw.image;
+  const hl = raw.headline;
+  if (isObject(hl) && optString(hl.value)) product.headline = { value: hl.value as string, label: optString(hl.label) };
+  if (Array.isArray(raw.legal)) {
+    for (const l of raw.legal) {
+      if (isObject(l) && optString(l.title) && typeof l.href === 'string' && LEGAL_HREF.test(l.href)) product.legal.push({ title: l.title as string, href: l.href });
+    }
+  }
   const p = raw.price;
   if (isObject(p) && typeof p.amount === 'string' && AMOUNT.test(p.amount) && typeof p.currency === 'string' && CURRENCY.test(p.currency)) {
     product.price = { amount: p.amount, currency: p.currency, period: optString(p.period) };
@@ -67,19 +110,29 @@ export function parseProduct(raw: unknown): Product {
   }
   if (typeof raw.accent === 'string' && ACCENT.test(raw.accent)) product.accent = raw.accent;
   const v = raw.viewer;
-  if (isObject(v) && optString(v.userId) && optString(v.appId)) product.viewer = { userId: v.userId as string, appId: v.appId as string };
+  if (isObject(v) && optString(v.userId) && optString(v.appId)) {
+    product.viewer = { userId: v.userId as string, appId: v.appId as string, displayName: optString(v.displayName), appName: optString(v.appName) };
+  }
   return product;
 }
 
-/** "€4.90 per trip", in the reader's locale where Intl knows the currency. */
-export function formatPrice(price: Price): string {
-  let amount = `${price.amount} ${price.currency}`;
+/**
+ * The amount in the content's `locale` (not the device's): "€4.90" in en-IE, "¥38.00" in zh-CN,
+ * "299.00 د.إ.‏" in ar-AE. `per` joins the period ("{amount} per {period}").
+ */
+export function formatAmount(price: Price, locale?: string): string {
   try {
     if (typeof Intl !== 'undefined' && typeof Intl.NumberFormat === 'function') {
-      amount = new Intl.NumberFormat(undefined, { style: 'currency', currency: price.currency }).format(Number(price.amount));
+      return new Intl.NumberFormat(locale || 'en', { style: 'currency', currency: price.currency }).format(Number(price.amount));
     }
   } catch {
-    // An engine without this currency's data: keep "4.90 EUR".
+    // An engine without this locale's or currency's data: fall through.
   }
-  return price.period ? `${amount} per ${price.period}` : amount;
+  return `${price.amount} ${price.currency}`;
+}
+
+/** "€4.90 per trip", in the content's locale; `per` is the localized "{amount} per {period}". */
+export function formatPrice(price: Price, locale?: string, per = '{amount} per {period}'): string {
+  const amount = formatAmount(price, locale);
+  return price.period ? fill(per, { amount, period: price.period }) : amount;
 }

@@ -8,7 +8,7 @@ export * from './types.ts';
 export { MemoryStore } from './memory.ts';
 export { RedisStore } from './redis.ts';
 
-/** The store's part of BrokerConfig (common/config.ts), so `createStore(config, log)` takes it whole. */
+/** The store's part of BrokerConfig (system/config.ts), so `createStore(config, log)` takes it whole. */
 export interface StoreConfig {
   redisUrl?: string;
   redisPrefix?: string;

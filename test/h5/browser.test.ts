@@ -66,7 +66,8 @@ for (const c of cases) {
       expect(await frame.textContent('h1.product-name')).to.equal('Lisbon City Pass');
       expect(await frame.getAttribute('body', 'data-envelope')).to.equal(c.envelope);
       expect(await frame.getAttribute('body', 'data-envelope-alg')).to.equal(c.envelopeAlg);
-      expect(await frame.evaluate(() => document.body.textContent)).to.contain('bob');
+      // The page names the user as the app shows them (profile.displayName), not by id (issue 14).
+      expect(await frame.evaluate(() => document.body.textContent)).to.contain('Bob Okafor');
       // The AT was erased from the address bar as soon as the page read it.
       expect(await frame.evaluate(() => location.hash)).to.equal('');
       expect(errors).to.deep.equal([]);

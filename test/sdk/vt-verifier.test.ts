@@ -1,4 +1,4 @@
-/** The verifier product backends use (common/vt-verifier.ts, on jose): fetch, cache, unknown kid storm, audience. */
+/** The verifier product backends use (sdk/vt-verifier.ts, on jose): fetch, cache, unknown kid storm, audience. */
 import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

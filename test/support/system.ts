@@ -14,7 +14,7 @@ export const DEMO_APP = {
   name: 'Demo',
   appSecret: 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz',
   encKey: Buffer.alloc(32, 7).toString('base64url'),
-  products: ['travel-insurance', 'city-pass', 'savings-plus'],
+  products: ['travel-insurance', 'city-pass', 'savings-plus', 'travel-insurance-cn', 'dubai-pass', 'hausrat'],
 };
 export const OTHER_APP = {
   appId: 'other-app',

@@ -20,7 +20,7 @@ for (const [kind, authTransport] of [['memory', 'local'], ['redis', 'local'], ['
       expect(product.status).to.equal(200);
       expect(product.data.name).to.equal('Lisbon City Pass');
       // The product backend saw the identity the gateway verified, not anything the client sent.
-      expect(product.data.viewer).to.deep.equal({ userId: 'alice', appId: 'demo-app' });
+      expect(product.data.viewer).to.deep.equal({ userId: 'alice', appId: 'demo-app', appName: 'Demo' });
       expect(product.headers['cache-control']).to.equal('no-store');
     });
 
@@ -28,7 +28,7 @@ for (const [kind, authTransport] of [['memory', 'local'], ['redis', 'local'], ['
       const { reply, product } = await fullFlow(env.system.urls.gateway, 'chen', 'travel-insurance', 'ECDH-ES+A256KW');
       expect(reply).to.include({ userId: 'chen', productId: 'travel-insurance', expiresIn: 1800 });
       expect(product.status).to.equal(200);
-      expect(product.data.viewer).to.deep.equal({ userId: 'chen', appId: 'demo-app' });
+      expect(product.data.viewer).to.deep.equal({ userId: 'chen', appId: 'demo-app', appName: 'Demo' });
     });
 
     it('the product backend ignores identity headers a client sets itself', async function () {
@@ -36,7 +36,7 @@ for (const [kind, authTransport] of [['memory', 'local'], ['redis', 'local'], ['
       const res = await http.get(`${env.system.urls.gateway}/v1/products/savings-plus`, {
         headers: { authorization: `Bearer ${reply.vt}`, 'x-broker-user': 'mallory', 'x-broker-app': 'evil' },
       });
-      expect(res.data.viewer).to.deep.equal({ userId: 'bob', appId: 'demo-app' });
+      expect(res.data.viewer).to.deep.equal({ userId: 'bob', appId: 'demo-app', appName: 'Demo' });
     });
 
     it('a VT opens only its own product', async function () {

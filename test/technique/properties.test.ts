@@ -96,7 +96,7 @@ function tally(counts: Map<string, number>, key: string): void {
 // RFC 9421 signature headers and Content-Digest
 // ---------------------------------------------------------------------------------------------
 
-describe('properties: signature input parsing and verification (common/http-signature.ts)', () => {
+describe('properties: signature input parsing and verification (platform/http/signature.ts)', () => {
   const TARGET = 'https://gateway.example/v1/access-tokens';
   const SECRET = DEMO_APP.appSecret;
   const WINDOW = 300;

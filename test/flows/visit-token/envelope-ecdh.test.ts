@@ -1,6 +1,6 @@
 /**
  * The ECDH-ES+A256KW envelope (RFC 7518 section 4.6): everything that must not open does not, over
- * HTTP through the gateway with the one `400 envelope_invalid` body, and in common/jwe.ts with the
+ * HTTP through the gateway with the one `400 envelope_invalid` body, and in platform/crypto/jwe.ts with the
  * one JweError. Each refused envelope is genuine but for the one thing named.
  */
 import { expect } from 'chai';
@@ -135,7 +135,7 @@ describe('ECDH-ES+A256KW envelope: refusals over HTTP', function () {
   });
 });
 
-describe('ECDH-ES+A256KW in common/jwe.ts', function () {
+describe('ECDH-ES+A256KW in platform/crypto/jwe.ts', function () {
   const ec = () => testKey('ECDH-ES+A256KW');
   const rsa = () => testKey('RSA-OAEP-256');
   const ALL: readonly KeyManagementAlg[] = ['ECDH-ES+A256KW', 'RSA-OAEP-256', 'A256KW', 'dir'];

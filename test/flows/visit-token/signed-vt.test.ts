@@ -48,7 +48,7 @@ describe('the VT is a signed JWT', function () {
   it('verifies with jose against our JWKS: header, typ, iss, aud, exp and the claims', async function () {
     const { reply, product: res } = await fullFlow(system.urls.gateway, 'alice', 'city-pass');
     expect(res.status).to.equal(200);
-    expect(res.data.viewer).to.deep.equal({ userId: 'alice', appId: 'demo-app' });
+    expect(res.data.viewer).to.deep.equal({ userId: 'alice', appId: 'demo-app', appName: 'Demo' });
     const jwks = (await http.get(`${system.urls.gateway}/.well-known/jwks.json`)).data;
     const { payload, protectedHeader } = await jose.jwtVerify(reply.vt, jose.createLocalJWKSet(jwks), {
       typ: 'vt+jwt', algorithms: ['ES256'], issuer: system.urls.gateway, audience: 'city-pass',

@@ -1,4 +1,4 @@
-/** The pooled CSPRNG draws (common/random.ts): fresh bytes every time, each handed out once. */
+/** The pooled CSPRNG draws (platform/crypto/random.ts): fresh bytes every time, each handed out once. */
 import { expect } from 'chai';
 import { randomBytesPooled } from '../../../platform/crypto/random.ts';
 
