@@ -110,7 +110,7 @@ function start(): void {
   if (!config) return showError(root, PAGE_CODES.config);
   if (!session.at) return showError(root, PAGE_CODES.atMissing);
   // The proof-of-work client and its worker sit beside the forge script (/h5/assets/).
-  configureGate(config.gateway, new URL(config.forgeSrc, location.href).href);
+  configureGate(new URL(config.forgeSrc, location.href).href);
   void run(root, config, session);
 }
 

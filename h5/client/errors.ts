@@ -129,7 +129,7 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   },
   pow_required: {
     title: 'We could not check your browser',
-    text: 'Before opening your product we check that you are not an automated program, and that check did not finish. Please try again.',
+    text: 'A quick automatic check did not finish. Please try again.',
   },
   forbidden_product: {
     title: "This product can't be opened here",

@@ -4,14 +4,11 @@
  * (`challenge.js`, a same-origin script: CSP script-src 'self'), which then handles this call and
  * every later one (credentials, the pass, solving with progress).
  */
-import { PAGE_CODES, PageError } from './errors.ts';
-
 /** Sends a gated request with these extra headers and credentials mode; the raw answer. */
 export type GatedSend = (headers: Record<string, string>, credentials: RequestCredentials) => Promise<Response>;
 
 /** What challenge.js registers as `window.__h5Challenge`. */
 export interface ChallengeClient {
-  configureChallenge(gateway: string, workerSrc: string): void;
   gated(send: GatedSend): Promise<Response>;
   gatedFrom(first: Response, send: GatedSend): Promise<Response>;
   obtainPass(vt: string): Promise<void>;
@@ -23,45 +20,34 @@ declare global {
   }
 }
 
-const LOAD_TIMEOUT_MS = 20_000;
-let gateway = '';
-let assets = '';
 let client: ChallengeClient | undefined;
+let assets = '';
 
-/** Where the gateway is, and the folder of the challenge client and its worker (beside the forge script). */
-export function configureGate(gatewayUrl: string, assetsBase: string): void {
-  gateway = gatewayUrl;
-  assets = assetsBase;
-}
-
-/** Loads challenge.js once (a same-origin script); a network failure after 20 s. */
-function loadClient(): Promise<ChallengeClient> {
-  return new Promise((resolve, reject) => {
-    const script = document.createElement('script');
-    const done = () => {
-      clearTimeout(timer);
-      const c = window.__h5Challenge;
-      if (!c) return reject(new PageError(PAGE_CODES.network));
-      c.configureChallenge(gateway, new URL('pow-worker.js', assets).href);
-      resolve(c);
-    };
-    const timer = setTimeout(done, LOAD_TIMEOUT_MS);
-    script.onload = script.onerror = done;
-    script.src = new URL('challenge.js', assets).href;
-    document.head.appendChild(script);
-  });
+/** The folder of challenge.js (beside the forge script, /h5/assets/). */
+export function configureGate(assetsUrl: string): void {
+  assets = assetsUrl;
 }
 
 /**
  * A call to a gated route (the exchange, the product). A `401` whose `WWW-Authenticate` names our
- * `BrokerPoW` scheme (`pow_required`) hands the call to the challenge client.
+ * `BrokerPoW` scheme (`pow_required`) loads challenge.js (which reads the gateway from the page's
+ * `data-gateway`) and hands it the call; if it does not load, the 401 stands and the page shows
+ * `pow_required` with "Try again".
  */
 export async function gated(send: GatedSend): Promise<Response> {
   if (client) return client.gated(send);
   const first = await send({}, 'omit');
   if (first.status !== 401 || !/^BrokerPoW /.test(first.headers.get('WWW-Authenticate') || '')) return first;
-  client = client || (await loadClient());
-  return client.gatedFrom(first, send);
+  if (!window.__h5Challenge) {
+    await new Promise((done) => {
+      const script = document.createElement('script');
+      script.onload = script.onerror = done;
+      script.src = new URL('challenge.js', assets).href;
+      document.head.appendChild(script);
+    });
+  }
+  client = window.__h5Challenge;
+  return client ? client.gatedFrom(first, send) : first;
 }
 
 /** After the exchange: a pass, where the gate is on (else nothing). */
