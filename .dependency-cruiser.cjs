@@ -21,6 +21,7 @@ const FLOW_USES = {
   challenge: ['visit-token/checker.ts', 'rate-limit/limiter.ts'],
   'access-token': ['apps/audience.ts', 'apps/profile.ts', 'apps/registry.ts', 'rate-limit/limiter.ts'],
   apps: ['rate-limit/limiter.ts'],
+  binding: ['keys/keys.ts', 'visit-token/checker.ts'],
   keys: [],
   'product-api': ['visit-token/checker.ts', 'visit-token/records.ts', 'rate-limit/limiter.ts'],
   'rate-limit': [],
@@ -29,7 +30,7 @@ const FLOW_USES = {
 };
 const FLOW_SHARED = ['^flows/deps[.]ts$', '^flows/audit[.]ts$'];
 /** flows/deps.ts wires the flows together: it may name the shared services' types. */
-const DEPS_USES = ['challenge/settings.ts', 'apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts'];
+const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts', 'binding/settings.ts', 'challenge/settings.ts'];
 
 const esc = (s) => s.replace(/[.]/g, '[.]');
 const dir = (names) => `^(${names.join('|')})/`;
@@ -80,9 +81,9 @@ const forbidden = [
   {
     name: 'h5-client-is-browser-code',
     severity: 'error',
-    comment: 'h5/client/ is bundled for the browser by esbuild: h5/client/, protocol/ and node-forge only (no node builtins).',
+    comment: 'h5/client/ is bundled for the browser by esbuild: h5/client/, protocol/, node-forge and qrcode (the binding page) only (no node builtins).',
     from: { path: '^h5/client/' },
-    to: { pathNot: ['^h5/client/', '^protocol/', 'node_modules/node-forge/'] },
+    to: { pathNot: ['^h5/client/', '^protocol/', 'node_modules/node-forge/', 'node_modules/qrcode/'] },
   },
   {
     name: 'deployables-meet-through-system',

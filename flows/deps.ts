@@ -8,6 +8,7 @@ import type { Upstream } from '../platform/http/upstream.ts';
 import type { AccessTokenService } from './access-token/seam.ts';
 import type { VisitTokenService } from './visit-token/seam.ts';
 import type { KeysService } from './keys/seam.ts';
+import type { BindingConfig } from './binding/settings.ts';
 import type { ChallengeConfig } from './challenge/settings.ts';
 
 /**
@@ -43,6 +44,8 @@ export interface GatewayDeps {
     h5Origin: string;
     /** The gateway's public URL as VTs name it in `iss`. */
     issuer: string;
+    /** The binding flow's settings (flows/binding/settings.ts); absent: its defaults, the KEK derived from internalToken. */
+    binding?: BindingConfig;
   };
   store: TokenStore;
   /** The VT signing key set's public keys, read from the store (no KEK: no private key). */

@@ -11,6 +11,7 @@ import { mountProductApiPublic } from '../flows/product-api/public.ts';
 import { mountTokenAdminPublic } from '../flows/token-admin/public.ts';
 import { mountAccessTokenPublic } from '../flows/access-token/public.ts';
 import { mountKeysPublic } from '../flows/keys/public.ts';
+import { mountBindingPublic } from '../flows/binding/public.ts';
 import type { GatewayDeps } from '../flows/deps.ts';
 import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
 import { CHALLENGE_ALLOW_HEADERS, CHALLENGE_EXPOSE_HEADERS, mountChallengePublic } from '../flows/challenge/public.ts';
@@ -59,6 +60,7 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   mountVisitTokenPublic(router, deps, { browserCors: challenge.guarded('exchange', browserCors) });
   mountProductApiPublic(router, deps, { browserCors: challenge.guarded('product', browserCors), visitTokens });
   mountTokenAdminPublic(router, deps, { visitTokens });
+  mountBindingPublic(router, deps, { browserCors, visitTokens });
 
   return createService(router, deps.log);
 }

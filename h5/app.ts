@@ -10,8 +10,11 @@ import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.
 import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 import type { Asset } from './bundle.ts';
 import { renderLegalPage, renderNotFoundPage, renderProductPage } from './page.ts';
-import { findLegalDocument, findProduct, productApiBody } from './products.ts';
+import { findLegalDocument, findProduct, productApiBody, secondFactorActions } from './products.ts';
 import { pickEncoding } from './bundle.ts';
+import { mountSecondFactorActions } from './second-factor-actions.ts';
+import type { SecondFactorVerifier } from '../sdk/second-factor.ts';
+import { renderBindingPage, renderTokenAppPage } from './binding-pages.ts';
 
 export interface H5Deps {
   gatewayUrl: string;
@@ -99,6 +102,15 @@ export function createH5App(deps: H5Deps): Koa {
     }
     ctx.body = renderLegalPage(found.product, found.doc);
   });
+  // The binding flow's pages (flows/binding/README.md).
+  router.get('/h5/bind', pageHeaders, async function bindingPage(ctx) {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = renderBindingPage(deps.gatewayUrl);
+  });
+  router.get('/h5/token-app', pageHeaders, async function tokenAppPage(ctx) {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = renderTokenAppPage();
+  });
   router.get('/h5/assets/:name', async function serveAsset(ctx) {
     const a = deps.assets.get(ctx.params.name ?? '');
     if (!a) throw new Problem('not_found');
@@ -133,6 +145,8 @@ export function createProductBackendApp(deps: {
   visitTokens: VisitTokenVerifier;
   /** The display name of a registered app, for the page's "Opened from" line. */
   appName?: (appId: string) => string | undefined;
+  /** Verifies the second factor's assertions for the actions that need it (flows/binding). */
+  secondFactor?: SecondFactorVerifier;
 }): Koa<RequestState> {
   const router: AppRouter = new Router();
   router.get('/healthz', async function health(ctx) {
@@ -163,7 +177,9 @@ export function createProductBackendApp(deps: {
     ctx.body = {
       ...productApiBody(product),
       viewer: { userId: vt.sub, appId: vt.app, ...(displayName && { displayName }), ...(appName && { appName }) },
+      secondFactorActions: secondFactorActions(product.id),
     };
   });
+  mountSecondFactorActions(router, deps);
   return createService(router, deps.log);
 }

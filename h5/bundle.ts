@@ -72,12 +72,15 @@ async function asset(body: Buffer, type: string): Promise<Asset> {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge, challenge, powWorker] = await Promise.all([
-    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/challenge-entry.ts'), bundle('./client/pow-worker.ts'),
+  const [app, forge, binding, tokenApp, challenge, powWorker] = await Promise.all([
+    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/binding-page.ts'), bundle('./client/token-app.ts'),
+    bundle('./client/challenge-entry.ts'), bundle('./client/pow-worker.ts'),
   ]);
   const sources: [string, Buffer, string][] = [
     ['app.js', app, 'application/javascript; charset=utf-8'],
     ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
+    ['binding.js', binding, 'application/javascript; charset=utf-8'],
+    ['token-app.js', tokenApp, 'application/javascript; charset=utf-8'],
     // The proof-of-work client, loaded on the first pow_required, and its Web Worker (flows/challenge).
     ['challenge.js', challenge, 'application/javascript; charset=utf-8'],
     ['pow-worker.js', powWorker, 'application/javascript; charset=utf-8'],

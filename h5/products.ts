@@ -261,3 +261,18 @@ export function productApiBody(product: Product): Record<string, unknown> {
     legal: legal.map((d) => ({ title: d.title, href: `/h5/legal/${encodeURIComponent(product.id)}/${encodeURIComponent(d.id)}` })),
   };
 }
+
+/** An action of a product that needs the user's second factor (flows/binding). */
+export interface SecondFactorAction {
+  id: string;
+  label: string;
+}
+
+/** The actions each product marks as needing the second factor: the demo has one. */
+const SECOND_FACTOR_ACTIONS: Readonly<Record<string, readonly SecondFactorAction[]>> = {
+  'city-pass': [{ id: 'transfer-pass', label: 'Transfer the pass to another person' }],
+};
+
+export function secondFactorActions(productId: string): readonly SecondFactorAction[] {
+  return SECOND_FACTOR_ACTIONS[productId] ?? [];
+}

@@ -16,7 +16,7 @@ export interface ProblemType {
 
 const SIGNATURE_CHALLENGE = 'Signature realm="h5-broker"';
 const BEARER_CHALLENGE = 'Bearer realm="h5-broker", error="invalid_token"';
-/** The proof-of-work gate's scheme; an answer adds the challenge's fields as auth-params (docs/protocol.md section 6). */
+/** The proof-of-work gate's scheme; an answer adds the challenge's fields as auth-params (docs/protocol.md section 7). */
 const POW_CHALLENGE = 'BrokerPoW realm="h5-broker"';
 
 export const PROBLEMS = {
@@ -46,6 +46,18 @@ export const PROBLEMS = {
   upstream_unavailable: { status: 503, otherStatuses: [502], title: 'A service behind the gateway is unavailable' },
   starting: { status: 503, title: 'The service is starting' },
   internal_error: { status: 500, title: 'Something went wrong on our side' },
+  binding_exists: { status: 409, title: 'The account already has a bound token key' },
+  binding_not_found: { status: 404, title: 'There is no such binding for this account' },
+  binding_conflict: { status: 409, title: 'The binding is not in a state that allows this step' },
+  binding_link_invalid: { status: 400, title: 'The binding link is unknown, expired or already used' },
+  binding_proof_invalid: { status: 400, title: 'The keyed hash does not match' },
+  binding_clock_skew: { status: 400, title: "The phone's timestamp is outside the allowed window" },
+  binding_ticket_invalid: { status: 403, title: 'The stream ticket is unknown, used or for another binding' },
+  totp_invalid: { status: 400, title: 'The code is not valid' },
+  authorization_pending: { status: 400, title: 'The binding is still waiting for the phone or the page' },
+  slow_down: { status: 400, title: 'Polling too fast' },
+  expired_token: { status: 400, title: 'The binding has expired' },
+  access_denied: { status: 400, title: 'The binding was refused' },
 } as const satisfies Record<string, ProblemType>;
 
 /** Stable error codes of the v1 contract (docs/errors.md says what each means). */

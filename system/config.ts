@@ -16,6 +16,7 @@ import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
+import { BINDING_CLOCK_WINDOW_SECONDS, BINDING_HEARTBEAT_SECONDS, BINDING_KEK, BINDING_SETTINGS, BINDING_TTL_SECONDS } from '../flows/binding/settings.ts';
 import { CHALLENGE_SETTINGS, readChallengeConfig, type ChallengeConfig } from '../flows/challenge/settings.ts';
 import * as S from './settings.ts';
 
@@ -66,6 +67,8 @@ export interface BrokerConfig {
    * on the VT exchange, per VT on product calls; an absent one is off.
    */
   rateLimits: RateLimits;
+  /** The binding flow's settings (flows/binding/settings.ts); `kek` absent: derived from internalToken. */
+  binding: { ttlSeconds: number; heartbeatSeconds: number; clockWindowSeconds: number; kek?: Buffer };
   /** The proof-of-work gate and its pass (flows/challenge); no route is gated unless CHALLENGE_ROUTES names it. */
   challenge: ChallengeConfig;
 }
@@ -84,6 +87,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ...VISIT_TOKEN_SETTINGS,
   ...HTTP_SETTINGS,
   ...RATE_LIMIT_SETTINGS,
+  ...BINDING_SETTINGS,
   ...CHALLENGE_SETTINGS,
   ...S.DEMO_SETTINGS,
   ...LOG_SETTINGS,
@@ -141,6 +145,12 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     demoAppId: S.DEMO_APP_ID.read(env),
     trustedProxies: Object.freeze(trustedProxies) as string[],
     rateLimits: readRateLimits(env),
+    binding: Object.freeze({
+      ttlSeconds: BINDING_TTL_SECONDS.read(env),
+      heartbeatSeconds: BINDING_HEARTBEAT_SECONDS.read(env),
+      clockWindowSeconds: BINDING_CLOCK_WINDOW_SECONDS.read(env),
+      kek: BINDING_KEK.read(env),
+    }),
     challenge: readChallengeConfig(env),
   });
 }

@@ -170,10 +170,14 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     const apps: Partial<Record<ComponentName, Koa<RequestState>>> = {};
 
     if (components.has('products')) {
-      const [{ createVisitTokenVerifier }, { createProductBackendApp }] = await Promise.all([import('../sdk/vt-verifier.ts'), import('../h5/app.ts')]);
+      const [{ createVisitTokenVerifier }, { createProductBackendApp }, { createSecondFactorVerifier }] = await Promise.all([
+        import('../sdk/vt-verifier.ts'), import('../h5/app.ts'), import('../sdk/second-factor.ts'),
+      ]);
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
       const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
-      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens, appName: (id) => registry.get(id)?.name });
+      // The second factor's assertions are signed with the gateway's binding key (flows/binding).
+      const secondFactor = createSecondFactorVerifier({ keysUrl: `${urls.gateway}/v1/binding-keys`, issuer: urls.gateway });
+      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens, secondFactor, appName: (id) => registry.get(id)?.name });
     }
     let authServices: AuthServices | undefined;
     if (components.has('auth')) {
@@ -210,6 +214,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
           h5Origin: new URL(urls.h5).origin,
           publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
           issuer: urls.gateway,
+          binding: config.binding,
         },
         store: opts.gatewayStore ?? store!, signingKeys: signingKeys.gateway!, registry, auth, authLive, products, log: log.child({ component: 'gateway' }),
       });

@@ -14,6 +14,7 @@ import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { encryptionJwksFrom, fetchJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
+import { mountSecondFactorActions } from './second-factor-actions.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
 
@@ -87,8 +88,9 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
   showLoading(root);
   try {
     if (!session.vt) session.vt = await exchange(config, session);
-    const product = parseProduct(await fetchProduct(config.gateway, config.productId, session.vt));
-    showProduct(root, product);
+    const raw = await fetchProduct(config.gateway, config.productId, session.vt);
+    showProduct(root, parseProduct(raw));
+    mountSecondFactorActions(root, config.gateway, config.productId, session.vt, raw);
   } catch (e) {
     const error = toPageError(e);
     if (error.code === 'at_invalid') session.at = null;

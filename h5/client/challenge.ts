@@ -1,5 +1,5 @@
 /**
- * The page's side of the proof-of-work gate (flows/challenge, protocol section 6): a gated call
+ * The page's side of the proof-of-work gate (flows/challenge, protocol section 7): a gated call
  * answered `401 pow_required` is sent again with the pass cookie (credentials) once the page knows
  * the gate is on, then with the pass as the `Broker-Pass` header when the cookie did not come back
  * (WebViews and browsers that block or partition third-party cookies), and otherwise after solving

@@ -1,5 +1,5 @@
 /**
- * The page's hook for the proof-of-work gate (docs/protocol.md section 6), the only part of it in
+ * The page's hook for the proof-of-work gate (docs/protocol.md section 7), the only part of it in
  * app.js: a gated call goes out as before; its first `401 pow_required` loads the challenge client
  * (`challenge.js`, a same-origin script: CSP script-src 'self'), which then handles this call and
  * every later one (credentials, the pass, solving with progress).

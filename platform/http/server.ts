@@ -124,6 +124,25 @@ interface Drain {
 /** The drain of each server createHttpServer made (it must see every connection from the start). */
 const drains = new WeakMap<http.Server, Drain>();
 
+/** Whether the server of each answer in flight is stopping, and what to call when it starts to. */
+const answerStops = new WeakMap<http.ServerResponse, { stopping: () => boolean; hooks: Set<() => void> }>();
+
+/**
+ * Calls `fn` once when the server answering `res` starts its graceful stop (at once when it
+ * already has): for answers that never end by themselves, such as a held event stream, which
+ * would otherwise keep the drain waiting until its deadline. Answers the function that forgets it.
+ */
+export function onServerStopping(res: http.ServerResponse, fn: () => void): () => void {
+  const entry = answerStops.get(res);
+  if (!entry) return () => {};
+  if (entry.stopping()) {
+    queueMicrotask(fn);
+    return () => {};
+  }
+  entry.hooks.add(fn);
+  return () => entry.hooks.delete(fn);
+}
+
 /**
  * A graceful stop for one HTTP server, prepared at its creation. Node's `server.close()` resets
  * the connections still waiting in the listen backlog and destroys every connection without a
@@ -152,9 +171,11 @@ function prepareDrain(server: http.Server): Drain {
       conn.inFlight++;
     }
     answers.add(res);
+    answerStops.set(res, { stopping: () => stopping, hooks: new Set() });
     if (stopping) res.setHeader('Connection', 'close');
     res.once('close', () => {
       answers.delete(res);
+      answerStops.delete(res);
       if (conn) conn.inFlight--;
     });
   });
@@ -173,6 +194,12 @@ function prepareDrain(server: http.Server): Drain {
       }
       stopping = true;
       for (const res of answers) if (!res.headersSent) res.setHeader('Connection', 'close');
+      for (const res of answers) {
+        const hooks = answerStops.get(res)?.hooks;
+        if (!hooks) continue;
+        for (const fn of [...hooks]) fn();
+        hooks.clear();
+      }
       // net.Server's close, not http.Server's: the latter would destroy the idle connections at once.
       closed = server.listening
         ? new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
