@@ -18,6 +18,7 @@ const DEPLOYABLES = ['gateway', 'auth', 'h5', 'third-party-demo', 'system', 'scr
  * `flows/deps.ts` (GatewayDeps/AuthDeps) and `flows/audit.ts` (the audit event list) are shared by all flows.
  */
 const FLOW_USES = {
+  challenge: ['visit-token/checker.ts', 'rate-limit/limiter.ts'],
   'access-token': ['apps/audience.ts', 'apps/profile.ts', 'apps/registry.ts', 'rate-limit/limiter.ts'],
   apps: ['rate-limit/limiter.ts'],
   binding: ['keys/keys.ts', 'visit-token/checker.ts'],
@@ -29,7 +30,7 @@ const FLOW_USES = {
 };
 const FLOW_SHARED = ['^flows/deps[.]ts$', '^flows/audit[.]ts$'];
 /** flows/deps.ts wires the flows together: it may name the shared services' types. */
-const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts', 'binding/settings.ts'];
+const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts', 'binding/settings.ts', 'challenge/settings.ts'];
 
 const esc = (s) => s.replace(/[.]/g, '[.]');
 const dir = (names) => `^(${names.join('|')})/`;

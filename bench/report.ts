@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import type { BrowserResult } from './browser.ts';
 import type { CryptoLimits } from './crypto.ts';
+import type { ChallengeCosts } from './challenge.ts';
 import type { LoadResult } from './load.ts';
 
 export interface BrokerRun {
@@ -18,6 +19,8 @@ export interface Report {
   seconds: number;
   connections: number;
   crypto: CryptoLimits;
+  /** The proof-of-work gate's work per request (flows/challenge); absent in reports from before it. */
+  challenge?: ChallengeCosts;
   one: BrokerRun;
   many?: BrokerRun;
   references: { oidc: LoadResult; bareKoa: LoadResult };
@@ -85,6 +88,17 @@ export function markdown(report: Report): string {
     `| AES-256-GCM seal, 1 KiB | ${Math.round(report.crypto.aes256GcmSeal1k)} |`,
     '',
   ];
+  if (report.challenge) {
+    const c = report.challenge;
+    lines.push(
+      '| proof-of-work gate, per request, one core, in-memory store (add one Redis round trip for the last two) | µs |',
+      '|---|---:|',
+      `| issue a challenge (401 pow_required) | ${fmt(c.issueChallengeUs, 1)} |`,
+      `| check a solution (signature, hash, spend once) | ${fmt(c.checkSolutionUs, 1)} |`,
+      `| check a pass (MAC, origin, revocation read) | ${fmt(c.checkPassUs, 1)} |`,
+      '',
+    );
+  }
   if ('skipped' in report.browser) {
     lines.push(`Browser: not measured (${report.browser.skipped}).`, '');
   } else {

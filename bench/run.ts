@@ -14,6 +14,7 @@ import { loadRegistry } from '../flows/apps/registry.ts';
 import { RedisStore } from '../platform/store/index.ts';
 import { measureBrowser, type BrowserResult } from './browser.ts';
 import { measureCrypto, type CryptoLimits } from './crypto.ts';
+import { measureChallenge } from './challenge.ts';
 import { makeAccessTokens, makeVisitTokens, rearmAccessTokens, sealEnvelopes } from './fixtures.ts';
 import { load, type LoadResult } from './load.ts';
 import { writeReport, type BrokerRun } from './report.ts';
@@ -163,6 +164,8 @@ async function main(): Promise<void> {
 
   say('raw crypto limits of one core');
   const crypto = measureCrypto();
+  say('the proof-of-work gate per request');
+  const challenge = await measureChallenge();
 
   const prefix = `bench:${Date.now().toString(36)}:`;
   const dir = mkdtempSync(join(os.tmpdir(), 'broker-bench-'));
@@ -216,7 +219,7 @@ async function main(): Promise<void> {
       say(`browser part failed: ${(err as Error).message}`);
     }
 
-    const report = { date: new Date().toISOString(), machine, seconds: SECONDS, connections: 50, crypto, one, many, references: { oidc, bareKoa }, browser, totalSeconds: Math.round((Date.now() - started) / 1000) };
+    const report = { date: new Date().toISOString(), machine, seconds: SECONDS, connections: 50, crypto, challenge, one, many, references: { oidc, bareKoa }, browser, totalSeconds: Math.round((Date.now() - started) / 1000) };
     const files = await writeReport(report, CHROMIUM);
     say(`done in ${report.totalSeconds} s: ${files.join(', ')}`);
   } finally {

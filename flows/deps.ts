@@ -9,6 +9,7 @@ import type { AccessTokenService } from './access-token/seam.ts';
 import type { VisitTokenService } from './visit-token/seam.ts';
 import type { KeysService } from './keys/seam.ts';
 import type { BindingConfig } from './binding/settings.ts';
+import type { ChallengeConfig } from './challenge/settings.ts';
 
 /**
  * What each flow's two halves need, built once by the deployables: the public half (`public.ts`,
@@ -37,6 +38,8 @@ export interface GatewayDeps {
     /** Proxies whose `X-Forwarded-For` counts; absent or empty: the socket's peer is the client. */
     trustedProxies?: readonly string[];
     rateLimits?: RateLimits;
+    /** The proof-of-work gate (flows/challenge); absent: no route is gated and no pass route is served. */
+    challenge?: ChallengeConfig;
     publicUrl?: string;
     h5Origin: string;
     /** The gateway's public URL as VTs name it in `iss`. */

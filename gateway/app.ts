@@ -15,6 +15,7 @@ import { mountBindingPublic } from '../flows/binding/public.ts';
 import type { GatewayDeps } from '../flows/deps.ts';
 import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
 import { mountApiDocs } from './api-docs.ts';
+import { CHALLENGE_ALLOW_HEADERS, CHALLENGE_EXPOSE_HEADERS, mountChallengePublic } from '../flows/challenge/public.ts';
 
 /** The gateway: the only public entry of the broker. Opens no port. */
 export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
@@ -23,14 +24,16 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
   // Only the H5 pages' origins may call the browser-facing APIs; AT issuance is server to server
-  // and answers no preflight at all. The page may read the rate-limit headers of its answers.
+  // and answers no preflight at all. The page may read the rate-limit headers of its answers, and
+  // the proof-of-work gate's challenge; it may send a solution or a pass, and its pass cookie
+  // (credentials) where the gate is on (flows/challenge).
   const browserCors: Middleware = cors({
     origin: (ctx) => (browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
     allowMethods: ['GET', 'POST'],
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-    exposeHeaders: ['X-Request-Id', 'Retry-After', ...RATE_LIMIT_HEADERS],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', ...CHALLENGE_ALLOW_HEADERS],
+    exposeHeaders: ['X-Request-Id', 'Retry-After', ...RATE_LIMIT_HEADERS, ...CHALLENGE_EXPOSE_HEADERS],
     maxAge: 600,
-    credentials: false,
+    credentials: !!deps.config.challenge?.routes.length,
   });
 
   router.get('/healthz', async function liveness(ctx) {
@@ -53,8 +56,10 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   // server to server and answer no CORS at all.
   mountKeysPublic(router, deps, { browserCors });
   mountAccessTokenPublic(router, deps);
-  mountVisitTokenPublic(router, deps, { browserCors });
-  mountProductApiPublic(router, deps, { browserCors, visitTokens });
+  // The proof-of-work gate runs after the CORS layer of the routes CHALLENGE_ROUTES names.
+  const challenge = mountChallengePublic(router, deps, { visitTokens, browserOrigins });
+  mountVisitTokenPublic(router, deps, { browserCors: challenge.guarded('exchange', browserCors) });
+  mountProductApiPublic(router, deps, { browserCors: challenge.guarded('product', browserCors), visitTokens });
   mountTokenAdminPublic(router, deps, { visitTokens });
   mountBindingPublic(router, deps, { browserCors, visitTokens });
   // The OpenAPI description of the routes above, and the same as a page (docs/openapi.json).

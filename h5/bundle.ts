@@ -73,11 +73,12 @@ async function asset(body: Buffer, type: string): Promise<Asset> {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge, secondFactor, binding, tokenApp, sdk, sdkModule] = await Promise.all([
+  const [app, forge, secondFactor, binding, tokenApp, sdk, sdkModule, challenge, powWorker] = await Promise.all([
     bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/second-factor-actions.ts'),
     bundle('./client/binding-page.ts'), bundle('./client/token-app.ts'),
     // The H5 SDK for product teams (docs/h5-products.md): one classic script (global H5Broker) and an ES module.
     bundle('./client/sdk.ts', { format: 'iife', globalName: 'H5Broker' }), bundle('./client/sdk.ts', { format: 'esm' }),
+    bundle('./client/challenge-entry.ts'), bundle('./client/pow-worker.ts'),
   ]);
   const sources: [string, Buffer, string][] = [
     ['app.js', app, 'application/javascript; charset=utf-8'],
@@ -87,6 +88,9 @@ export async function buildAssets(): Promise<Map<string, Asset>> {
     ['token-app.js', tokenApp, 'application/javascript; charset=utf-8'],
     ['h5-sdk.js', sdk, 'application/javascript; charset=utf-8'],
     ['h5-sdk.mjs', sdkModule, 'application/javascript; charset=utf-8'],
+    // The proof-of-work client, loaded on the first pow_required, and its Web Worker (flows/challenge).
+    ['challenge.js', challenge, 'application/javascript; charset=utf-8'],
+    ['pow-worker.js', powWorker, 'application/javascript; charset=utf-8'],
     ['app.css', readFileSync(here('./public/app.css')), 'text/css; charset=utf-8'],
     // Product imagery, drawn for these pages (public/img/product-<id>.svg).
     ...readdirSync(here('./public/img'))

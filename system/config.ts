@@ -17,6 +17,7 @@ import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
 import { BINDING_CLOCK_WINDOW_SECONDS, BINDING_HEARTBEAT_SECONDS, BINDING_KEK, BINDING_SETTINGS, BINDING_TTL_SECONDS } from '../flows/binding/settings.ts';
+import { CHALLENGE_SETTINGS, readChallengeConfig, type ChallengeConfig } from '../flows/challenge/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -70,6 +71,8 @@ export interface BrokerConfig {
   rateLimits: RateLimits;
   /** The binding flow's settings (flows/binding/settings.ts); `kek` absent: derived from internalToken. */
   binding: { ttlSeconds: number; heartbeatSeconds: number; clockWindowSeconds: number; kek?: Buffer };
+  /** The proof-of-work gate and its pass (flows/challenge); no route is gated unless CHALLENGE_ROUTES names it. */
+  challenge: ChallengeConfig;
 }
 
 /**
@@ -87,6 +90,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ...HTTP_SETTINGS,
   ...RATE_LIMIT_SETTINGS,
   ...BINDING_SETTINGS,
+  ...CHALLENGE_SETTINGS,
   ...S.DEMO_SETTINGS,
   ...LOG_SETTINGS,
 ]);
@@ -150,5 +154,6 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
       clockWindowSeconds: BINDING_CLOCK_WINDOW_SECONDS.read(env),
       kek: BINDING_KEK.read(env),
     }),
+    challenge: readChallengeConfig(env),
   });
 }

@@ -225,6 +225,7 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
           internalToken: config.internalToken,
           trustedProxies: config.trustedProxies,
           rateLimits: config.rateLimits,
+          challenge: config.challenge,
           h5Origin: new URL(urls.h5).origin,
           publicUrl: config.ports.gateway === 0 ? undefined : config.urls.gatewayPublic,
           issuer: urls.gateway,

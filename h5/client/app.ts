@@ -17,6 +17,7 @@ import { parseProduct } from './product.ts';
 import { loadChunk } from './script-loader.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
+import { configureGate, obtainPass } from './gate-hook.ts';
 
 interface PageConfig {
   gateway: string;
@@ -79,7 +80,10 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
     session.at = null; // accepted: the AT is spent
     session.sealed = null;
   });
-  return toVisitToken(await sealed.openReply(reply)).vt;
+  const vt = toVisitToken(await sealed.openReply(reply)).vt;
+  // Where the gateway asked for a proof of work: a pass, so that the next calls skip it.
+  await obtainPass(vt);
+  return vt;
 }
 
 function hasSecondFactorActions(raw: unknown): boolean {
@@ -118,6 +122,8 @@ function start(): void {
   const config = readConfig();
   if (!config) return showError(root, PAGE_CODES.config);
   if (!session.at) return showError(root, PAGE_CODES.atMissing);
+  // The proof-of-work client and its worker sit beside the forge script (/h5/assets/).
+  configureGate(new URL(config.forgeSrc, location.href).href);
   void run(root, config, session);
 }
 

@@ -15,6 +15,7 @@ export const GATEWAY_CODES = [
   'at_invalid',
   'envelope_invalid',
   'vt_invalid',
+  'pow_required',
   'forbidden_product',
   'unknown_product',
   'rate_limited',
@@ -125,6 +126,10 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   vt_invalid: {
     title: 'Your session has ended',
     text: 'For your security, sessions end after a while. Go back to the app and open the product again.',
+  },
+  pow_required: {
+    title: 'We could not check your browser',
+    text: 'A quick automatic check did not finish. Please try again.',
   },
   forbidden_product: {
     title: "This product can't be opened here",

@@ -1,11 +1,13 @@
 /**
  * The three gateway calls the page makes (protocol sections 2 and 3): the JWKS, the envelope
  * exchange for a VT, and the product. Every call omits cookies (the JWKS, to match its preload,
- * uses `same-origin`, which sends none to a cross-origin gateway) and the Referer; every failure
- * becomes a PageError carrying the problem+json `code`.
+ * uses `same-origin`, which sends none to a cross-origin gateway) until the gateway asks for a
+ * proof of work (then the pass cookie goes with the gated calls: gate-hook.ts, challenge.ts), and
+ * the Referer; every failure becomes a PageError carrying the problem+json `code`.
  */
 import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
 import { PAGE_CODES, PageError, type PageErrorDetails } from './errors.ts';
+import { gated } from './gate-hook.ts';
 
 /** Gives up on a call after this long and reports it as a network failure. */
 const TIMEOUT_MS = 15_000;
@@ -14,15 +16,16 @@ const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 /**
  * `preloadable`: the request the page's `<link rel="preload" as="fetch" crossorigin="anonymous">`
  * started (the JWKS), made the way a preload is matched: credentials `same-origin` (no cookie goes
- * to a cross-origin gateway either way) and the default cache mode.
+ * to a cross-origin gateway either way) and the default cache mode. `credentials`: what a gated
+ * call asks for (gate-hook.ts).
  */
-async function call(url: string, init: RequestInit, preloadable = false): Promise<Response> {
+async function call(url: string, init: RequestInit, preloadable = false, credentials?: RequestCredentials): Promise<Response> {
   const controller = typeof AbortController !== 'undefined' ? new AbortController() : undefined;
   const timer = controller ? setTimeout(() => controller.abort(), TIMEOUT_MS) : undefined;
   try {
     return await fetch(url, {
       ...init,
-      credentials: preloadable ? 'same-origin' : 'omit',
+      credentials: credentials ?? (preloadable ? 'same-origin' : 'omit'),
       referrerPolicy: 'no-referrer',
       cache: preloadable ? 'default' : 'no-store',
       signal: controller?.signal,
@@ -121,11 +124,11 @@ export async function fetchEncryptionJwks(gateway: string, algorithms: readonly 
  * happens to the body.
  */
 export async function postEnvelope(gateway: string, envelope: string, onAccepted: () => void): Promise<string> {
-  const res = await call(`${gateway}/v1/visit-tokens`, {
+  const res = await gated((extra, credentials) => call(`${gateway}/v1/visit-tokens`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extra },
     body: JSON.stringify({ envelope }),
-  });
+  }, false, credentials));
   if (!res.ok) throw await problem(res);
   onAccepted();
   let body: unknown;
@@ -163,10 +166,10 @@ export function toVisitToken(plain: unknown): VisitToken {
 
 /** `GET /v1/products/<productId>` with the VT; resolves with the raw product JSON. */
 export async function fetchProduct(gateway: string, productId: string, vt: string): Promise<unknown> {
-  const res = await call(`${gateway}/v1/products/${encodeURIComponent(productId)}`, {
+  const res = await gated((extra, credentials) => call(`${gateway}/v1/products/${encodeURIComponent(productId)}`, {
     method: 'GET',
-    headers: { Authorization: `Bearer ${vt}`, Accept: 'application/json' },
-  });
+    headers: { Authorization: `Bearer ${vt}`, Accept: 'application/json', ...extra },
+  }, false, credentials));
   if (!res.ok) throw await problem(res);
   return json(res);
 }

@@ -195,8 +195,10 @@ describe('h5 envelope: the bundles', function () {
     expect(assets.get('envelope-forge.js')!.body.toString()).to.not.match(ecdhCode);
     const app = assets.get('app.js')!;
     expect(app.body.toString()).to.match(ecdhCode);
-    // A budget (about 7.8 KB gzipped with ECDH-ES+A256KW and the provider page of issue 14): the page's whole script.
-    expect(gzippedSize(app)).to.be.below(8 * 1024);
+    // A budget: about 7.8 KB gzipped with ECDH-ES+A256KW and the provider page of issue 14, and
+    // 0.3 KB for the proof-of-work gate's hook of issue 13. What only some pages need is a chunk
+    // of its own, loaded on demand: envelope-forge.js, second-factor.js (issue 11), challenge.js.
+    expect(gzippedSize(app)).to.be.below(8.5 * 1024);
   });
 });
 
