@@ -11,6 +11,7 @@ import { mountProductApiPublic } from '../flows/product-api/public.ts';
 import { mountTokenAdminPublic } from '../flows/token-admin/public.ts';
 import { mountAccessTokenPublic } from '../flows/access-token/public.ts';
 import { mountKeysPublic } from '../flows/keys/public.ts';
+import { mountCountersignPublic } from '../flows/countersign/public.ts';
 import type { GatewayDeps } from '../flows/deps.ts';
 import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
 
@@ -54,6 +55,7 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   mountVisitTokenPublic(router, deps, { browserCors });
   mountProductApiPublic(router, deps, { browserCors, visitTokens });
   mountTokenAdminPublic(router, deps, { visitTokens });
+  mountCountersignPublic(router, deps, { browserCors, visitTokens });
 
   return createService(router, deps.log);
 }

@@ -16,6 +16,7 @@ import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
+import * as CS from '../flows/countersign/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -65,6 +66,8 @@ export interface BrokerConfig {
    * on the VT exchange, per VT on product calls; an absent one is off.
    */
   rateLimits: RateLimits;
+  /** The countersign flow's lifetimes and per-user limit (flows/countersign/settings.ts). */
+  countersign: CS.CountersignConfig;
 }
 
 /**
@@ -81,6 +84,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ...VISIT_TOKEN_SETTINGS,
   ...HTTP_SETTINGS,
   ...RATE_LIMIT_SETTINGS,
+  ...CS.COUNTERSIGN_SETTINGS,
   ...S.DEMO_SETTINGS,
   ...LOG_SETTINGS,
 ]);
@@ -137,5 +141,11 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     demoAppId: S.DEMO_APP_ID.read(env),
     trustedProxies: Object.freeze(trustedProxies) as string[],
     rateLimits: readRateLimits(env),
+    countersign: Object.freeze({
+      ttlSeconds: CS.COUNTERSIGN_TTL_SECONDS.read(env),
+      pollIntervalSeconds: CS.COUNTERSIGN_POLL_INTERVAL_SECONDS.read(env),
+      applicationsPerWindow: CS.COUNTERSIGN_APPLICATIONS_PER_WINDOW.read(env),
+      windowSeconds: CS.COUNTERSIGN_WINDOW_SECONDS.read(env),
+    }),
   });
 }

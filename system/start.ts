@@ -104,10 +104,10 @@ async function drainInOrder(servers: Partial<Record<ComponentName, http.Server>>
  * ask for the HTTP path): each flow's client of its seam (flows/<flow>/seam.ts), on one pool.
  */
 async function authOverHttp(client: InternalClient): Promise<AuthServices> {
-  const [{ accessTokenClient }, { visitTokenClient }, { keysClient }] = await Promise.all([
-    import('../flows/access-token/seam.ts'), import('../flows/visit-token/seam.ts'), import('../flows/keys/seam.ts'),
+  const [{ accessTokenClient }, { visitTokenClient }, { keysClient }, { countersignClient }] = await Promise.all([
+    import('../flows/access-token/seam.ts'), import('../flows/visit-token/seam.ts'), import('../flows/keys/seam.ts'), import('../flows/countersign/seam.ts'),
   ]);
-  return { accessTokens: accessTokenClient(client), visitTokens: visitTokenClient(client), keys: keysClient(client) };
+  return { accessTokens: accessTokenClient(client), visitTokens: visitTokenClient(client), keys: keysClient(client), countersign: countersignClient(client) };
 }
 
 /** Starts the chosen components; see SystemOptions for the defaults. */
