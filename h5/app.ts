@@ -11,6 +11,7 @@ import type { VisitTokenClaims } from '../protocol/visit-token.ts';
 import type { Asset } from './bundle.ts';
 import { renderNotFoundPage, renderProductPage } from './page.ts';
 import { findProduct } from './products.ts';
+import { mountPaymentRoute, type GrantRedeemer } from './payments.ts';
 
 export interface H5Deps {
   gatewayUrl: string;
@@ -88,7 +89,7 @@ export function createH5App(deps: H5Deps): Koa {
  * backend verifies it offline (signature against the broker's JWKS, typ, alg, iss, exp, and `aud`
  * naming this product), and takes the viewer from its claims. Internal only.
  */
-export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier }): Koa<RequestState> {
+export function createProductBackendApp(deps: { internalToken: string; log: Logger; visitTokens: VisitTokenVerifier; grants?: GrantRedeemer }): Koa<RequestState> {
   const router: AppRouter = new Router();
   router.get('/healthz', async function health(ctx) {
     ctx.body = { status: 'ok' };
@@ -114,5 +115,7 @@ export function createProductBackendApp(deps: { internalToken: string; log: Logg
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ...product, viewer: { userId: ctx.state.vt.sub, appId: ctx.state.vt.app } };
   });
+  // The demo action "Confirm payment" (countersign flow): h5/payments.ts.
+  mountPaymentRoute(router, deps);
   return createService(router, deps.log);
 }

@@ -170,10 +170,10 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     const apps: Partial<Record<ComponentName, Koa<RequestState>>> = {};
 
     if (components.has('products')) {
-      const [{ createVisitTokenVerifier }, { createProductBackendApp }] = await Promise.all([import('../sdk/vt-verifier.ts'), import('../h5/app.ts')]);
+      const [{ createVisitTokenVerifier }, { createProductBackendApp }, { redeemAtGateway }] = await Promise.all([import('../sdk/vt-verifier.ts'), import('../h5/app.ts'), import('../h5/payments.ts')]);
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
       const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
-      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens });
+      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens, grants: redeemAtGateway(urls.gateway) });
     }
     let authServices: AuthServices | undefined;
     if (components.has('auth')) {
