@@ -15,6 +15,7 @@ import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
+import { offerPaymentConfirmation } from './countersign.ts';
 
 interface PageConfig {
   gateway: string;
@@ -84,6 +85,8 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
     if (!session.vt) session.vt = await exchange(config, session);
     const product = parseProduct(await fetchProduct(config.gateway, config.productId, session.vt));
     showProduct(root, product);
+    // The demo action "Confirm payment" (countersign flow), only where WebCrypto and a relay bridge exist.
+    if (product.price && window.crypto?.subtle && window.countersignRelay) offerPaymentConfirmation(root, { gateway: config.gateway, productId: config.productId, vt: session.vt, ...product.price, payee: product.name });
   } catch (e) {
     const error = toPageError(e);
     if (error.code === 'at_invalid') session.at = null;
