@@ -38,7 +38,7 @@ export const PROBLEMS = {
   headers_too_large: { status: 431, title: 'The request headers are too large' },
   request_timeout: { status: 408, title: 'The request was not received in time' },
   rate_limited: { status: 429, title: 'Too many requests' },
-  relay_invalid: { status: 401, title: 'The relay request is not valid', challenge: 'CountersignRelay realm="h5-broker"' },
+  relay_invalid: { status: 401, title: 'The relay request is not valid', challenge: 'Countersign realm="h5-broker"' },
   device_key_invalid: { status: 403, title: 'The device key is unknown, revoked or not this user\'s' },
   tbs_invalid: { status: 400, title: 'The signed object is not one this server signed' },
   countersign_invalid: { status: 400, title: 'The countersignature does not verify' },

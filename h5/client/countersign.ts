@@ -10,6 +10,7 @@
  *
  * Kept out of app.ts and render.ts (one call from app.ts): its own section below the product.
  */
+import { friendlyMessage } from './errors.ts';
 import { canonicalParams, COUNTERSIGN_PATHS, COUNTERSIGNATURE_TYP, TBS_TYP, type Application, type TbsClaims } from '../../protocol/countersign.ts';
 
 /** The near link the native host (the WebView's bridge to the authorization device) offers. */
@@ -179,6 +180,9 @@ export function offerPaymentConfirmation(root: HTMLElement, offer: PaymentOffer)
     });
     const body = (await res.json().catch(() => ({}))) as { status?: string; code?: string };
     if (res.status === 200 && body.status === 'confirmed') setState('confirmed', `Payment confirmed: ${params.amount} ${params.currency} to ${params.payee}.`);
-    else setState('failed', `Not confirmed (${body.code ?? res.status}).`);
+    else {
+      section.dataset.code = body.code ?? String(res.status);
+      setState('failed', `Not confirmed: ${friendlyMessage(body.code ?? '').title}.`);
+    }
   }
 }
