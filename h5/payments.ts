@@ -12,7 +12,7 @@ import { VisitTokenRejected, type VisitTokenVerifier } from '../sdk/vt-verifier.
 import { COUNTERSIGN_PATHS } from '../protocol/countersign.ts';
 
 /** Redeems a grant at the broker; its answer, or the broker's problem thrown as Problem. */
-export type GrantRedeemer = (request: { grant: unknown; operation: string; params: Record<string, string>; level: 1 | 2 }, requestId?: string) => Promise<Record<string, unknown>>;
+export type GrantRedeemer = (request: { grant: unknown; operation: string; params: Record<string, string>; level: 1 | 2; app: string; sub: string }, requestId?: string) => Promise<Record<string, unknown>>;
 
 /** A GrantRedeemer over HTTP: `POST /v1/countersign/grants/redeem` on the gateway. */
 export function redeemAtGateway(gatewayUrl: string): GrantRedeemer {
@@ -56,8 +56,9 @@ export function mountPaymentRoute(router: AppRouter, deps: { internalToken: stri
     // The backend names the operation and the exact parameters it will act on; the broker
     // refuses a grant for anything else, and spends it once.
     const level = Number(amount) > LEVEL_2_ABOVE ? 2 : 1;
-    const redeemed = await deps.grants({ grant, operation: 'payment.confirm', params: { amount, currency, payee }, level }, ctx.state.requestId);
-    if (redeemed.sub !== vt.sub || redeemed.app !== vt.app) throw new Problem('forbidden', 'The grant was approved by another user.');
+    // Only a grant of the user whose VT came with the call; the broker refuses another's without spending it.
+    const redeemed = await deps.grants({ grant, operation: 'payment.confirm', params: { amount, currency, payee }, level, app: vt.app, sub: vt.sub }, ctx.state.requestId);
+    if (redeemed.sub !== vt.sub || redeemed.app !== vt.app) throw new Problem('grant_invalid', 'The grant was approved by another user.');
     deps.log.info({ reqId: ctx.state.requestId, acr: redeemed.acr, serial: redeemed.serial }, 'payment confirmed on a countersign grant');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'confirmed', amount, currency, payee, acr: redeemed.acr, serial: redeemed.serial };

@@ -412,6 +412,8 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
       }
       const t = now();
       if (typeof claims.jti !== 'string' || !ID_RE.test(claims.jti) || typeof claims.exp !== 'number' || claims.exp <= t || claims.iss !== deps.config.issuer) throw P.grant();
+      // A backend that names the user it acts for gets a grant of that user only (and spends nothing else).
+      if ((body.sub !== undefined && body.sub !== claims.sub) || (body.app !== undefined && body.app !== claims.app)) throw P.grant();
       const { op, params } = checkOperation(body.operation, body.params);
       if (op !== claims.op || paramsDigest(params) !== claims.pd) throw P.mismatch();
       const required = body.level === undefined ? 1 : body.level;

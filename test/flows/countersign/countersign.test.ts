@@ -9,6 +9,7 @@ import { Problem } from '../../../platform/http/problem.ts';
 import { createCountersignService } from '../../../flows/countersign/service.ts';
 import { expect } from 'chai';
 import { connectTestRedis } from '../../support/env.ts';
+import { MemoryStore } from '../../../platform/store/index.ts';
 import { useTestSystem } from '../../support/system.ts';
 import { http } from '../../support/clients.ts';
 import { BrokerRefusal } from '../../../flows/countersign/relay.ts';
@@ -151,6 +152,10 @@ describe('countersign: the flow over the gateway (Redis)', function () {
       expect(res.status).to.equal(409);
       expect(res.data.code).to.equal('params_mismatch');
     }
+    // Another user's VT cannot spend it either.
+    const other = await newUser(gw());
+    const stolen = await confirmPayment(gw(), other.vt, { ...PAYMENT, grant: relayed.grant });
+    expect([stolen.status, stolen.data.code]).to.deep.equal([403, 'grant_invalid']);
     expect((await confirmPayment(gw(), user.vt, { ...PAYMENT, grant: relayed.grant })).status).to.equal(200);
   });
 
@@ -321,5 +326,22 @@ describe('countersign: the flow over the gateway (Redis)', function () {
     expect(ok).to.have.length(1);
     expect(ok[0]!.data).to.include({ status: 'redeemed', sub: user.userId, amount: '42.50' });
     expect(new Set(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.data.code}`))).to.deep.equal(new Set(['409 countersign_replayed']));
+  });
+});
+
+describe('countersign: gateway and auth over HTTP (the seam\'s client)', function () {
+  this.timeout(60_000);
+  const s = useTestSystem(() => new MemoryStore(), { system: { authTransport: 'http' } });
+
+  it('approves and redeems once, and auth\'s refusals reach the relay with their codes', async function () {
+    const gw = s.system.urls.gateway;
+    const user = await newUser(gw, 'cs-http');
+    const { relayed } = await authorize(user.device(), user.relay(), user.device().application('payment.confirm', PAYMENT));
+    expect(relayed.status).to.equal('approved');
+    expect((await confirmPayment(gw, user.vt, { ...PAYMENT, grant: relayed.grant })).status).to.equal(200);
+    const again = await redeem(gw, relayed.grant);
+    expect([again.status, again.data.code]).to.deep.equal([409, 'countersign_replayed']);
+    const { aid } = await apply(user);
+    expect(await refusal(user.relay().call('poll', { auth_req_id: aid }))).to.deep.equal({ status: 400, code: 'authorization_pending' });
   });
 });
