@@ -13,6 +13,7 @@ import { randomBytesPooled } from '../../platform/crypto/random.ts';
 import { TOMBSTONE_PREFIX } from '../../platform/store/index.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import type { AuthDeps } from '../deps.ts';
+import { audit } from '../audit.ts';
 import { findVisitToken, verifyVisitToken } from '../visit-token/records.ts';
 import {
   canonicalParams, COUNTERSIGN_PATHS, COUNTERSIGNATURE_TYP, DECISION_TYP, GRANT_TYP, LEVEL_ACR, OPERATIONS, RELAY_REQUEST_TYP, TBS_TYP,
@@ -276,7 +277,7 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
       return { status: 'set' };
     },
 
-    async apply({ body: outer }) {
+    async apply({ body: outer }, requestId) {
       const { relay, body } = await relayRequest('apply', outer);
       const a = body.application as Record<string, unknown> | undefined;
       if (!a || typeof a !== 'object') throw P.bad('application is required.');
@@ -289,6 +290,7 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
       // Per user, whichever relay asks: a flood of applications (push-bombing) stops here.
       const limit = await store.rateLimit(`cs-rate:${owner.app}:${owner.sub}`, cfg.applicationsPerWindow, cfg.windowSeconds * 1000);
       if (!limit.allowed) {
+        audit(deps.log, 'rate.limited', { policy: 'countersign', route: 'POST /v1/countersign/applications', appId: owner.app, retryAfter: Math.ceil(limit.retryAfterMs / 1000), reqId: requestId });
         throw new Problem('rate_limited', 'Too many countersign applications for this user; try again after Retry-After.', { headers: { 'Retry-After': String(Math.ceil(limit.retryAfterMs / 1000)) } });
       }
       const aid = newId();
@@ -308,7 +310,7 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
       return { auth_req_id: aid, tbs, expires_in: cfg.ttlSeconds, interval: cfg.pollIntervalSeconds };
     },
 
-    async countersign({ body: outer }) {
+    async countersign({ body: outer }, requestId) {
       const { relay, body } = await relayRequest('countersign', outer);
       const aid = body.auth_req_id;
       if (typeof aid !== 'string' || !ID_RE.test(aid)) throw P.expired();
@@ -325,6 +327,7 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
         }
       } catch (err) {
         if (!(err instanceof Problem)) throw err;
+        audit(deps.log, 'countersign.refused', { appId: rec.app, aid, code: err.code, reqId: requestId });
         // A refused countersignature voids the application: nothing of it can be approved any more.
         await store.consume(appKey(aid), { tombstone: `${TOMBSTONE_PREFIX}refused:${err.code}`, ttlSeconds: cfg.ttlSeconds, now: now(), require: { typ: 'cs-app' } });
         throw err;
@@ -362,7 +365,7 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
       throw P.expired();
     },
 
-    async decide({ body: outer }) {
+    async decide({ body: outer }, requestId) {
       const { relay, body } = await relayRequest('decide', outer);
       const aid = body.auth_req_id;
       if (typeof aid !== 'string' || !ID_RE.test(aid)) throw P.expired();
@@ -396,11 +399,12 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
       });
       if (result.outcome === 'used') throw P.replayed();
       if (result.outcome !== 'consumed') throw P.expired();
+      audit(deps.log, 'countersign.approved', { appId: rec.app, userId: rec.sub, aid, acr: claims.acr, reqId: requestId });
       const receipt: Receipt = { tbs: rec.tbs, countersignature: rec.cs!, decision: body.decision as string, deviceJwk: device.jwk, relayJwk: relay.jwk };
       return { auth_req_id: aid, status: 'approved', grant, receipt };
     },
 
-    async redeem({ body }) {
+    async redeem({ body }, requestId) {
       let claims: GrantClaims;
       try {
         const jws = parseJws(body.grant, GRANT_TYP);
@@ -436,6 +440,7 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
       const result = await store.consume(grantKey(claims.jti), { tombstone: `${TOMBSTONE_PREFIX}redeemed`, ttlSeconds: cfg.ttlSeconds, now: t, require: { typ: 'cs-grant' } });
       if (result.outcome === 'used') throw P.replayed();
       if (result.outcome !== 'consumed') throw P.grant();
+      audit(deps.log, 'countersign.redeemed', { appId: claims.app, aid: claims.aid, acr: claims.acr, reqId: requestId });
       return {
         status: 'redeemed', acr: claims.acr, app: claims.app, sub: claims.sub, op: claims.op, serial: claims.serial, aid: claims.aid,
         ...(claims.amount !== undefined && { amount: claims.amount }),

@@ -10,7 +10,7 @@ import { createCountersignService } from '../../../flows/countersign/service.ts'
 import { expect } from 'chai';
 import { connectTestRedis } from '../../support/env.ts';
 import { MemoryStore } from '../../../platform/store/index.ts';
-import { useTestSystem } from '../../support/system.ts';
+import { LogCapture, useTestSystem } from '../../support/system.ts';
 import { http } from '../../support/clients.ts';
 import { BrokerRefusal } from '../../../flows/countersign/relay.ts';
 import { DeviceRefusal, generateDeviceKey } from '../../../flows/countersign/device.ts';
@@ -331,7 +331,8 @@ describe('countersign: the flow over the gateway (Redis)', function () {
 
 describe('countersign: gateway and auth over HTTP (the seam\'s client)', function () {
   this.timeout(60_000);
-  const s = useTestSystem(() => new MemoryStore(), { system: { authTransport: 'http' } });
+  const logs = new LogCapture();
+  const s = useTestSystem(() => new MemoryStore(), { system: { authTransport: 'http' }, log: logs.logger });
 
   it('approves and redeems once, and auth\'s refusals reach the relay with their codes', async function () {
     const gw = s.system.urls.gateway;
@@ -343,5 +344,10 @@ describe('countersign: gateway and auth over HTTP (the seam\'s client)', functio
     expect([again.status, again.data.code]).to.deep.equal([409, 'countersign_replayed']);
     const { aid } = await apply(user);
     expect(await refusal(user.relay().call('poll', { auth_req_id: aid }))).to.deep.equal({ status: 400, code: 'authorization_pending' });
+    // Audit lines for the approval and the redemption, and none holds a signed object or the grant.
+    const events = logs.lines.filter((l) => typeof l.audit === 'string' && String(l.audit).startsWith('countersign.')).map((l) => l.audit);
+    expect(events).to.include.members(['countersign.approved', 'countersign.redeemed']);
+    const grant = relayed.grant as string;
+    expect(logs.raw.some((line) => line.includes(grant.split('.')[2]!) || line.includes((relayed.receipt as Receipt).tbs.split('.')[2]!))).to.equal(false);
   });
 });
