@@ -31,6 +31,19 @@ export interface PaymentOffer {
 }
 
 const enc = new TextEncoder();
+
+/** Every gateway call as the page's others (gateway-api.ts): no cookies, no Referer, no cache, 15 s at most. */
+async function call(url: string, init: RequestInit = {}): Promise<Response> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 15_000);
+  try {
+    return await fetch(url, { ...init, credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store', signal: controller.signal });
+  } catch {
+    throw new Error('network_error');
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const b64u = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 function fromB64u(s: string): Uint8Array<ArrayBuffer> {
   const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
@@ -54,7 +67,7 @@ function ensureDeviceKey(offer: PaymentOffer): Promise<DeviceKey> {
     const pair = (await crypto.subtle.generateKey(ECDSA, false, ['sign', 'verify'])) as CryptoKeyPair;
     const jwk = await crypto.subtle.exportKey('jwk', pair.publicKey);
     const kid = await sha256(JSON.stringify({ crv: 'P-256', kty: 'EC', x: jwk.x, y: jwk.y }));
-    const res = await fetch(`${offer.gateway}${COUNTERSIGN_PATHS.registerKey}`, {
+    const res = await call(`${offer.gateway}${COUNTERSIGN_PATHS.registerKey}`, {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${offer.vt}` },
       body: JSON.stringify({ kind: 'device', jwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } }),
     });
@@ -68,7 +81,7 @@ function ensureDeviceKey(offer: PaymentOffer): Promise<DeviceKey> {
 /** The broker's signing keys, read from the JWKS while online and pinned for the offline check. */
 function pinServerKeys(gateway: string): Promise<Map<string, CryptoKey>> {
   pinned ??= (async () => {
-    const jwks = (await (await fetch(`${gateway}/.well-known/jwks.json`)).json()) as { keys: { use?: string; kid: string; kty: string; crv: string; x: string; y: string }[] };
+    const jwks = (await (await call(`${gateway}/.well-known/jwks.json`)).json()) as { keys: { use?: string; kid: string; kty: string; crv: string; x: string; y: string }[] };
     const keys = new Map<string, CryptoKey>();
     for (const k of jwks.keys.filter((k) => k.use === 'sig' && k.kty === 'EC' && k.crv === 'P-256')) {
       keys.set(k.kid, await crypto.subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x: k.x, y: k.y }, ECDSA, false, ['verify']));
@@ -128,7 +141,11 @@ export function offerPaymentConfirmation(root: HTMLElement, offer: PaymentOffer)
 
   button.addEventListener('click', () => {
     button.disabled = true;
-    void confirm().catch((e: Error) => setState('failed', `Not confirmed (${e.message}).`)).finally(() => (button.disabled = false));
+    delete section.dataset.code;
+    void confirm().catch((e: Error) => {
+      section.dataset.code = e.message;
+      setState('failed', `Not confirmed: ${friendlyMessage(e.message).title}.`);
+    }).finally(() => (button.disabled = false));
   });
 
   async function confirm(): Promise<void> {
@@ -174,7 +191,7 @@ export function offerPaymentConfirmation(root: HTMLElement, offer: PaymentOffer)
     const result = await toRelay(bridge, { type: 'countersignature', auth_req_id: answer.auth_req_id, countersignature: `${input}.${b64u(signature)}` });
     if (result.status !== 'approved' || typeof result.grant !== 'string') return setState('failed', `Not confirmed (${String(result.code ?? result.status)}).`);
     // Online again: the product backend acts on the grant, which the broker redeems once.
-    const res = await fetch(`${offer.gateway}/v1/products/${encodeURIComponent(offer.productId)}/payments`, {
+    const res = await call(`${offer.gateway}/v1/products/${encodeURIComponent(offer.productId)}/payments`, {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${offer.vt}` },
       body: JSON.stringify({ ...params, grant: result.grant }),
     });
