@@ -20,7 +20,7 @@ import {
   type CountersignLevel, type CountersignOp, type CountersignOperation, type GrantClaims, type Receipt, type TbsClaims,
 } from '../../protocol/countersign.ts';
 import { es256Sign, jsonPayload, JwsError, keyOfJwk, MAX_COUNTERSIGN_JWS_LENGTH, parseJws, publicP256Jwk, sha256b64u, verifyParsed } from './jws.ts';
-import { createStoreKeyRegistry, isActiveKeyOf, KID_RE, type KeyRegistry, type Owner, type RegisteredKey } from './registry.ts';
+import { createStoreKeyRegistry, isActiveKeyOf, type KeyRegistry, type Owner, type RegisteredKey } from './registry.ts';
 import { checkPassword, isAcceptablePassword, setPassword } from './password.ts';
 import { COUNTERSIGN_DEFAULTS, type CountersignConfig } from './settings.ts';
 import { COUNTERSIGN_OPS, COUNTERSIGN_ROUTES, type CountersignAnswer, type CountersignRequest, type CountersignService } from './seam.ts';
@@ -467,4 +467,3 @@ export function mountCountersignService(router: AppRouter, service: CountersignS
   }
 }
 
-export { KID_RE };

@@ -15,7 +15,9 @@ import { startTestSystem } from '../support/system.ts';
 import { channelPair } from '../../flows/countersign/channel.ts';
 import { generateDeviceKey } from '../../flows/countersign/device.ts';
 import { Relay } from '../../flows/countersign/relay.ts';
-import { COUNTERSIGN_PATHS } from '../../protocol/countersign.ts';
+import { createHash } from 'node:crypto';
+import { canonicalParams, COUNTERSIGN_PATHS, TBS_TYP } from '../../protocol/countersign.ts';
+import { es256Sign } from '../../flows/countersign/jws.ts';
 import { fullFlow } from '../support/clients.ts';
 import { registerKey } from '../flows/countersign/support.ts';
 
@@ -83,6 +85,40 @@ describe('H5 page in Chromium: confirm a payment with the device (countersign)',
     expect(requests).to.include('POST /v1/products/city-pass/payments');
     for (const op of ['apply', 'countersign', 'poll', 'decide', 'redeem'] as const) expect(requests).to.not.include(`POST ${COUNTERSIGN_PATHS[op]}`);
     expect(errors).to.deep.equal([]);
+    await context.close();
+  });
+
+  it('an object the relay forged (not signed by a pinned key) is refused by the page: nothing signed, nothing paid', async function () {
+    const gw = system.urls.gateway;
+    const userId = `cs-browser-forged-${Date.now()}`;
+    const forger = generateDeviceKey();
+    const seenByRelay: Record<string, unknown>[] = [];
+    const context = await browser.newContext();
+    await context.exposeBinding('countersignRelay', async (_source, message: string) => {
+      const msg = JSON.parse(message) as Record<string, unknown>;
+      seenByRelay.push(msg);
+      if (msg.type !== 'application') return '{}';
+      // A relay that makes up the object itself: the right claims, its own key, the broker's kid.
+      const jwks = (await (await fetch(`${gw}/.well-known/jwks.json`)).json()) as { keys: { use: string; kid: string }[] };
+      const kid = jwks.keys.find((k) => k.use === 'sig')!.kid;
+      const a = msg.application as Record<string, unknown> & { params: Record<string, string> };
+      const now = Math.floor(Date.now() / 1000);
+      const claims = {
+        iss: gw, aid: 'A'.repeat(22), app: a.app, sub: a.sub, op: a.operation, pd: createHash('sha256').update(canonicalParams(a.params)).digest('base64url'),
+        ...a.params, serial: a.serial, relay: forger.kid, kid: a.kid, nonce: 'N'.repeat(22), level: 1, iat: now, exp: now + 300,
+      };
+      return JSON.stringify({ type: 'tbs', auth_req_id: claims.aid, tbs: es256Sign({ typ: TBS_TYP, kid }, claims, forger.privateKey) });
+    });
+    const page = await context.newPage();
+    const token = await demoClient(gw).requestAccessToken({ userId, productId: 'city-pass' });
+    await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+    await page.click('#countersign-confirm');
+    await page.waitForSelector('#countersign[data-state="failed"], #countersign[data-state="review"]', { timeout: 30_000 });
+    expect(await page.getAttribute('#countersign', 'data-state')).to.equal('failed');
+    expect(await page.textContent('.countersign-status')).to.equal('Not confirmed: the request to sign was not genuine.');
+    expect(await page.$('#countersign-sign')).to.equal(null);
+    expect(seenByRelay.map((m) => m.type)).to.deep.equal(['application', 'refused']);
     await context.close();
   });
 });
