@@ -8,7 +8,7 @@
  * In-process: `new Relay(...).serve(channel)`. As a program of its own (`npm run relay`), it
  * starts the device as a child process and speaks to it over the child's stdin/stdout only:
  *
- *   npm run relay -- --gateway http://127.0.0.1:8080 --key relay-key.json -- <device command ...>
+ *   npm run relay -- --gateway http://127.0.0.1:8080 --key relay-key.json [--refuse] -- <device command ...>
  *
  * where relay-key.json holds the relay's private P-256 JWK (registered beforehand with the user's
  * VT: `POST /v1/countersign/keys` with `"kind": "relay"`).
@@ -145,7 +145,15 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const relay = new Relay({ gateway: gateway.replace(/\/+$/, ''), key: deviceKeyFromPrivateJwk(JSON.parse(readFileSync(keyFile, 'utf8'))) });
+  const refuse = own.includes('--refuse');
+  const relay = new Relay({
+    gateway: gateway.replace(/\/+$/, ''), key: deviceKeyFromPrivateJwk(JSON.parse(readFileSync(keyFile, 'utf8'))),
+    // The relay's screen: what the broker verified, and the relay's answer (`--refuse` refuses).
+    decide: (shown) => {
+      process.stderr.write(`relay: ${shown.status} ${shown.operation} ${shown.amount ?? ''} ${shown.currency ?? ''} to ${shown.payee ?? '-'} (level ${shown.level}): ${refuse ? 'refused' : 'approved'}\n`);
+      return !refuse;
+    },
+  });
   // The device's only link: its stdin and stdout. Its stderr passes through for diagnostics.
   const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   const outcome = await relay.serve(lineChannel(child.stdout!, child.stdin!));

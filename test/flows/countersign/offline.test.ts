@@ -68,6 +68,8 @@ describe('countersign: the relay program with an offline device (no route to the
     const deviceOutcome = lines(out.stderr).find((l) => l.type === 'done');
     expect(out.code, out.stderr).to.equal(0);
     expect(relayOutcome).to.deep.include({ status: 'approved' });
+    // The relay showed what the broker verified before it approved.
+    expect(out.stderr).to.include('relay: verified payment.confirm 42.50 EUR to Lisbon Transit SA (level 1): approved');
     // The device could not reach the gateway, yet its countersigned payment was approved.
     expect(deviceOutcome).to.deep.include({ probe: 'unreachable', status: 'approved' });
     const paid = await confirmPayment(gw, user.vt, { ...PAYMENT, grant: deviceOutcome!.grant });
