@@ -64,6 +64,9 @@ interface GrantRecord {
   rs: string;
 }
 
+/** The refusals of a countersignature that void its application (PSD2: any failure voids the code). */
+const VOIDING_CODES: ReadonlySet<string> = new Set(['countersign_invalid', 'tbs_invalid', 'device_key_invalid', 'level_not_met', 'authorization_failed']);
+
 const newId = () => randomBytesPooled(16).toString('base64url');
 
 function parseRecord<T extends { typ: string }>(raw: string | null, typ: T['typ']): T | undefined {
@@ -326,7 +329,8 @@ export function createCountersignService(deps: AuthDeps, opts: CountersignServic
           if (!pw || !(await checkPassword(store, rec, pw))) throw P.failed();
         }
       } catch (err) {
-        if (!(err instanceof Problem)) throw err;
+        // Only a refusal voids the application; a store or key-set failure leaves it as it was.
+        if (!(err instanceof Problem) || !VOIDING_CODES.has(err.code)) throw err;
         audit(deps.log, 'countersign.refused', { appId: rec.app, aid, code: err.code, reqId: requestId });
         // A refused countersignature voids the application: nothing of it can be approved any more.
         await store.consume(appKey(aid), { tombstone: `${TOMBSTONE_PREFIX}refused:${err.code}`, ttlSeconds: cfg.ttlSeconds, now: now(), require: { typ: 'cs-app' } });
