@@ -29,8 +29,6 @@ export function deviceKeyFromPrivateJwk(jwk: JsonWebKey): DeviceKey {
   return { privateKey, jwk: pub, kid: jwkThumbprint(pub) };
 }
 
-
-
 /** A new P-256 key pair for a device or a relay. */
 export function generateDeviceKey(): DeviceKey {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
