@@ -26,11 +26,12 @@ const FLOW_USES = {
   'product-api': ['visit-token/checker.ts', 'visit-token/records.ts', 'rate-limit/limiter.ts'],
   'rate-limit': [],
   'token-admin': ['apps/registry.ts', 'visit-token/checker.ts', 'visit-token/records.ts'],
+  countersign: ['visit-token/checker.ts', 'visit-token/records.ts', 'product-api/public.ts'],
   'visit-token': ['access-token/records.ts', 'apps/profile.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts'],
 };
 const FLOW_SHARED = ['^flows/deps[.]ts$', '^flows/audit[.]ts$'];
 /** flows/deps.ts wires the flows together: it may name the shared services' types. */
-const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts', 'binding/settings.ts', 'challenge/settings.ts'];
+const DEPS_USES = ['apps/registry.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts', 'access-token/seam.ts', 'visit-token/seam.ts', 'keys/seam.ts', 'binding/settings.ts', 'challenge/settings.ts', 'countersign/seam.ts', 'countersign/settings.ts'];
 
 const esc = (s) => s.replace(/[.]/g, '[.]');
 const dir = (names) => `^(${names.join('|')})/`;

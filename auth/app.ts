@@ -7,6 +7,7 @@ import type { AppRouter, RequestState } from '../platform/http/state.ts';
 import { mountVisitTokenService } from '../flows/visit-token/service.ts';
 import { mountAccessTokenService } from '../flows/access-token/service.ts';
 import { mountKeysService } from '../flows/keys/service.ts';
+import { mountCountersignService } from '../flows/countersign/service.ts';
 import type { AuthDeps, AuthServices } from '../flows/deps.ts';
 import { createAuthService } from './service.ts';
 
@@ -34,6 +35,7 @@ export function createAuthApp(deps: AuthDeps, services: AuthServices = createAut
   mountKeysService(router, services.keys, internal);
   mountAccessTokenService(router, services.accessTokens, internal);
   mountVisitTokenService(router, services.visitTokens, internal);
+  mountCountersignService(router, services.countersign, internal);
 
   return createService(router, deps.log);
 }

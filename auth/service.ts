@@ -8,6 +8,7 @@
 import { createAccessTokenService } from '../flows/access-token/service.ts';
 import { createVisitTokenService } from '../flows/visit-token/service.ts';
 import { createKeysService } from '../flows/keys/service.ts';
+import { createCountersignService } from '../flows/countersign/service.ts';
 import type { AuthDeps, AuthServices } from '../flows/deps.ts';
 
 export function createAuthService(deps: AuthDeps): AuthServices {
@@ -15,5 +16,6 @@ export function createAuthService(deps: AuthDeps): AuthServices {
     accessTokens: createAccessTokenService(deps),
     visitTokens: createVisitTokenService(deps),
     keys: createKeysService(deps),
+    countersign: createCountersignService(deps),
   };
 }

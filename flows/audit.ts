@@ -12,7 +12,10 @@ export type AuditEvent =
   | 'signature.rejected'
   | 'envelope.rejected'
   | 'issuance.refused'
-  | 'rate.limited';
+  | 'rate.limited'
+  | 'countersign.refused'
+  | 'countersign.approved'
+  | 'countersign.redeemed';
 
 /** Writes one audit line (`{audit: event, ...fields}`, message = the event); never a token value. */
 export function audit(log: Logger, event: AuditEvent, fields: Record<string, string | number | undefined>): void {

@@ -10,6 +10,8 @@ import type { VisitTokenService } from './visit-token/seam.ts';
 import type { KeysService } from './keys/seam.ts';
 import type { BindingConfig } from './binding/settings.ts';
 import type { ChallengeConfig } from './challenge/settings.ts';
+import type { CountersignService } from './countersign/seam.ts';
+import type { CountersignConfig } from './countersign/settings.ts';
 
 /**
  * What each flow's two halves need, built once by the deployables: the public half (`public.ts`,
@@ -25,6 +27,7 @@ export interface AuthServices {
   accessTokens: AccessTokenService;
   visitTokens: VisitTokenService;
   keys: KeysService;
+  countersign: CountersignService;
 }
 
 /** What the gateway's actions need; built once by createGatewayApp. */
@@ -61,7 +64,11 @@ export interface GatewayDeps {
 /** What auth's actions need; built once by createApp. */
 export interface AuthDeps {
   /** `issuer`: the gateway's public URL, the `iss` of every VT. */
-  config: { atTtlSeconds: number; vtTtlSeconds: number; internalToken: string; nodeEnv: string; issuer: string };
+  config: {
+    atTtlSeconds: number; vtTtlSeconds: number; internalToken: string; nodeEnv: string; issuer: string;
+    /** The countersign flow's settings; absent: their defaults. */
+    countersign?: CountersignConfig;
+  };
   store: TokenStore;
   registry: AppRegistry;
   /** Encryption keys by `kid`; the first is the one published first. */

@@ -12,6 +12,7 @@ import { mountTokenAdminPublic } from '../flows/token-admin/public.ts';
 import { mountAccessTokenPublic } from '../flows/access-token/public.ts';
 import { mountKeysPublic } from '../flows/keys/public.ts';
 import { mountBindingPublic } from '../flows/binding/public.ts';
+import { mountCountersignPublic } from '../flows/countersign/public.ts';
 import type { GatewayDeps } from '../flows/deps.ts';
 import { createVisitTokenChecker } from '../flows/visit-token/checker.ts';
 import { mountApiDocs } from './api-docs.ts';
@@ -62,6 +63,7 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   mountProductApiPublic(router, deps, { browserCors: challenge.guarded('product', browserCors), visitTokens });
   mountTokenAdminPublic(router, deps, { visitTokens });
   mountBindingPublic(router, deps, { browserCors, visitTokens });
+  mountCountersignPublic(router, deps, { browserCors, visitTokens });
   // The OpenAPI description of the routes above, and the same as a page (docs/openapi.json).
   mountApiDocs(router, deps.config.issuer);
 

@@ -15,6 +15,7 @@ import { pickEncoding } from './bundle.ts';
 import { mountSecondFactorActions } from './second-factor-actions.ts';
 import type { SecondFactorVerifier } from '../sdk/second-factor.ts';
 import { renderBindingPage, renderTokenAppPage } from './binding-pages.ts';
+import { mountPaymentRoute, type GrantRedeemer } from './payments.ts';
 
 export interface H5Deps {
   gatewayUrl: string;
@@ -150,6 +151,8 @@ export function createProductBackendApp(deps: {
   appName?: (appId: string) => string | undefined;
   /** Verifies the second factor's assertions for the actions that need it (flows/binding). */
   secondFactor?: SecondFactorVerifier;
+  /** Redeems a countersign grant before the demo payment is confirmed (flows/countersign). */
+  grants?: GrantRedeemer;
 }): Koa<RequestState> {
   const router: AppRouter = new Router();
   router.get('/healthz', async function health(ctx) {
@@ -184,5 +187,7 @@ export function createProductBackendApp(deps: {
     };
   });
   mountSecondFactorActions(router, deps);
+  // The demo action "Confirm payment" (countersign flow): h5/payments.ts.
+  mountPaymentRoute(router, deps);
   return createService(router, deps.log);
 }

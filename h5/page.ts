@@ -14,6 +14,8 @@ export const H5_ASSETS = {
   envelopeForge: '/h5/assets/envelope-forge.js',
   /** Loaded only by a product that lists actions needing the second factor. */
   secondFactor: '/h5/assets/second-factor.js',
+  /** Loaded only where a native host offers the countersign relay bridge. */
+  countersign: '/h5/assets/countersign.js',
   css: '/h5/assets/app.css',
 } as const;
 
@@ -82,6 +84,7 @@ export function renderProductPage(opts: ProductPageOptions): string {
     `data-product-id="${escapeHtml(opts.productId)}"`,
     `data-forge-src="${escapeHtml(H5_ASSETS.envelopeForge)}"`,
     `data-second-factor-src="${escapeHtml(H5_ASSETS.secondFactor)}"`,
+    `data-countersign-src="${escapeHtml(H5_ASSETS.countersign)}"`,
     ...(opts.returnUrl ? [`data-return-url="${escapeHtml(opts.returnUrl)}"`] : []),
     ...(opts.product ? [`class="${escapeHtml(accentClass(opts.product.accent))}"`] : []),
     'data-state="loading"',

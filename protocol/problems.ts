@@ -42,6 +42,16 @@ export const PROBLEMS = {
   headers_too_large: { status: 431, title: 'The request headers are too large' },
   request_timeout: { status: 408, title: 'The request was not received in time' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  relay_invalid: { status: 401, title: 'The relay request is not valid', challenge: 'Countersign realm="h5-broker"' },
+  device_key_invalid: { status: 403, title: 'The device key is unknown, revoked or not this user\'s' },
+  tbs_invalid: { status: 400, title: 'The signed object is not one this server signed' },
+  countersign_invalid: { status: 400, title: 'The countersignature does not verify' },
+  countersign_replayed: { status: 409, title: 'The application, countersignature or grant was already used' },
+  countersign_expired: { status: 400, title: 'The application is unknown or expired' },
+  level_not_met: { status: 403, title: 'The operation needs a higher authorization level' },
+  authorization_failed: { status: 403, title: 'The authorization was refused' },
+  grant_invalid: { status: 403, title: 'The grant is not valid' },
+  params_mismatch: { status: 409, title: 'The operation or its parameters differ from what was approved' },
   store_unavailable: { status: 503, title: 'The token store is unavailable' },
   upstream_unavailable: { status: 503, otherStatuses: [502], title: 'A service behind the gateway is unavailable' },
   starting: { status: 503, title: 'The service is starting' },
@@ -54,10 +64,12 @@ export const PROBLEMS = {
   binding_clock_skew: { status: 400, title: "The phone's timestamp is outside the allowed window" },
   binding_ticket_invalid: { status: 403, title: 'The stream ticket is unknown, used or for another binding' },
   totp_invalid: { status: 400, title: 'The code is not valid' },
-  authorization_pending: { status: 400, title: 'The binding is still waiting for the phone or the page' },
-  slow_down: { status: 400, title: 'Polling too fast' },
-  expired_token: { status: 400, title: 'The binding has expired' },
-  access_denied: { status: 400, title: 'The binding was refused' },
+  // Polling answers in the vocabulary of RFC 8628 §3.5 and CIBA §11 (both answer them as HTTP 400),
+  // shared by the binding flow's and the countersign flow's polls.
+  authorization_pending: { status: 400, title: 'The authorization is still pending' },
+  slow_down: { status: 400, title: 'Poll more slowly' },
+  expired_token: { status: 400, title: 'The binding or application has expired' },
+  access_denied: { status: 400, title: 'The authorization was refused' },
 } as const satisfies Record<string, ProblemType>;
 
 /** Stable error codes of the v1 contract (docs/errors.md says what each means). */

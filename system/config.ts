@@ -18,6 +18,7 @@ import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
 import { BINDING_CLOCK_WINDOW_SECONDS, BINDING_HEARTBEAT_SECONDS, BINDING_KEK, BINDING_SETTINGS, BINDING_TTL_SECONDS } from '../flows/binding/settings.ts';
 import { CHALLENGE_SETTINGS, readChallengeConfig, type ChallengeConfig } from '../flows/challenge/settings.ts';
+import * as CS from '../flows/countersign/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -73,6 +74,8 @@ export interface BrokerConfig {
   binding: { ttlSeconds: number; heartbeatSeconds: number; clockWindowSeconds: number; kek?: Buffer };
   /** The proof-of-work gate and its pass (flows/challenge); no route is gated unless CHALLENGE_ROUTES names it. */
   challenge: ChallengeConfig;
+  /** The countersign flow's lifetimes and per-user limit (flows/countersign/settings.ts). */
+  countersign: CS.CountersignConfig;
 }
 
 /**
@@ -91,6 +94,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ...RATE_LIMIT_SETTINGS,
   ...BINDING_SETTINGS,
   ...CHALLENGE_SETTINGS,
+  ...CS.COUNTERSIGN_SETTINGS,
   ...S.DEMO_SETTINGS,
   ...LOG_SETTINGS,
 ]);
@@ -155,5 +159,11 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
       kek: BINDING_KEK.read(env),
     }),
     challenge: readChallengeConfig(env),
+    countersign: Object.freeze({
+      ttlSeconds: CS.COUNTERSIGN_TTL_SECONDS.read(env),
+      pollIntervalSeconds: CS.COUNTERSIGN_POLL_INTERVAL_SECONDS.read(env),
+      applicationsPerWindow: CS.COUNTERSIGN_APPLICATIONS_PER_WINDOW.read(env),
+      windowSeconds: CS.COUNTERSIGN_WINDOW_SECONDS.read(env),
+    }),
   });
 }

@@ -105,10 +105,10 @@ async function drainInOrder(servers: Partial<Record<ComponentName, http.Server>>
  * ask for the HTTP path): each flow's client of its seam (flows/<flow>/seam.ts), on one pool.
  */
 async function authOverHttp(client: InternalClient): Promise<AuthServices> {
-  const [{ accessTokenClient }, { visitTokenClient }, { keysClient }] = await Promise.all([
-    import('../flows/access-token/seam.ts'), import('../flows/visit-token/seam.ts'), import('../flows/keys/seam.ts'),
+  const [{ accessTokenClient }, { visitTokenClient }, { keysClient }, { countersignClient }] = await Promise.all([
+    import('../flows/access-token/seam.ts'), import('../flows/visit-token/seam.ts'), import('../flows/keys/seam.ts'), import('../flows/countersign/seam.ts'),
   ]);
-  return { accessTokens: accessTokenClient(client), visitTokens: visitTokenClient(client), keys: keysClient(client) };
+  return { accessTokens: accessTokenClient(client), visitTokens: visitTokenClient(client), keys: keysClient(client), countersign: countersignClient(client) };
 }
 
 /** Starts the chosen components; see SystemOptions for the defaults. */
@@ -185,14 +185,17 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     const apps: Partial<Record<ComponentName, Koa<RequestState>>> = {};
 
     if (components.has('products')) {
-      const [{ createVisitTokenVerifier }, { createProductBackendApp }, { createSecondFactorVerifier }] = await Promise.all([
-        import('../sdk/vt-verifier.ts'), import('../h5/app.ts'), import('../sdk/second-factor.ts'),
+      const [{ createVisitTokenVerifier }, { createProductBackendApp }, { createSecondFactorVerifier }, { redeemAtGateway }] = await Promise.all([
+        import('../sdk/vt-verifier.ts'), import('../h5/app.ts'), import('../sdk/second-factor.ts'), import('../h5/payments.ts'),
       ]);
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
       const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
       // The second factor's assertions are signed with the gateway's binding key (flows/binding).
       const secondFactor = createSecondFactorVerifier({ keysUrl: `${urls.gateway}/v1/binding-keys`, issuer: urls.gateway });
-      apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens, secondFactor, appName: (id) => registry.get(id)?.name });
+      apps.products = createProductBackendApp({
+        internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens, secondFactor,
+        appName: (id) => registry.get(id)?.name, grants: redeemAtGateway(urls.gateway),
+      });
     }
     let authServices: AuthServices | undefined;
     if (components.has('auth')) {

@@ -18,12 +18,14 @@ import { loadChunk } from './script-loader.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
 import type { SealedEnvelope } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
+import type { CountersignChunk } from './countersign.ts';
 
 interface PageConfig {
   gateway: string;
   productId: string;
   forgeSrc: string;
   secondFactorSrc: string;
+  countersignSrc: string;
 }
 
 interface Session {
@@ -55,7 +57,7 @@ function readConfig(): PageConfig | null {
   const data = document.body.dataset;
   const gateway = (data.gateway ?? '').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(gateway) || !data.productId) return null;
-  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js' };
+  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js', countersignSrc: data.countersignSrc || '/h5/assets/countersign.js' };
 }
 
 /**
@@ -96,7 +98,14 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
   try {
     if (!session.vt) session.vt = await exchange(config, session);
     const raw = await fetchProduct(config.gateway, config.productId, session.vt);
-    showProduct(root, parseProduct(raw));
+    const product = parseProduct(raw);
+    showProduct(root, product);
+    // The demo action "Confirm payment" (countersign flow), only where WebCrypto and a relay bridge
+    // exist: a chunk of its own, loaded only then.
+    if (product.price && window.crypto?.subtle && window.countersignRelay) {
+      const chunk = await loadChunk<CountersignChunk>(config.countersignSrc, '__h5Countersign');
+      chunk.offerPaymentConfirmation(root, { gateway: config.gateway, productId: config.productId, vt: session.vt, ...product.price, payee: product.name });
+    }
     // The second-factor actions are a chunk of their own, loaded only for a product that has any.
     if (hasSecondFactorActions(raw)) {
       const chunk = await loadChunk<SecondFactorChunk>(config.secondFactorSrc, '__h5SecondFactor');

@@ -22,6 +22,12 @@ export const GATEWAY_CODES = [
   'store_unavailable',
   'upstream_unavailable',
   'starting',
+  // The "Confirm payment" section (countersign.ts): key registration and the payment's answer.
+  'device_key_invalid',
+  'countersign_replayed',
+  'grant_invalid',
+  'params_mismatch',
+  'level_not_met',
 ] as const satisfies readonly ProblemCode[];
 
 /** The page's own codes, for failures that have no gateway answer behind them. */
@@ -162,6 +168,26 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   config_invalid: {
     title: 'This page is not set up correctly',
     text: 'Please go back to the app and try again later.',
+  },
+  device_key_invalid: {
+    title: 'This device cannot confirm payments',
+    text: 'Its key is not registered to you or was revoked. Register the device again from the app.',
+  },
+  countersign_replayed: {
+    title: 'Already confirmed',
+    text: 'This approval was already used. Start the payment again to confirm it anew.',
+  },
+  grant_invalid: {
+    title: 'The approval is no longer valid',
+    text: 'It expired or could not be checked. Start the payment again.',
+  },
+  params_mismatch: {
+    title: 'The payment changed',
+    text: 'What was approved is not what is being paid. Start the payment again and check the amount and payee.',
+  },
+  level_not_met: {
+    title: 'More confirmation needed',
+    text: 'This payment needs your offline authorization password as well.',
   },
   network_error: FALLBACK,
   bad_response: FALLBACK,
