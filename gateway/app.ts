@@ -25,7 +25,7 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   const browserCors: Middleware = cors({
     origin: (ctx) => (browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
     allowMethods: ['GET', 'POST'],
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'DPoP'],
     exposeHeaders: ['X-Request-Id', 'Retry-After', ...RATE_LIMIT_HEADERS],
     maxAge: 600,
     credentials: false,

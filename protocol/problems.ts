@@ -16,6 +16,8 @@ export interface ProblemType {
 
 const SIGNATURE_CHALLENGE = 'Signature realm="h5-broker"';
 const BEARER_CHALLENGE = 'Bearer realm="h5-broker", error="invalid_token"';
+/** RFC 9449 section 7.1: the DPoP scheme, with the algs a proof may use. */
+const DPOP_CHALLENGE = 'DPoP realm="h5-broker", error="invalid_dpop_proof", algs="ES256"';
 
 export const PROBLEMS = {
   invalid_request: { status: 400, title: 'The request is malformed' },
@@ -26,6 +28,7 @@ export const PROBLEMS = {
   at_invalid: { status: 401, title: 'The access token is unknown, expired or already used', challenge: BEARER_CHALLENGE },
   envelope_invalid: { status: 400, title: 'The envelope cannot be opened' },
   vt_invalid: { status: 401, title: 'The visit token is not valid', challenge: BEARER_CHALLENGE },
+  dpop_invalid: { status: 401, title: 'The DPoP proof is missing or not valid', challenge: DPOP_CHALLENGE },
   forbidden_product: { status: 403, title: 'The product is not allowed for this token or app' },
   unknown_product: { status: 404, title: 'The product does not exist' },
   forbidden: { status: 403, title: 'The caller is not allowed here' },

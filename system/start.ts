@@ -172,7 +172,9 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
     if (components.has('products')) {
       const [{ createVisitTokenVerifier }, { createProductBackendApp }] = await Promise.all([import('../sdk/vt-verifier.ts'), import('../h5/app.ts')]);
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
-      const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
+      // Reached only through the gateway (its internal credential), which checks and spends the
+      // DPoP proof of a bound VT: the backend trusts that check (boundTokens: 'gateway', decision 111).
+      const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], boundTokens: 'gateway', ...opts.productsVerifier });
       apps.products = createProductBackendApp({ internalToken: config.internalToken, log: log.child({ component: 'products' }), visitTokens, appName: (id) => registry.get(id)?.name });
     }
     let authServices: AuthServices | undefined;
