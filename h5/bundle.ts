@@ -72,10 +72,12 @@ async function asset(body: Buffer, type: string): Promise<Asset> {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge] = await Promise.all([bundle('./client/app.ts'), bundle('./client/envelope-forge.ts')]);
+  const [app, forge, session] = await Promise.all([bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/session.ts')]);
   const sources: [string, Buffer, string][] = [
     ['app.js', app, 'application/javascript; charset=utf-8'],
     ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
+    // The page's key, DPoP proofs and IndexedDB: only where WebCrypto is (app.js loads it).
+    ['session.js', session, 'application/javascript; charset=utf-8'],
     ['app.css', readFileSync(here('./public/app.css')), 'text/css; charset=utf-8'],
     // Product imagery, drawn for these pages (public/img/product-<id>.svg).
     ...readdirSync(here('./public/img'))

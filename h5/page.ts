@@ -12,6 +12,7 @@ import { PROVIDER, type Product } from './products.ts';
 export const H5_ASSETS = {
   app: '/h5/assets/app.js',
   envelopeForge: '/h5/assets/envelope-forge.js',
+  session: '/h5/assets/session.js',
   css: '/h5/assets/app.css',
 } as const;
 
@@ -79,6 +80,7 @@ export function renderProductPage(opts: ProductPageOptions): string {
     `data-gateway="${escapeHtml(gateway)}"`,
     `data-product-id="${escapeHtml(opts.productId)}"`,
     `data-forge-src="${escapeHtml(H5_ASSETS.envelopeForge)}"`,
+    `data-session-src="${escapeHtml(H5_ASSETS.session)}"`,
     ...(opts.returnUrl ? [`data-return-url="${escapeHtml(opts.returnUrl)}"`] : []),
     ...(opts.product ? [`class="${escapeHtml(accentClass(opts.product.accent))}"`] : []),
     'data-state="loading"',

@@ -15,6 +15,7 @@ export const GATEWAY_CODES = [
   'at_invalid',
   'envelope_invalid',
   'vt_invalid',
+  'dpop_invalid',
   'forbidden_product',
   'unknown_product',
   'rate_limited',
@@ -27,6 +28,8 @@ export const GATEWAY_CODES = [
 export const PAGE_CODES = {
   /** No `#at=` in the URL: the page was not opened from the app (or was reloaded). */
   atMissing: 'at_missing',
+  /** No `#at=` on a page that cannot keep a session (no WebCrypto keys: the forge path), reloaded. */
+  notKept: 'session_not_kept',
   /** fetch rejected, timed out, or the forge script failed to load. */
   network: 'network_error',
   /** The gateway answered 200 to the exchange but the reply could not be opened or read. */
@@ -79,8 +82,10 @@ export function toPageError(e: unknown): PageError {
  */
 export const FINAL_CODES: ReadonlySet<string> = new Set<PageMessageCode>([
   PAGE_CODES.atMissing,
+  PAGE_CODES.notKept,
   'at_invalid',
   'vt_invalid',
+  'dpop_invalid',
   'forbidden_product',
   'unknown_product',
   PAGE_CODES.replyInvalid,
@@ -114,6 +119,10 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
     title: 'Open the product again from the app',
     text: 'This page was reloaded or reopened, and for your security it cannot pick up your session again. Go back to the app and open the product once more.',
   },
+  session_not_kept: {
+    title: 'Open the product again from the app',
+    text: 'This page was reloaded or reopened. On this device it cannot keep your session safely, so it does not keep it at all. Go back to the app and open the product once more.',
+  },
   at_invalid: {
     title: "This link can't be used",
     text: 'The link that opened this page has expired or was already used, or it is not valid. Go back to the app and open the product again.',
@@ -125,6 +134,10 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   vt_invalid: {
     title: 'Your session has ended',
     text: 'For your security, sessions end after a while. Go back to the app and open the product again.',
+  },
+  dpop_invalid: {
+    title: 'Your session could not be confirmed',
+    text: 'For your security, this session works only on the device and in the page it was opened in. Go back to the app and open the product again.',
   },
   forbidden_product: {
     title: "This product can't be opened here",
