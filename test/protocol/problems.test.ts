@@ -62,7 +62,7 @@ describe('docs/errors.md against the problem table (protocol/problems.ts)', () =
     const documented = new Map<string, string>();
     for (const clause of bullet!.slice(bullet!.indexOf(':') + 1).split(';')) {
       const names = [...clause.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
-      const scheme = names.find((n) => /^[A-Z][a-z]+$/.test(n));
+      const scheme = names.find((n) => /^[A-Z][A-Za-z]+$/.test(n)); // Basic, Bearer, DPoP, Signature
       for (const n of names) if (isProblemCode(n)) documented.set(n, scheme ?? '(none)');
     }
     const expected = new Map<string, string>();
