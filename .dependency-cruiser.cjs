@@ -21,7 +21,7 @@ const FLOW_USES = {
   'access-token': ['apps/audience.ts', 'apps/profile.ts', 'apps/registry.ts', 'rate-limit/limiter.ts'],
   apps: ['rate-limit/limiter.ts'],
   keys: [],
-  'product-api': ['visit-token/checker.ts', 'visit-token/records.ts', 'rate-limit/limiter.ts'],
+  'product-api': ['visit-token/checker.ts', 'visit-token/records.ts', 'visit-token/dpop.ts', 'rate-limit/limiter.ts'],
   'rate-limit': [],
   'token-admin': ['apps/registry.ts', 'visit-token/checker.ts', 'visit-token/records.ts'],
   'visit-token': ['access-token/records.ts', 'apps/profile.ts', 'keys/keys.ts', 'keys/signing-keys.ts', 'rate-limit/limiter.ts'],
