@@ -90,7 +90,9 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
     session.sealed = null;
   });
   const { vt, expiresIn } = toVisitToken(await sealed.openReply(reply));
-  if (session.api && session.key) await (await session.api).save(config.productId, { vt, key: session.key }, expiresIn);
+  // Kept for a reload while the product call goes out (not on its critical path).
+  const key = session.key;
+  if (session.api && key) void session.api.then((api) => api.save(config.productId, { vt, key }, expiresIn));
   return vt;
 }
 

@@ -35,6 +35,23 @@ async function h5Frame(page: Page): Promise<Frame> {
   throw new Error('the H5 frame did not load');
 }
 
+/** True once the page has kept its session for `productId` in IndexedDB (run in the H5 page; it keeps it beside the product call). */
+function sessionKept(productId: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const open = indexedDB.open('h5-session');
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      try {
+        const get = open.result.transaction('sessions').objectStore('sessions').get(productId);
+        get.onsuccess = () => resolve(!!get.result);
+        get.onerror = () => resolve(false);
+      } catch {
+        resolve(false);
+      }
+    };
+  });
+}
+
 /** A DPoP proof from Node, by a key the page never had. */
 async function foreignProof(url: string, vt: string): Promise<string> {
   const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
@@ -115,6 +132,7 @@ for (const c of cases) {
         });
         await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
         await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+        await page.waitForFunction(sessionKept, 'city-pass', { timeout: 10_000 });
         await page.reload();
         await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
         expect(await page.getAttribute('body', 'data-session')).to.equal('restored');

@@ -130,6 +130,23 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
   });
 }
 
+/** True once the page has kept its session for `productId` in IndexedDB (run in the H5 page; it keeps it beside the product call). */
+function sessionKept(productId: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const open = indexedDB.open('h5-session');
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      try {
+        const get = open.result.transaction('sessions').objectStore('sessions').get(productId);
+        get.onsuccess = () => resolve(!!get.result);
+        get.onerror = () => resolve(false);
+      } catch {
+        resolve(false);
+      }
+    };
+  });
+}
+
 /** Deletes the page's IndexedDB session store (run in the H5 page). */
 function forgetSession(): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -524,6 +541,7 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
         // A reload inside the WebView picks the session up from IndexedDB (the WebCrypto path). As
         // `localhost` the H5 frame is cross-site to the demo, and Chromium denies a third-party
         // frame its IndexedDB: the session there was in memory only, and the reload finds none.
+        if (host === '127.0.0.1') await frame.waitForFunction(sessionKept, 'city-pass', { timeout: 10_000 });
         await frame.evaluate(() => location.reload());
         if (host === '127.0.0.1') {
           const reloaded = await h5Frame(page);
