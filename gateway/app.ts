@@ -31,7 +31,7 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   const browserCors: Middleware = cors({
     origin: (ctx) => (browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
     allowMethods: ['GET', 'POST'],
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', ...CHALLENGE_ALLOW_HEADERS],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'DPoP', ...CHALLENGE_ALLOW_HEADERS],
     exposeHeaders: ['X-Request-Id', 'Retry-After', ...RATE_LIMIT_HEADERS, ...CHALLENGE_EXPOSE_HEADERS],
     maxAge: 600,
     credentials: !!deps.config.challenge?.routes.length,

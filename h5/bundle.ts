@@ -73,8 +73,8 @@ async function asset(body: Buffer, type: string): Promise<Asset> {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge, secondFactor, countersign, binding, tokenApp, sdk, sdkModule, challenge, powWorker] = await Promise.all([
-    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/second-factor-actions.ts'), bundle('./client/countersign.ts'),
+  const [app, forge, session, secondFactor, countersign, binding, tokenApp, sdk, sdkModule, challenge, powWorker] = await Promise.all([
+    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/session.ts'), bundle('./client/second-factor-actions.ts'), bundle('./client/countersign.ts'),
     bundle('./client/binding-page.ts'), bundle('./client/token-app.ts'),
     // The H5 SDK for product teams (docs/h5-products.md): one classic script (global H5Broker) and an ES module.
     bundle('./client/sdk.ts', { format: 'iife', globalName: 'H5Broker' }), bundle('./client/sdk.ts', { format: 'esm' }),
@@ -83,6 +83,8 @@ export async function buildAssets(): Promise<Map<string, Asset>> {
   const sources: [string, Buffer, string][] = [
     ['app.js', app, 'application/javascript; charset=utf-8'],
     ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
+    // The page's key, DPoP proofs and IndexedDB: only where WebCrypto is (app.js loads it).
+    ['session.js', session, 'application/javascript; charset=utf-8'],
     ['second-factor.js', secondFactor, 'application/javascript; charset=utf-8'],
     ['countersign.js', countersign, 'application/javascript; charset=utf-8'],
     ['binding.js', binding, 'application/javascript; charset=utf-8'],

@@ -18,6 +18,8 @@ const SIGNATURE_CHALLENGE = 'Signature realm="h5-broker"';
 const BEARER_CHALLENGE = 'Bearer realm="h5-broker", error="invalid_token"';
 /** The proof-of-work gate's scheme; an answer adds the challenge's fields as auth-params (docs/protocol.md section 7). */
 const POW_CHALLENGE = 'BrokerPoW realm="h5-broker"';
+/** RFC 9449 section 7.1: the DPoP scheme, with the algs a proof may use. */
+const DPOP_CHALLENGE = 'DPoP realm="h5-broker", error="invalid_dpop_proof", algs="ES256"';
 
 export const PROBLEMS = {
   invalid_request: { status: 400, title: 'The request is malformed' },
@@ -30,6 +32,7 @@ export const PROBLEMS = {
   vt_invalid: { status: 401, title: 'The visit token is not valid', challenge: BEARER_CHALLENGE },
   pow_required: { status: 401, title: 'A proof of work or a valid pass is required', challenge: POW_CHALLENGE },
   pass_invalid: { status: 401, title: 'The pass is not valid', challenge: POW_CHALLENGE },
+  dpop_invalid: { status: 401, title: 'The DPoP proof is missing or not valid', challenge: DPOP_CHALLENGE },
   forbidden_product: { status: 403, title: 'The product is not allowed for this token or app' },
   unknown_product: { status: 404, title: 'The product does not exist' },
   forbidden: { status: 403, title: 'The caller is not allowed here' },

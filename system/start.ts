@@ -189,7 +189,9 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
         import('../sdk/vt-verifier.ts'), import('../h5/app.ts'), import('../sdk/second-factor.ts'), import('../h5/payments.ts'),
       ]);
       // The backend trusts the VT itself too: verified offline against the gateway's public JWKS.
-      const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], ...opts.productsVerifier });
+      // Reached only through the gateway (its internal credential), which checks and spends the
+      // DPoP proof of a bound VT: the backend trusts that check (boundTokens: 'gateway', decision 70).
+      const visitTokens = createVisitTokenVerifier({ jwksUrl: `${urls.gateway}/.well-known/jwks.json`, issuer: urls.gateway, audience: [], boundTokens: 'gateway', ...opts.productsVerifier });
       // The second factor's assertions are signed with the gateway's binding key (flows/binding).
       const secondFactor = createSecondFactorVerifier({ keysUrl: `${urls.gateway}/v1/binding-keys`, issuer: urls.gateway });
       apps.products = createProductBackendApp({

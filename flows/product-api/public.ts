@@ -1,6 +1,7 @@
 import type { Middleware, Next } from 'koa';
-import { bearerJws, noStore } from '../../platform/http/body.ts';
-import { JwsError } from '../../platform/crypto/jws.ts';
+import { noStore } from '../../platform/http/body.ts';
+import { JwsError, MAX_JWS_LENGTH } from '../../platform/crypto/jws.ts';
+import { checkDpopProof, dpopInvalid } from '../visit-token/dpop.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createRateLimiter } from '../rate-limit/limiter.ts';
 import { hasAudience, type VisitTokenClaims } from '../visit-token/records.ts';
@@ -21,10 +22,20 @@ function vtInvalid(detail = 'The visit token is missing, unknown, expired or rev
   return new Problem('vt_invalid', detail);
 }
 
+/** `Authorization: Bearer <VT>` (a VT bound to nothing) or `DPoP <VT>` (a VT bound to a key, RFC 9449 section 7.1). */
+const AUTHORIZATION_RE = /^(Bearer|DPoP) ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+/** The scheme and VT of the Authorization header, or undefined when it is missing, malformed or too long. */
+function authorizationVt(header: string): { scheme: 'Bearer' | 'DPoP'; vt: string } | undefined {
+  const m = header.length <= MAX_JWS_LENGTH + 7 ? AUTHORIZATION_RE.exec(header) : null;
+  return m ? { scheme: m[1] as 'Bearer' | 'DPoP', vt: m[2]! } : undefined;
+}
+
 /** The request state of `GET /v1/products/:productId`, each key set by the step named, read after it. */
 interface ProductCallState extends RequestState {
-  /** verifyVisitToken: the VT as the page sent it, and its claims, whose signature verified. */
+  /** verifyVisitToken: the VT as the page sent it, its scheme, and its claims, whose signature verified. */
   vt: string;
+  scheme: 'Bearer' | 'DPoP';
   verifiedClaims: VisitTokenClaims;
   /** checkVisitToken: a live VT for this product. */
   visit: { claims: VisitTokenClaims; vt: string; productId: string };
@@ -47,15 +58,16 @@ function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   return [
     async function verifyVisitToken(ctx: ProductCallContext, next: Next): Promise<void> {
       noStore(ctx);
-      const vt = bearerJws(ctx);
-      if (!vt) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>".');
+      const sent = authorizationVt(ctx.get('authorization'));
+      if (!sent) throw vtInvalid('Send the visit token as "Authorization: Bearer <VT>" (or "DPoP <VT>" with a DPoP proof when it is bound to a key).');
       try {
-        ctx.state.verifiedClaims = await visitTokens.verify(ctx, vt);
+        ctx.state.verifiedClaims = await visitTokens.verify(ctx, sent.vt);
       } catch (err) {
         if (err instanceof JwsError) throw vtInvalid();
         throw err;
       }
-      ctx.state.vt = vt;
+      ctx.state.vt = sent.vt;
+      ctx.state.scheme = sent.scheme;
       await next();
     },
 
@@ -68,6 +80,25 @@ function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
       await perVisitToken.enforce(ctx, claims.jti, {
         detail: 'Too many calls with this visit token; send the request again after Retry-After.',
         audit: { appId: claims.app, route: 'GET /v1/products/:productId' },
+      });
+      await next();
+    },
+
+    // A VT bound to the page's key (`cnf.jkt`) is used only as `DPoP <VT>` with a proof signed by
+    // that key for this very request, spent here (RFC 9449): a VT copied out of the page is useless
+    // without the key. A VT bound to nothing is a bearer token, as it always was; sent under the
+    // DPoP scheme it is refused (RFC 9449 section 7.2). After the rate limit, so that hammering
+    // with a stolen VT costs one store step, not a signature check.
+    async function checkProofOfPossession(ctx: ProductCallContext, next: Next): Promise<void> {
+      const { verifiedClaims: claims, scheme, vt } = ctx.state;
+      if (!claims.cnf) {
+        if (scheme !== 'Bearer') throw vtInvalid('This visit token is bound to no key: send it as "Authorization: Bearer <VT>".');
+        return next();
+      }
+      if (scheme !== 'DPoP') throw dpopInvalid('bearer scheme');
+      const proof = ctx.get('dpop');
+      await checkDpopProof({
+        proof: proof || undefined, jkt: claims.cnf.jkt, method: ctx.method, url: `${deps.config.issuer.replace(/\/+$/, '')}${ctx.path}`, vt, store: deps.store,
       });
       await next();
     },

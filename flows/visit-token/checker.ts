@@ -52,7 +52,8 @@ export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; sto
 
   async function live(claims: VisitTokenClaims): Promise<VisitTokenRecord | undefined> {
     const record = await findVisitToken(deps.store, claims.jti);
-    return record && record.appId === claims.app && record.userId === claims.sub ? record : undefined;
+    // The record names the key the VT was bound to at issue, if any: the claims must say the same.
+    return record && record.appId === claims.app && record.userId === claims.sub && record.jkt === claims.cnf?.jkt ? record : undefined;
   }
 
   return {

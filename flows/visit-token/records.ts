@@ -10,7 +10,7 @@ import type { SigningKey } from '../keys/keys.ts';
 import { visitProfile, type Profile } from '../apps/profile.ts';
 import type { TokenStore } from '../../platform/store/index.ts';
 import { nowSeconds } from '../../platform/time.ts';
-import { VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
+import { JKT_RE, VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
 
 export { VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
 
@@ -30,6 +30,8 @@ export interface VisitTokenRecord {
   productId: string;
   iat: number;
   exp: number;
+  /** The thumbprint of the page's key the VT is bound to (its `cnf.jkt`), when it is bound. */
+  jkt?: string;
 }
 
 /** Parses a stored VT record; undefined when it is not one (so kinds never mix). */
@@ -58,6 +60,8 @@ export function signVisitToken(
     audience?: string; profile?: Profile; attributes?: Profile;
     /** The VT's id when it was drawn before signing (its liveness record is written first); else a fresh one. */
     jti?: string;
+    /** The thumbprint of the key the VT is bound to (`cnf.jkt`, RFC 9449); absent: bound to nothing. */
+    jkt?: string;
   },
 ): { vt: string; claims: VisitTokenClaims } {
   const iat = v.now ?? nowSeconds();
@@ -68,6 +72,7 @@ export function signVisitToken(
     aud: v.audience ? [v.productId, v.audience] : v.productId,
     iat, exp: iat + v.ttlSeconds, jti: v.jti ?? newJti(),
     ...(profile && { profile }),
+    ...(v.jkt && { cnf: { jkt: v.jkt } }),
   };
   return { vt: signCompact({ typ: VT_TYP, kid: key.kid }, { ...claims }, key.privateKey), claims };
 }
@@ -90,6 +95,9 @@ export async function verifyVisitToken(
   const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
   const audOk = str(c.aud) || (Array.isArray(c.aud) && c.aud.length > 0 && c.aud.every(str));
   if (!str(c.iss) || !str(c.sub) || !str(c.app) || !audOk || !int(c.iat) || !int(c.exp) || typeof c.jti !== 'string' || !JTI_RE.test(c.jti)) {
+    throw new JwsError('claims malformed');
+  }
+  if (c.cnf !== undefined && !(c.cnf && typeof c.cnf === 'object' && JKT_RE.test((c.cnf as { jkt?: unknown }).jkt as string))) {
     throw new JwsError('claims malformed');
   }
   if (c.iss !== opts.issuer) throw new JwsError('iss');

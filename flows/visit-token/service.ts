@@ -13,6 +13,7 @@ import { OPAQUE_TOKEN_RE, tokenHash } from '../../platform/crypto/opaque.ts';
 import type { AuthDeps } from '../deps.ts';
 import { mountInternalRoute } from '../../platform/http/upstream.ts';
 import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
+import { pageKeyThumbprint } from './dpop.ts';
 import { VISIT_TOKEN_ROUTES, type ExchangedVisitToken, type ExchangeOptions, type VisitTokenService } from './seam.ts';
 
 export type { ExchangedVisitToken } from './seam.ts';
@@ -21,22 +22,30 @@ export type { ExchangedVisitToken } from './seam.ts';
 const envelopeInvalid = (cause?: unknown) => new Problem('envelope_invalid', 'The envelope cannot be opened.', { cause });
 const atInvalid = () => new Problem('at_invalid', 'The access token is unknown, expired or already used. Open the page from the app again.');
 
-/** The AT inside an opened envelope, or envelope_invalid. */
-function readEnvelopePlaintext(plaintext: Buffer): { at: string; iat: number } {
+/**
+ * The AT inside an opened envelope, and the thumbprint of the page's key when it sent one (`jwk`,
+ * a P-256 public key: the VT is then bound to it, `cnf.jkt`), or envelope_invalid.
+ */
+async function readEnvelopePlaintext(plaintext: Buffer): Promise<{ at: string; iat: number; jkt?: string }> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
   } catch (cause) {
     throw envelopeInvalid(cause);
   }
-  // Exactly `{"at": <string>, "iat": <positive integer>}` (docs/protocol.md section 2): no other
-  // member, no fractional, zero or negative `iat`.
+  // Exactly `{"at": <string>, "iat": <positive integer>}`, or with the page's public key
+  // `{"at", "iat", "jwk"}` (docs/protocol.md section 2): no other member, no fractional, zero or
+  // negative `iat`, and a `jwk` that is exactly a P-256 public key.
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw envelopeInvalid();
-  const p = parsed as { at?: unknown; iat?: unknown };
+  const p = parsed as { at?: unknown; iat?: unknown; jwk?: unknown };
   const keys = Object.keys(p);
-  if (keys.length !== 2 || !keys.includes('at') || !keys.includes('iat')) throw envelopeInvalid();
+  const allowed = new Set(['at', 'iat', 'jwk']);
+  if (!keys.includes('at') || !keys.includes('iat') || !keys.every((k) => allowed.has(k))) throw envelopeInvalid();
   if (typeof p.at !== 'string' || typeof p.iat !== 'number' || !Number.isSafeInteger(p.iat) || p.iat <= 0) throw envelopeInvalid();
-  return { at: p.at, iat: p.iat };
+  if (p.jwk === undefined) return { at: p.at, iat: p.iat };
+  const jkt = await pageKeyThumbprint(p.jwk);
+  if (!jkt) throw envelopeInvalid(new Error('jwk is not a P-256 public key'));
+  return { at: p.at, iat: p.iat, jkt };
 }
 
 /** SHA-256 of R, base64url: what the tombstone keeps of R (never R itself). */
@@ -100,7 +109,7 @@ function visitTokenExchanger(deps: AuthDeps) {
     return key && key.alg === h.alg ? key.privateKey : undefined;
   };
 
-  async function openEnvelope(envelope: unknown, requestId?: string): Promise<{ at: string; iat: number; r: Buffer }> {
+  async function openEnvelope(envelope: unknown, requestId?: string): Promise<{ at: string; iat: number; jkt?: string; r: Buffer }> {
     let opened;
     try {
       opened = await decryptCompactAsync(envelope, { algorithms, key: privateKeyFor, maxLength: MAX_ENVELOPE_LENGTH });
@@ -109,15 +118,15 @@ function visitTokenExchanger(deps: AuthDeps) {
       audit(log, 'envelope.rejected', { reqId: requestId });
       throw envelopeInvalid(err);
     }
-    return { ...readEnvelopePlaintext(opened.plaintext), r: opened.cek };
+    return { ...(await readEnvelopePlaintext(opened.plaintext)), r: opened.cek };
   }
 
-  /** The reply for a VT: its claims from the AT record, sealed under R with a fresh IV. */
-  function sealedReply(signingKey: SigningKey, atRecord: AccessTokenRecord, r: Buffer, vt: { jti: string; iat: number; exp: number }): ExchangedVisitToken {
+  /** The reply for a VT: its claims from the AT record (bound to `vt.jkt` when set), sealed under R with a fresh IV. */
+  function sealedReply(signingKey: SigningKey, atRecord: AccessTokenRecord, r: Buffer, vt: { jti: string; iat: number; exp: number; jkt?: string }): ExchangedVisitToken {
     const { vt: signed } = signVisitToken(signingKey, {
       issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
       audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
-      ttlSeconds: vt.exp - vt.iat, now: vt.iat, jti: vt.jti,
+      ttlSeconds: vt.exp - vt.iat, now: vt.iat, jti: vt.jti, jkt: vt.jkt,
     });
     const reply = JSON.stringify({ vt: signed, expiresIn: vt.exp - vt.iat, productId: atRecord.productId, userId: atRecord.userId });
     return { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };
@@ -125,7 +134,7 @@ function visitTokenExchanger(deps: AuthDeps) {
 
   /**
    * The page's retry with the same R after its answer was lost: the VT the redeem gave, signed
-   * again with the same claims (same `jti`, `iat`, `exp`) and sealed under R with a new IV; while
+   * again with the same claims (same `jti`, `iat`, `exp`, and `cnf` from the record) and sealed under R with a new IV; while
    * the AT's lifetime lasts and the VT is live (not revoked), else at_invalid. Writes nothing.
    */
   async function reissue(atHash: string, jti: string, r: Buffer, now: number, requestId?: string): Promise<ExchangedVisitToken> {
@@ -135,12 +144,12 @@ function visitTokenExchanger(deps: AuthDeps) {
       audit(log, 'at.retry_refused', { appId: atRecord?.appId, reqId: requestId });
       throw atInvalid();
     }
-    const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp });
+    const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp, jkt: record.jkt });
     audit(log, 'vt.reissued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     return reply;
   }
 
-  async function consumeAccessToken(at: string, r: Buffer, requestId?: string, opts: ExchangeOptions = {}): Promise<ExchangedVisitToken> {
+  async function consumeAccessToken(at: string, r: Buffer, jkt: string | undefined, requestId?: string, opts: ExchangeOptions = {}): Promise<ExchangedVisitToken> {
     if (!OPAQUE_TOKEN_RE.test(at)) throw atInvalid();
     // Everything that could fail is done before the AT is spent: the key that will sign, the VT's id.
     const signingKey = deps.signingKeys.current();
@@ -160,7 +169,7 @@ function visitTokenExchanger(deps: AuthDeps) {
       now,
       require: { typ: 'at' },
       companions: [
-        { key: vtKey(jti), ttlSeconds: config.vtTtlSeconds, value: `{"typ":"vt","iat":${now},"exp":${now + config.vtTtlSeconds}}`, pick: ['appId', 'userId', 'productId'] },
+        { key: vtKey(jti), ttlSeconds: config.vtTtlSeconds, value: JSON.stringify({ typ: 'vt', iat: now, exp: now + config.vtTtlSeconds, ...(jkt && { jkt }) }), pick: ['appId', 'userId', 'productId'] },
         { key: redeemedKey(atHash), ttlSeconds: config.atTtlSeconds, copy: true },
       ],
     });
@@ -178,14 +187,14 @@ function visitTokenExchanger(deps: AuthDeps) {
         throw new Problem('internal_error', undefined, { cause: new Error('VT collision') });
     }
     const atRecord = parseAccessTokenRecord(result.value)!;
-    const reply = sealedReply(signingKey, atRecord, r, { jti, iat: now, exp: now + config.vtTtlSeconds });
+    const reply = sealedReply(signingKey, atRecord, r, { jti, iat: now, exp: now + config.vtTtlSeconds, jkt });
     audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     return reply;
   }
 
   return async function exchangeVisitToken(envelope: unknown, requestId?: string, opts?: ExchangeOptions): Promise<ExchangedVisitToken> {
-    const { at, r } = await openEnvelope(envelope, requestId);
-    return consumeAccessToken(at, r, requestId, opts);
+    const { at, r, jkt } = await openEnvelope(envelope, requestId);
+    return consumeAccessToken(at, r, jkt, requestId, opts);
   };
 }
 

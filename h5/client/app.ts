@@ -3,8 +3,12 @@
  * fragment, trades it for a VT through the random-key envelope (protocol section 2), and renders
  * the product from the product API (section 3).
  *
- * The AT and the VT live only in the `session` variable below: never in storage, never in the URL.
- * The AT is dropped the moment the gateway accepts it. A retry after a failure whose outcome is
+ * The AT lives only in the `session` variable below: never in storage, never in the URL, and is
+ * dropped the moment the gateway accepts it. Where WebCrypto and IndexedDB exist, the page makes its
+ * own non-extractable P-256 key (the session chunk, session.js, loaded in parallel with the JWKS),
+ * sends its public half in the envelope, gets a VT bound to it, signs a DPoP proof for every product
+ * call, and keeps the VT and the key in IndexedDB: a reload picks the session up without a new AT.
+ * Without them (the forge path) the VT is a bearer token kept in memory only, and a reload says so. A retry after a failure whose outcome is
  * unknown (no answer, a timeout, 503) sends the very same sealed envelope again, with the same R:
  * if the first exchange did spend the AT, the gateway answers the same VT again (protocol section 2,
  * "The page's retry"), where a new R would count as a replay and revoke it.
@@ -16,7 +20,7 @@ import { encryptionJwksFrom, fetchJwks, fetchProduct, postEnvelope, toVisitToken
 import { parseProduct } from './product.ts';
 import { loadChunk } from './script-loader.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
-import type { SealedEnvelope } from './jwe-compact.ts';
+import type { PageKey, SealedEnvelope, SessionApi } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
 import type { CountersignChunk } from './countersign.ts';
 
@@ -26,6 +30,7 @@ interface PageConfig {
   forgeSrc: string;
   secondFactorSrc: string;
   countersignSrc: string;
+  sessionSrc: string;
 }
 
 interface Session {
@@ -35,6 +40,10 @@ interface Session {
   sealed: SealedEnvelope | null;
   /** The VT, once the exchange succeeded. */
   vt: string | null;
+  /** The page's key the VT is bound to (WebCrypto path), or null (a bearer VT, memory only). */
+  key: PageKey | null;
+  /** The session chunk, loading, where this browser can keep a session; else null. */
+  api: Promise<SessionApi> | null;
 }
 
 /** Longest AT the page will send; a real one is a few dozen characters. */
@@ -57,7 +66,7 @@ function readConfig(): PageConfig | null {
   const data = document.body.dataset;
   const gateway = (data.gateway ?? '').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(gateway) || !data.productId) return null;
-  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js', countersignSrc: data.countersignSrc || '/h5/assets/countersign.js' };
+  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js', countersignSrc: data.countersignSrc || '/h5/assets/countersign.js', sessionSrc: data.sessionSrc || '/h5/assets/session.js' };
 }
 
 /**
@@ -69,12 +78,16 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
   const at = session.at;
   if (!at) throw new PageError(PAGE_CODES.atMissing);
   if (!session.sealed) {
-    // The JWKS and the envelope code (forge only where WebCrypto is missing) load in parallel.
-    const [impl, jwks] = await Promise.all([loadEnvelope(config.forgeSrc), fetchJwks(config.gateway)]);
+    // The JWKS, the envelope code (forge only where WebCrypto is missing) and the session chunk
+    // (with the page's new key) load in parallel.
+    const [impl, jwks, key] = await Promise.all([
+      loadEnvelope(config.forgeSrc), fetchJwks(config.gateway), session.api && session.api.then((api) => api.createKey()),
+    ]);
+    session.key = key;
     document.body.dataset.envelope = impl.name;
     // WebCrypto prefers the ECDH-ES+A256KW key, forge can only use the RSA-OAEP-256 one.
     const keys = encryptionJwksFrom(jwks, impl.algorithms);
-    session.sealed = await sealToPreferredKey(impl, keys, at, Math.floor(Date.now() / 1000));
+    session.sealed = await sealToPreferredKey(impl, keys, at, Math.floor(Date.now() / 1000), key ? key.jwk : undefined);
     document.body.dataset.envelopeAlg = session.sealed.alg;
   }
   const sealed = session.sealed;
@@ -82,7 +95,10 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
     session.at = null; // accepted: the AT is spent
     session.sealed = null;
   });
-  const vt = toVisitToken(await sealed.openReply(reply)).vt;
+  const { vt, expiresIn } = toVisitToken(await sealed.openReply(reply));
+  // Kept for a reload while the product call goes out (not on its critical path).
+  const key = session.key;
+  if (session.api && key) void session.api.then((api) => api.save(config.productId, { vt, key }, expiresIn));
   // Where the gateway asked for a proof of work: a pass, so that the next calls skip it.
   await obtainPass(vt);
   return vt;
@@ -97,7 +113,9 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
   showLoading(root);
   try {
     if (!session.vt) session.vt = await exchange(config, session);
-    const raw = await fetchProduct(config.gateway, config.productId, session.vt);
+    const { vt, key, api } = session;
+    const proofFor = key && api ? async (url: string) => (await api).proof(key, 'GET', url, vt) : undefined;
+    const raw = await fetchProduct(config.gateway, config.productId, vt, proofFor);
     const product = parseProduct(raw);
     showProduct(root, product);
     // The demo action "Confirm payment" (countersign flow), only where WebCrypto and a relay bridge
@@ -116,7 +134,10 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
     if (error.code === 'at_invalid') session.at = null;
     // An envelope the gateway could not open is sealed afresh next time (the keys may have changed).
     if (error.code === 'at_invalid' || error.code === 'envelope_invalid') session.sealed = null;
-    if (error.code === 'vt_invalid') session.vt = null;
+    if (error.code === 'vt_invalid' || error.code === 'dpop_invalid') {
+      session.vt = null;
+      if (session.api) void session.api.then((api) => api.clear(config.productId));
+    }
     // Retry the step that failed: the product call when a VT is held, else the exchange while
     // the AT is still unspent. Never anything that would send a spent AT again.
     const canRetry = !FINAL_CODES.has(error.code) && (session.vt !== null || session.at !== null);
@@ -127,13 +148,29 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
 function start(): void {
   const root = document.getElementById('app');
   if (!root) return;
-  const session: Session = { at: takeAccessToken(), sealed: null, vt: null };
+  const session: Session = { at: takeAccessToken(), sealed: null, vt: null, key: null, api: null };
   const config = readConfig();
   if (!config) return showError(root, PAGE_CODES.config);
-  if (!session.at) return showError(root, PAGE_CODES.atMissing);
   // The proof-of-work client and its worker sit beside the forge script (/h5/assets/).
   configureGate(new URL(config.forgeSrc, location.href).href);
-  void run(root, config, session);
+  // Non-extractable keys need WebCrypto; keeping them, IndexedDB.
+  if (window.crypto && crypto.subtle && window.indexedDB) {
+    session.api = loadChunk<SessionApi>(config.sessionSrc, '__h5Session');
+    session.api.catch(() => undefined);
+  }
+  if (session.at) return void run(root, config, session);
+  if (!session.api) return showError(root, PAGE_CODES.notKept);
+  // No AT: a reload, or a WebView the system recreated. The session kept in IndexedDB, if any.
+  void session.api.then((api) => api.restore(config.productId)).then(
+    (kept) => {
+      if (!kept) return showError(root, PAGE_CODES.atMissing);
+      session.vt = kept.vt;
+      session.key = kept.key;
+      document.body.dataset.session = 'restored';
+      void run(root, config, session);
+    },
+    () => showError(root, PAGE_CODES.atMissing),
+  );
 }
 
 start();

@@ -10,7 +10,39 @@
  *
  * Kept out of app.ts and render.ts (one call from app.ts): its own section below the product.
  */
-import { friendlyMessage } from './errors.ts';
+import { friendlyMessage, type FriendlyMessage } from './errors.ts';
+import type { ProblemCode } from '../../protocol/problems.ts';
+
+/**
+ * Words for the codes only this section meets (key registration and the payment's answer); kept in
+ * this chunk so that app.js does not carry them. Anything else reads as the page's other errors do.
+ */
+export const PAYMENT_MESSAGES: Readonly<Partial<Record<ProblemCode, FriendlyMessage>>> = {
+  device_key_invalid: {
+    title: 'This device cannot confirm payments',
+    text: 'Its key is not registered to you or was revoked. Register the device again from the app.',
+  },
+  countersign_replayed: {
+    title: 'Already confirmed',
+    text: 'This approval was already used. Start the payment again to confirm it anew.',
+  },
+  grant_invalid: {
+    title: 'The approval is no longer valid',
+    text: 'It expired or could not be checked. Start the payment again.',
+  },
+  params_mismatch: {
+    title: 'The payment changed',
+    text: 'What was approved is not what is being paid. Start the payment again and check the amount and payee.',
+  },
+  level_not_met: {
+    title: 'More confirmation needed',
+    text: 'This payment needs your offline authorization password as well.',
+  },
+};
+
+function paymentMessage(code: string): FriendlyMessage {
+  return (PAYMENT_MESSAGES as Record<string, FriendlyMessage | undefined>)[code] ?? friendlyMessage(code);
+}
 import { canonicalParams, COUNTERSIGN_PATHS, COUNTERSIGNATURE_TYP, TBS_TYP, type Application, type TbsClaims } from '../../protocol/countersign.ts';
 
 /** The near link the native host (the WebView's bridge to the authorization device) offers. */
@@ -144,7 +176,7 @@ export function offerPaymentConfirmation(root: HTMLElement, offer: PaymentOffer)
     delete section.dataset.code;
     void confirm().catch((e: Error) => {
       section.dataset.code = e.message;
-      setState('failed', `Not confirmed: ${friendlyMessage(e.message).title}.`);
+      setState('failed', `Not confirmed: ${paymentMessage(e.message).title}.`);
     }).finally(() => (button.disabled = false));
   });
 
@@ -199,7 +231,7 @@ export function offerPaymentConfirmation(root: HTMLElement, offer: PaymentOffer)
     if (res.status === 200 && body.status === 'confirmed') setState('confirmed', `Payment confirmed: ${params.amount} ${params.currency} to ${params.payee}.`);
     else {
       section.dataset.code = body.code ?? String(res.status);
-      setState('failed', `Not confirmed: ${friendlyMessage(body.code ?? '').title}.`);
+      setState('failed', `Not confirmed: ${paymentMessage(body.code ?? '').title}.`);
     }
   }
 }

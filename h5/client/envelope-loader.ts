@@ -5,7 +5,7 @@
 import { webCryptoEnvelope } from './envelope-webcrypto.ts';
 import { PAGE_CODES, PageError } from './errors.ts';
 import { loadChunk } from './script-loader.ts';
-import type { EncryptionJwk, EnvelopeImpl, SealedEnvelope } from './jwe-compact.ts';
+import type { EncryptionJwk, EnvelopeImpl, PageKeyJwk, SealedEnvelope } from './jwe-compact.ts';
 
 export function loadEnvelope(forgeSrc: string): Promise<EnvelopeImpl> {
   if (window.crypto && window.crypto.subtle) return Promise.resolve(webCryptoEnvelope);
@@ -17,11 +17,11 @@ export function loadEnvelope(forgeSrc: string): Promise<EnvelopeImpl> {
  * without P-256 ECDH or AES-KW fails to seal, before anything is sent, and falls back to the next
  * key (RSA-OAEP-256), so such a browser still opens the page.
  */
-export async function sealToPreferredKey(impl: EnvelopeImpl, keys: readonly EncryptionJwk[], at: string, iat: number): Promise<SealedEnvelope> {
+export async function sealToPreferredKey(impl: EnvelopeImpl, keys: readonly EncryptionJwk[], at: string, iat: number, pageKey?: PageKeyJwk): Promise<SealedEnvelope> {
   let failure: unknown = new PageError(PAGE_CODES.badResponse);
   for (const jwk of keys) {
     try {
-      return await impl.seal(jwk, at, iat);
+      return await impl.seal(jwk, at, iat, pageKey);
     } catch (e) {
       failure = e;
     }

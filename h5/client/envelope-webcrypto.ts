@@ -21,6 +21,7 @@ import {
   type EncryptionJwk,
   type EnvelopeAlg,
   type EnvelopeImpl,
+  type PageKeyJwk,
   type SealedEnvelope,
 } from './jwe-compact.ts';
 
@@ -57,7 +58,7 @@ async function wrapR(subtle: SubtleCrypto, jwk: EncryptionJwk, r: Uint8Array<Arr
   return wrapRsaOaep256(subtle, jwk, r);
 }
 
-async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<SealedEnvelope> {
+async function seal(jwk: EncryptionJwk, at: string, iat: number, pageKey?: PageKeyJwk): Promise<SealedEnvelope> {
   const { subtle } = webCrypto();
   const r = webCrypto().getRandomValues(new Uint8Array(CEK_BYTES));
   let cek: CryptoKey | null;
@@ -72,7 +73,7 @@ async function seal(jwk: EncryptionJwk, at: string, iat: number): Promise<Sealed
   const protectedHeader = envelopeHeaderSegment(jwk.kid, wrapped.alg, wrapped.epk);
   const iv = webCrypto().getRandomValues(new Uint8Array(IV_BYTES));
   const sealed = new Uint8Array(
-    await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: asciiBytes(protectedHeader), tagLength: TAG_BYTES * 8 }, cek, envelopePlaintext(at, iat)),
+    await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: asciiBytes(protectedHeader), tagLength: TAG_BYTES * 8 }, cek, envelopePlaintext(at, iat, pageKey)),
   );
   // WebCrypto returns ciphertext || tag; JWE keeps them as separate parts.
   const jwe = joinCompact({

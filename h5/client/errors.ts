@@ -16,24 +16,21 @@ export const GATEWAY_CODES = [
   'envelope_invalid',
   'vt_invalid',
   'pow_required',
+  'dpop_invalid',
   'forbidden_product',
   'unknown_product',
   'rate_limited',
   'store_unavailable',
   'upstream_unavailable',
   'starting',
-  // The "Confirm payment" section (countersign.ts): key registration and the payment's answer.
-  'device_key_invalid',
-  'countersign_replayed',
-  'grant_invalid',
-  'params_mismatch',
-  'level_not_met',
 ] as const satisfies readonly ProblemCode[];
 
 /** The page's own codes, for failures that have no gateway answer behind them. */
 export const PAGE_CODES = {
   /** No `#at=` in the URL: the page was not opened from the app (or was reloaded). */
   atMissing: 'at_missing',
+  /** No `#at=` on a page that cannot keep a session (no WebCrypto keys: the forge path), reloaded. */
+  notKept: 'session_not_kept',
   /** fetch rejected, timed out, or the forge script failed to load. */
   network: 'network_error',
   /** The gateway answered 200 to the exchange but the reply could not be opened or read. */
@@ -86,8 +83,10 @@ export function toPageError(e: unknown): PageError {
  */
 export const FINAL_CODES: ReadonlySet<string> = new Set<PageMessageCode>([
   PAGE_CODES.atMissing,
+  PAGE_CODES.notKept,
   'at_invalid',
   'vt_invalid',
+  'dpop_invalid',
   'forbidden_product',
   'unknown_product',
   PAGE_CODES.replyInvalid,
@@ -121,6 +120,10 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
     title: 'Open the product again from the app',
     text: 'This page was reloaded or reopened, and for your security it cannot pick up your session again. Go back to the app and open the product once more.',
   },
+  session_not_kept: {
+    title: 'Open the product again from the app',
+    text: 'This page was reloaded or reopened. On this device it cannot keep your session safely, so it does not keep it at all. Go back to the app and open the product once more.',
+  },
   at_invalid: {
     title: "This link can't be used",
     text: 'The link that opened this page has expired or was already used, or it is not valid. Go back to the app and open the product again.',
@@ -136,6 +139,10 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   pow_required: {
     title: 'We could not check your browser',
     text: 'A quick automatic check did not finish. Please try again.',
+  },
+  dpop_invalid: {
+    title: 'Your session could not be confirmed',
+    text: 'For your security, this session works only on the device and in the page it was opened in. Go back to the app and open the product again.',
   },
   forbidden_product: {
     title: "This product can't be opened here",
@@ -168,26 +175,6 @@ export const MESSAGES: Readonly<Record<PageMessageCode, FriendlyMessage>> = {
   config_invalid: {
     title: 'This page is not set up correctly',
     text: 'Please go back to the app and try again later.',
-  },
-  device_key_invalid: {
-    title: 'This device cannot confirm payments',
-    text: 'Its key is not registered to you or was revoked. Register the device again from the app.',
-  },
-  countersign_replayed: {
-    title: 'Already confirmed',
-    text: 'This approval was already used. Start the payment again to confirm it anew.',
-  },
-  grant_invalid: {
-    title: 'The approval is no longer valid',
-    text: 'It expired or could not be checked. Start the payment again.',
-  },
-  params_mismatch: {
-    title: 'The payment changed',
-    text: 'What was approved is not what is being paid. Start the payment again and check the amount and payee.',
-  },
-  level_not_met: {
-    title: 'More confirmation needed',
-    text: 'This payment needs your offline authorization password as well.',
   },
   network_error: FALLBACK,
   bad_response: FALLBACK,

@@ -164,11 +164,16 @@ export function toVisitToken(plain: unknown): VisitToken {
   return { vt: plain.vt, expiresIn: plain.expiresIn, productId: plain.productId, userId: plain.userId };
 }
 
-/** `GET /v1/products/<productId>` with the VT; resolves with the raw product JSON. */
-export async function fetchProduct(gateway: string, productId: string, vt: string): Promise<unknown> {
-  const res = await gated((extra, credentials) => call(`${gateway}/v1/products/${encodeURIComponent(productId)}`, {
+/**
+ * `GET /v1/products/<productId>` with the VT; resolves with the raw product JSON. With `proofFor`
+ * (a VT bound to the page's key) it is sent as `Authorization: DPoP <VT>` with a fresh DPoP proof
+ * for this very URL, a new one for each attempt; otherwise as a bearer token.
+ */
+export async function fetchProduct(gateway: string, productId: string, vt: string, proofFor?: (url: string) => Promise<string>): Promise<unknown> {
+  const url = `${gateway}/v1/products/${encodeURIComponent(productId)}`;
+  const res = await gated(async (extra, credentials) => call(url, {
     method: 'GET',
-    headers: { Authorization: `Bearer ${vt}`, Accept: 'application/json', ...extra },
+    headers: { ...(proofFor ? { Authorization: `DPoP ${vt}`, DPoP: await proofFor(url) } : { Authorization: `Bearer ${vt}` }), Accept: 'application/json', ...extra },
   }, false, credentials));
   if (!res.ok) throw await problem(res);
   return json(res);

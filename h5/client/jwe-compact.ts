@@ -43,14 +43,53 @@ export interface EnvelopeImpl {
   name: 'webcrypto' | 'forge';
   /** The algs this implementation can wrap R with, the preferred first. */
   algorithms: readonly EnvelopeAlg[];
-  /** Draws a fresh R and seals `{"at", "iat"}` under it, with R wrapped to `jwk` by the alg of its kind. */
-  seal(jwk: EncryptionJwk, at: string, iat: number): Promise<SealedEnvelope>;
+  /**
+   * Draws a fresh R and seals `{"at", "iat"}` (and `"jwk"`, the page's public key, when given: the
+   * VT is then bound to it) under it, with R wrapped to `jwk` by the alg of its kind.
+   */
+  seal(jwk: EncryptionJwk, at: string, iat: number, pageKey?: PageKeyJwk): Promise<SealedEnvelope>;
+}
+
+/** The page's P-256 public key as the envelope carries it (protocol section 2): exactly these members. */
+export interface PageKeyJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+}
+
+/** The page's key pair: the private half a non-extractable CryptoKey, kept in IndexedDB. */
+export interface PageKey {
+  privateKey: CryptoKey;
+  jwk: PageKeyJwk;
+}
+
+/** A session picked up again after a reload: the bound VT and its key. */
+export interface StoredSession {
+  vt: string;
+  key: PageKey;
+}
+
+/** The session chunk (session.js, client/session.ts): the page's key, its DPoP proofs, IndexedDB. */
+export interface SessionApi {
+  /** A fresh non-extractable ECDSA P-256 key. */
+  createKey(): Promise<PageKey>;
+  /** Keeps the VT and its key for this product until the VT's `exp`; a failure to store is ignored (memory only). */
+  save(productId: string, s: StoredSession, expiresIn: number): Promise<void>;
+  /** The stored, unexpired session for this product, or null. */
+  restore(productId: string): Promise<StoredSession | null>;
+  /** Forgets this product's session. */
+  clear(productId: string): Promise<void>;
+  /** A DPoP proof (RFC 9449) of `key` for one request with `vt`. */
+  proof(key: PageKey, method: string, url: string, vt: string): Promise<string>;
 }
 
 declare global {
   interface Window {
     /** Set by the envelope-forge bundle when it has loaded. */
     __h5EnvelopeForge?: EnvelopeImpl;
+    /** Set by the session bundle when it has loaded. */
+    __h5Session?: SessionApi;
   }
 }
 
@@ -140,8 +179,8 @@ export function envelopeHeaderSegment(kid: string, alg: EnvelopeAlg = 'RSA-OAEP-
 }
 
 /** The request plaintext, UTF-8 JSON `{"at": "<AT>", "iat": <unix seconds>}`. */
-export function envelopePlaintext(at: string, iat: number): Uint8Array<ArrayBuffer> {
-  return utf8Encode(JSON.stringify({ at, iat }));
+export function envelopePlaintext(at: string, iat: number, jwk?: PageKeyJwk): Uint8Array<ArrayBuffer> {
+  return utf8Encode(JSON.stringify(jwk ? { at, iat, jwk } : { at, iat }));
 }
 
 /** The five parts of a JWE compact string, in order, each already base64url-encoded by the caller. */

@@ -10,6 +10,11 @@ import { requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { freePort } from '../../scripts/free-port.ts';
+import * as jose from 'jose';
+import { randomBytes } from 'node:crypto';
+import { accessTokenHash } from '../../platform/crypto/dpop.ts';
+import { PROBLEMS } from '../../protocol/problems.ts';
+import { http } from '../support/clients.ts';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
@@ -28,6 +33,32 @@ async function h5Frame(page: Page): Promise<Frame> {
     await page.waitForTimeout(100);
   }
   throw new Error('the H5 frame did not load');
+}
+
+/** True once the page has kept its session for `productId` in IndexedDB (run in the H5 page; it keeps it beside the product call). */
+function sessionKept(productId: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const open = indexedDB.open('h5-session');
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      try {
+        const get = open.result.transaction('sessions').objectStore('sessions').get(productId);
+        get.onsuccess = () => resolve(!!get.result);
+        get.onerror = () => resolve(false);
+      } catch {
+        resolve(false);
+      }
+    };
+  });
+}
+
+/** A DPoP proof from Node, by a key the page never had. */
+async function foreignProof(url: string, vt: string): Promise<string> {
+  const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
+  const { x, y } = await jose.exportJWK(publicKey);
+  return new jose.SignJWT({ jti: randomBytes(16).toString('base64url'), htm: 'GET', htu: url, iat: Math.floor(Date.now() / 1000), ath: accessTokenHash(vt) })
+    .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256', x, y } })
+    .sign(privateKey);
 }
 
 const cases = [
@@ -88,6 +119,100 @@ for (const c of cases) {
       await first.close();
       await second.close();
     });
+
+    if (c.envelope === 'webcrypto') {
+      it('a reload after render shows the product again from IndexedDB, without a new AT, with a DPoP proof on each call', async function () {
+        const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'city-pass' });
+        const page = await browser.newPage();
+        const exchanges: string[] = [];
+        const productCalls: Record<string, string>[] = [];
+        page.on('request', (r) => {
+          if (r.url().endsWith('/v1/visit-tokens') && r.method() === 'POST') exchanges.push(r.url());
+          if (r.url().includes('/v1/products/') && r.method() === 'GET') productCalls.push(r.headers());
+        });
+        await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
+        await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+        await page.waitForFunction(sessionKept, 'city-pass', { timeout: 10_000 });
+        await page.reload();
+        await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+        expect(await page.getAttribute('body', 'data-session')).to.equal('restored');
+        expect(await page.textContent('h1.product-name')).to.equal('Lisbon City Pass');
+        expect(exchanges, 'one exchange: the reload spent no AT').to.have.length(1);
+        expect(productCalls).to.have.length(2);
+        for (const h of productCalls) {
+          expect(h.authorization).to.match(/^DPoP [\w-]+\.[\w-]+\.[\w-]+$/);
+          expect(h.dpop).to.be.a('string');
+        }
+        expect(productCalls[0]!.dpop).to.not.equal(productCalls[1]!.dpop);
+        // What IndexedDB holds: the VT and a key the page itself cannot export.
+        const kept = await page.evaluate(() => new Promise<{ vt: string; extractable: boolean; exported: string }>((resolve, reject) => {
+          const open = indexedDB.open('h5-session');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const get = open.result.transaction('sessions').objectStore('sessions').get('city-pass');
+            get.onsuccess = async () => {
+              const key = get.result.key.privateKey as CryptoKey;
+              const exported = await crypto.subtle.exportKey('jwk', key).then(() => 'exported', (e: Error) => e.name);
+              resolve({ vt: get.result.vt, extractable: key.extractable, exported });
+            };
+          };
+        }));
+        expect(kept.extractable).to.equal(false);
+        expect(kept.exported).to.equal('InvalidAccessError');
+        expect(productCalls[1]!.authorization).to.equal(`DPoP ${kept.vt}`);
+        await page.close();
+      });
+
+      it('a VT lifted from the page and replayed from Node is refused: without a proof, with a proof of another key, with the page own proof again', async function () {
+        const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'city-pass' });
+        const page = await browser.newPage();
+        const seen: Record<string, string>[] = [];
+        page.on('request', (r) => {
+          if (r.url().includes('/v1/products/') && r.method() === 'GET') seen.push(r.headers());
+        });
+        await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
+        await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+        const vt = seen[0]!.authorization!.slice('DPoP '.length);
+        const url = `${system.urls.gateway}/v1/products/city-pass`;
+        const replay = (headers: Record<string, string>) => http.get(url, { headers });
+        const answers = [
+          await replay({ authorization: `Bearer ${vt}` }),
+          await replay({ authorization: `DPoP ${vt}` }),
+          await replay({ authorization: `DPoP ${vt}`, dpop: await foreignProof(url, vt) }),
+          await replay({ authorization: `DPoP ${vt}`, dpop: seen[0]!.dpop! }),
+        ];
+        for (const res of answers) {
+          expect(res.status, JSON.stringify(res.data)).to.equal(401);
+          expect(res.data.code).to.equal('dpop_invalid');
+          expect(res.headers['www-authenticate']).to.equal(PROBLEMS.dpop_invalid.challenge);
+        }
+        await page.close();
+      });
+    } else {
+      it('a reload on the forge path (no non-extractable keys) keeps no session and says so, with Back to the app', async function () {
+        const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'city-pass' });
+        const page = await browser.newPage();
+        const product: string[] = [];
+        const urls: string[] = [];
+        page.on('request', (r) => {
+          urls.push(r.url());
+          if (r.url().includes('/v1/products/') && r.method() === 'GET') product.push(r.headers().authorization ?? '');
+        });
+        await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
+        await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+        // A bearer VT, in memory only.
+        expect(product[0]).to.match(/^Bearer /);
+        await page.reload();
+        await page.waitForSelector('body[data-state="error"]', { timeout: 30_000 });
+        expect(await page.getAttribute('body', 'data-error-code')).to.equal('session_not_kept');
+        expect(await page.textContent('main')).to.match(/cannot keep your session safely/);
+        expect(await page.$$eval('main button', (bs) => bs.map((b) => b.textContent))).to.deep.equal(['Back to the app']);
+        // The chunk is preloaded with the page (for the WebCrypto path), but never run here.
+        expect(await page.evaluate(() => typeof (window as { __h5Session?: unknown }).__h5Session)).to.equal('undefined');
+        expect(urls.filter((u) => u.includes('/h5/assets/session.js')).length, 'the preload, once per document').to.be.at.most(2);
+        await page.close();
+      });
+    }
 
     it('an exchange whose answer is lost: "Try again" sends the same envelope (the same R) and gets the VT, not a revocation', async function () {
       const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'city-pass' });

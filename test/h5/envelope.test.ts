@@ -197,14 +197,22 @@ describe('h5 envelope: the bundles', function () {
     expect(app.body.toString()).to.match(ecdhCode);
     // A budget: about 7.8 KB gzipped with ECDH-ES+A256KW and the provider page of issue 14, plus
     // the hooks and words of the flows that reach the product page (the proof-of-work gate's hook,
-    // the second-factor and payment codes' messages, the chunk loader). What only some pages run is
+    // the DPoP codes' messages, the chunk loader and the session glue). What only some pages run is
     // a chunk of its own, loaded on demand, and must stay out of app.js (checked below).
     expect(gzippedSize(app)).to.be.below(9 * 1024);
     const text = app.body.toString();
-    for (const [chunk, marker] of [['second-factor.js', '/actions/'], ['countersign.js', '/payments'], ['challenge.js', '/v1/challenge/pass']] as const) {
+    for (const [chunk, marker] of [['second-factor.js', '/actions/'], ['countersign.js', '/payments'], ['challenge.js', '/v1/challenge/pass'], ['session.js', 'dpop+jwt']] as const) {
       expect(assets.get(chunk)!.body.toString(), `${chunk} holds its marker`).to.include(marker);
       expect(text, `${chunk}'s code stays out of app.js`).to.not.include(marker);
     }
+    expect(app.body.toString(), 'no DPoP or IndexedDB code in app.js').to.not.match(/dpop\+jwt|indexedDB\.open/);
+  });
+
+  it('session.js carries the page key, the DPoP proof and IndexedDB, and stays small; forge does not load it', () => {
+    const session = assets.get('session.js')!;
+    expect(session.body.toString()).to.match(/dpop\+jwt/).and.to.match(/generateKey/).and.to.match(/indexedDB/);
+    expect(gzippedSize(session)).to.be.below(1.5 * 1024);
+    expect(assets.get('envelope-forge.js')!.body.toString()).to.not.match(/dpop\+jwt/);
   });
 });
 

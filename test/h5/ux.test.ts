@@ -130,6 +130,33 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
   });
 }
 
+/** True once the page has kept its session for `productId` in IndexedDB (run in the H5 page; it keeps it beside the product call). */
+function sessionKept(productId: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const open = indexedDB.open('h5-session');
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      try {
+        const get = open.result.transaction('sessions').objectStore('sessions').get(productId);
+        get.onsuccess = () => resolve(!!get.result);
+        get.onerror = () => resolve(false);
+      } catch {
+        resolve(false);
+      }
+    };
+  });
+}
+
+/** Deletes the page's IndexedDB session store (run in the H5 page). */
+function forgetSession(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase('h5-session');
+    req.onsuccess = () => resolve();
+    req.onerror = () => reject(req.error);
+    req.onblocked = () => resolve();
+  });
+}
+
 describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', function () {
   this.timeout(90_000);
   let browser: Browser;
@@ -316,9 +343,11 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
   });
 
   describe('errors with a way out', function () {
-    it('a reload (no AT any more) does not blame the user and offers Back to the app, which follows the returnUrl', async function () {
+    it('a reload with no session kept (no AT any more, none in IndexedDB) does not blame the user and offers Back to the app, which follows the returnUrl', async function () {
       const back = `${system.urls.demo}/`;
       const page = await openProduct(light, 'city-pass', { returnUrl: back });
+      // The session a reload would pick up is gone (ended, or storage cleared).
+      await page.evaluate(forgetSession);
       await page.reload();
       await page.waitForSelector('body[data-state="error"]');
       const s = await noticeState(page);
@@ -509,8 +538,18 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
         await page.waitForTimeout(600); // the smooth scroll settles
         if (host === '127.0.0.1') writeFileSync(`${SCREENSHOTS}demo-phone-light.png`, await page.screenshot({ type: 'png' }));
 
-        // A reload inside the WebView: the page's Back to the app reaches the app, which closes it.
+        // A reload inside the WebView picks the session up from IndexedDB (the WebCrypto path). As
+        // `localhost` the H5 frame is cross-site to the demo, and Chromium denies a third-party
+        // frame its IndexedDB: the session there was in memory only, and the reload finds none.
+        if (host === '127.0.0.1') await frame.waitForFunction(sessionKept, 'city-pass', { timeout: 10_000 });
         await frame.evaluate(() => location.reload());
+        if (host === '127.0.0.1') {
+          const reloaded = await h5Frame(page);
+          await reloaded.waitForSelector('body[data-state="ready"][data-session="restored"]', { timeout: 30_000 });
+          // Once no session is kept any more, a reload says so; its Back to the app reaches the app, which closes it.
+          await reloaded.evaluate(forgetSession);
+          await reloaded.evaluate(() => location.reload());
+        }
         const again = await h5Frame(page);
         await again.waitForSelector('body[data-error-code="at_missing"]', { timeout: 30_000 });
         await page.waitForFunction(() => /could not be shown \(at_missing\)/.test(document.getElementById('status')!.textContent ?? ''));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { FINAL_CODES, GATEWAY_CODES, MESSAGES, PAGE_CODES } from '../../h5/client/errors.ts';
+import { PAYMENT_MESSAGES } from '../../h5/client/countersign.ts';
 import { PROBLEM_CODES, PROBLEMS, isProblemCode, type ProblemCode } from '../../protocol/problems.ts';
 
 const DOC = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
@@ -62,7 +63,7 @@ describe('docs/errors.md against the problem table (protocol/problems.ts)', () =
     const documented = new Map<string, string>();
     for (const clause of bullet!.slice(bullet!.indexOf(':') + 1).split(';')) {
       const names = [...clause.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
-      const scheme = names.find((n) => /^[A-Z][A-Za-z]+$/.test(n));
+      const scheme = names.find((n) => /^[A-Z][A-Za-z]+$/.test(n)); // Basic, Bearer, DPoP, Signature
       for (const n of names) if (isProblemCode(n)) documented.set(n, scheme ?? '(none)');
     }
     const expected = new Map<string, string>();
@@ -81,7 +82,14 @@ describe("the H5 page's messages (h5/client/errors.ts) against the table and doc
   it('has its own words for every code docs/errors.md says the H5 page meets', () => {
     const meets = [...SUMMARY].filter(([, row]) => row.who.includes('H5 page')).map(([code]) => code);
     expect(meets.length).to.be.greaterThan(3);
-    expect(meets.filter((code) => !(GATEWAY_CODES as readonly string[]).includes(code))).to.deep.equal([]);
+    expect(meets.filter((code) => !(GATEWAY_CODES as readonly string[]).includes(code) && !Object.hasOwn(PAYMENT_MESSAGES, code))).to.deep.equal([]);
+  });
+
+  it("keeps the payment section's own codes in its chunk (h5/client/countersign.ts), each one the docs say it meets", () => {
+    const section = [...SUMMARY].filter(([, row]) => row.who.includes('H5 page (its payment section)')).map(([code]) => code);
+    expect(section.length).to.be.greaterThan(0);
+    expect(Object.keys(PAYMENT_MESSAGES).sort()).to.deep.equal([...section].sort());
+    for (const code of section) expect(isProblemCode(code), code).to.equal(true);
   });
 
   it('takes its gateway codes from the table, and its own codes are never problem codes', () => {
