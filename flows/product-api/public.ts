@@ -22,13 +22,16 @@ function vtInvalid(detail = 'The visit token is missing, unknown, expired or rev
   return new Problem('vt_invalid', detail);
 }
 
-/** `Authorization: Bearer <VT>` (a VT bound to nothing) or `DPoP <VT>` (a VT bound to a key, RFC 9449 section 7.1). */
-const AUTHORIZATION_RE = /^(Bearer|DPoP) ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+/**
+ * `Authorization: Bearer <VT>` (a VT bound to nothing) or `DPoP <VT>` (a VT bound to a key, RFC
+ * 9449 section 7.1). The scheme is matched case-insensitively (RFC 9110 section 11.1).
+ */
+const AUTHORIZATION_RE = /^(Bearer|DPoP) ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 
 /** The scheme and VT of the Authorization header, or undefined when it is missing, malformed or too long. */
 function authorizationVt(header: string): { scheme: 'Bearer' | 'DPoP'; vt: string } | undefined {
   const m = header.length <= MAX_JWS_LENGTH + 7 ? AUTHORIZATION_RE.exec(header) : null;
-  return m ? { scheme: m[1] as 'Bearer' | 'DPoP', vt: m[2]! } : undefined;
+  return m ? { scheme: m[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', vt: m[2]! } : undefined;
 }
 
 /** The request state of `GET /v1/products/:productId`, each key set by the step named, read after it. */
