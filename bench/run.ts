@@ -255,7 +255,7 @@ async function main(): Promise<void> {
     const oidc = await startPeer(children, 'bench/peers/oidc.ts', {}, (port) => `http://127.0.0.1:${port}/.well-known/openid-configuration`);
     const koa = await startPeer(children, 'bench/peers/bare-koa.ts', {}, (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`);
     // Up when the backend's own answer comes back through it (a 401 for no VT).
-    const proxy = await startPeer(children, 'bench/peers/koa-proxy.ts', { BACKEND_URL: one.products, INTERNAL_TOKEN, BENCH_APP: USER.appId, BENCH_USER: USER.userId },
+    const proxy = await startPeer(children, 'bench/peers/koa-proxy.ts', { BENCH_BACKEND_URL: one.products, INTERNAL_TOKEN },
       (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`, (status) => status === 401);
     const proxyVts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: one.gateway });
     let k = 0;

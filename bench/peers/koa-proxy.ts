@@ -8,9 +8,10 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { Pool } from 'undici';
 
-const backend = process.env.BACKEND_URL!;
+const backend = process.env.BENCH_BACKEND_URL!;
 const internalToken = process.env.INTERNAL_TOKEN!;
-const [appId, userId] = [process.env.BENCH_APP ?? 'demo-app', process.env.BENCH_USER ?? 'alice'];
+// The bench's one user (bench/run.ts USER), as bare-koa.ts answers for.
+const [appId, userId] = ['demo-app', 'alice'];
 // The same pool settings as the gateway's upstream (platform/http/upstream.ts).
 const pool = new Pool(backend, { connections: 128 });
 
