@@ -22,6 +22,17 @@ export interface CryptoLimits {
   aes256GcmSeal1k: number;
 }
 
+/** The median of each limit over several rounds. */
+export function medianCrypto(rounds: readonly CryptoLimits[]): CryptoLimits {
+  const med = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = Math.floor(s.length / 2);
+    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  };
+  const keys = Object.keys(rounds[0]!) as (keyof CryptoLimits)[];
+  return Object.fromEntries(keys.map((k) => [k, med(rounds.map((r) => r[k]))])) as unknown as CryptoLimits;
+}
+
 export function measureCrypto(ms = 1500): CryptoLimits {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const ct = publicEncrypt({ key: rsa.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32));

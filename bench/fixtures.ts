@@ -56,7 +56,7 @@ export async function makeVisitTokens(
 }
 
 /**
- * ECDH-ES+A256KW envelopes, fast: one ephemeral key serves `perEphemeral` envelopes (each with its
+ * ECDH-ES+A256KW envelopes (P-256 or X25519, the key's curve), fast: one ephemeral key serves `perEphemeral` envelopes (each with its
  * own R and IV). The server's work per envelope is the same as for a page's fresh ephemeral key
  * (it derives Z from the epk every time); only the generator saves its key generation.
  */
@@ -64,9 +64,11 @@ function sealEcdhEnvelopes(ats: readonly string[], key: EncryptionKey, perEpheme
   const iat = nowSeconds();
   const out: string[] = [];
   for (let i = 0; i < ats.length; i += perEphemeral) {
-    const eph = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const x25519 = key.kind === 'X25519';
+    const eph = x25519 ? generateKeyPairSync('x25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const { x, y } = eph.publicKey.export({ format: 'jwk' }) as { x: string; y: string };
-    const header = { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid, epk: { kty: 'EC', crv: 'P-256', x, y } };
+    const epk = x25519 ? { kty: 'OKP', crv: 'X25519', x } : { kty: 'EC', crv: 'P-256', x, y };
+    const header = { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid, epk };
     const protectedB64 = b64u(JSON.stringify(header));
     const kek = concatKdf(diffieHellman({ privateKey: eph.privateKey, publicKey: key.publicKey }), 256, 'ECDH-ES+A256KW');
     for (const at of ats.slice(i, i + perEphemeral)) {

@@ -1,10 +1,14 @@
 /**
- * `npm run bench`: starts the broker on a real Redis, drives it with autocannon on 127.0.0.1, runs
- * the references in the same run, and writes bench/results/latest.{json,md,png}. Bounded: every
- * load run has a fixed duration, and the whole command stops by itself (about 3 minutes).
+ * `npm run bench`: starts the broker (one process and BENCH_WORKERS processes) and the references
+ * (node-oidc-provider, bare Koa, a bare Koa + undici proxy to the same product backend) on a real
+ * Redis, then runs every scenario BENCH_ROUNDS times (3), interleaved: round 1 of every scenario,
+ * then round 2 of every scenario, …, so that a change in the machine's load hits all of them alike.
+ * Then one CPU profile per one-process scenario, the time to render in Chromium, and the report:
+ * bench/results/latest.{json,md,png} and bench/results/profiles/. Bounded: every load run has a
+ * fixed duration, and the whole command stops by itself (about 6 minutes with the defaults).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -13,15 +17,20 @@ import { loadOrCreateEncryptionKeys, loadOrCreateKeysKek, loadOrCreateSigningKey
 import { loadRegistry } from '../flows/apps/registry.ts';
 import { RedisStore } from '../platform/store/index.ts';
 import { measureBrowser, type BrowserResult } from './browser.ts';
-import { measureCrypto, type CryptoLimits } from './crypto.ts';
+import { measureCrypto, medianCrypto, type CryptoLimits } from './crypto.ts';
 import { measureChallenge } from './challenge.ts';
 import { makeAccessTokens, makeVisitTokens, rearmAccessTokens, sealEnvelopes } from './fixtures.ts';
-import { load, type LoadResult } from './load.ts';
-import { writeReport, type BrokerRun } from './report.ts';
+import { load, type LoadOptions, type LoadResult } from './load.ts';
+import { topFunctions } from './profile.ts';
+import { writeReport, type ScenarioResult } from './report.ts';
 import { freePort } from '../scripts/free-port.ts';
 
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const SECONDS = Number(process.env.BENCH_SECONDS || '6');
+const SECONDS = Number(process.env.BENCH_SECONDS || '5');
+const ROUNDS = Number(process.env.BENCH_ROUNDS || '3');
+/** Seconds of load under the profiler, per scenario (not counted in the figures). */
+const PROFILE_SECONDS = 3;
+const PROFILE_DIR = 'bench/results/profiles';
 const WARMUP = 1;
 const WORKERS = Number(process.env.BENCH_WORKERS || os.cpus().length);
 const BROWSER_RUNS = Number(process.env.BENCH_BROWSER_RUNS || '20');
@@ -32,7 +41,7 @@ const USER = { appId: 'demo-app', userId: 'alice', productId: 'city-pass' };
 const say = (s: string) => process.stdout.write(`bench: ${s}\n`);
 
 
-async function waitFor(url: string, ms = 60_000, child?: ChildProcess): Promise<void> {
+async function waitFor(url: string, ms = 60_000, child?: ChildProcess, up: (status: number) => boolean = (st) => st >= 200 && st < 300): Promise<void> {
   const end = Date.now() + ms;
   let last = 'no answer';
   while (Date.now() < end) {
@@ -40,7 +49,7 @@ async function waitFor(url: string, ms = 60_000, child?: ChildProcess): Promise<
     try {
       // Bounded: a connection that is accepted but never answered must not stall the bench.
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return;
+      if (up(res.status)) return;
       last = `${res.status} ${await res.text()}`;
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
@@ -54,10 +63,34 @@ async function waitFor(url: string, ms = 60_000, child?: ChildProcess): Promise<
 function start(script: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, ...env },
-    // Logs at info as in production, written to /dev/null: their cost is part of the figure.
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // Logs at info as in production, written to /dev/null: their cost is part of the figure. The
+    // IPC channel carries the profiler's start and stop (bench/server.ts).
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   return child;
+}
+
+/** Sends a message to a server and waits for the answer that has `key`. */
+function ask(child: ChildProcess, msg: object, key: string, ms = 30_000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      child.off('message', on);
+      reject(new Error(`no ${key} from the server in ${ms / 1000} s`));
+    }, ms);
+    const on = (m: Record<string, unknown>) => {
+      if (m.profileError) {
+        clearTimeout(t);
+        child.off('message', on);
+        reject(new Error(String(m.profileError)));
+      } else if (key in m) {
+        clearTimeout(t);
+        child.off('message', on);
+        resolve(m);
+      }
+    };
+    child.on('message', on);
+    child.send(msg);
+  });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -74,96 +107,133 @@ async function stop(child: ChildProcess): Promise<void> {
 
 
 interface ExchangeFixtures {
-  alg: string;
+  kind: EncryptionKey['kind'];
   ats: string[];
   envelopes: string[];
+  /** Envelopes used since the last rearm. */
+  used: number;
 }
 
 /**
- * Single-use fixtures for the exchange runs: enough for the warm-up and the run at the lesser of
- * the crypto limit and 7,000/s per process (what the HTTP hops allow), with a margin.
+ * Single-use fixtures for the exchange runs, one set per key kind: enough for the warm-up and one
+ * run at the lesser of the crypto limit and 7,000/s per process (what the HTTP hops allow), with a
+ * margin. Before each run the ATs used since the last one are made live again (rearm).
  */
 async function exchangeFixtures(store: RedisStore, keys: EncryptionKey[], limits: CryptoLimits): Promise<ExchangeFixtures[]> {
   const out: ExchangeFixtures[] = [];
   for (const key of keys) {
-    const alg = key.publicJwk.alg;
-    const limit = alg === 'RSA-OAEP-256' ? limits.rsa2048OaepDecrypt : limits.ecdhP256Derive;
+    const limit = key.kind === 'RSA' ? limits.rsa2048OaepDecrypt : key.kind === 'X25519' ? limits.x25519Derive : limits.ecdhP256Derive;
     const count = Math.ceil(Math.min(limit, 7000) * Math.min(WORKERS, os.cpus().length) * (SECONDS + WARMUP) * 1.2);
-    say(`sealing ${count} ${alg} envelopes`);
+    say(`sealing ${count} ${key.publicJwk.alg} (${key.kind}) envelopes`);
     const ats = await makeAccessTokens(store, count, USER);
-    out.push({ alg, ats, envelopes: sealEnvelopes(ats, key) });
+    out.push({ kind: key.kind, ats, envelopes: sealEnvelopes(ats, key), used: 0 });
   }
   return out;
 }
 
-async function benchBroker(workers: number, prefix: string, keysFile: string, fixtures: ExchangeFixtures[], store: RedisStore): Promise<BrokerRun> {
+interface Scenario {
+  id: string;
+  label: string;
+  processes: number;
+  kind: 'broker' | 'reference';
+  opts: () => LoadOptions;
+  before?: () => Promise<void>;
+  /** The broker process to profile (one process only). */
+  profileWith?: ChildProcess;
+}
+
+const EXCHANGE_LABEL: Record<EncryptionKey['kind'], string> = {
+  RSA: 'VT exchange, RSA-OAEP-256 envelope',
+  'P-256': 'VT exchange, ECDH-ES+A256KW P-256 envelope',
+  X25519: 'VT exchange, ECDH-ES+A256KW X25519 envelope',
+};
+
+interface Broker {
+  child: ChildProcess;
+  gateway: string;
+  products: string;
+}
+
+async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string): Promise<Broker> {
   const ports = { gateway: await freePort(), auth: await freePort(), products: await freePort() };
-  const gateway = `http://127.0.0.1:${ports.gateway}`;
   const child = start('bench/server.ts', {
     NODE_ENV: 'production', LOG_LEVEL: 'info', REDIS_URL, REDIS_PREFIX: prefix, INTERNAL_TOKEN, AUTH_KEYS_FILE: keysFile,
     GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), BENCH_WORKERS: String(workers),
   });
-  try {
-    await waitFor(`${gateway}/readyz`, 60_000, child);
-    const app = loadRegistry('config/apps.json').get('demo-app')!;
-
-    say(`${workers} process(es): AT issuance`);
-    const body = JSON.stringify({ userId: USER.userId, productId: USER.productId });
-    const signed = () => ({
-      headers: {
-        'content-type': 'application/json',
-        ...signRequest({ method: 'POST', targetUri: `${gateway}/v1/access-tokens`, headers: { 'content-type': 'application/json' }, body, keyId: app.appId, secret: app.appSecret }),
-      },
-      body,
-    });
-    const issuanceOpts = { url: `${gateway}/v1/access-tokens`, method: 'POST' as const, next: signed };
-    await load({ ...issuanceOpts, seconds: WARMUP });
-    const issuance = await load({ ...issuanceOpts, seconds: SECONDS });
-
-    const exchange: Record<string, LoadResult> = {};
-    for (const { alg, ats, envelopes } of fixtures) {
-      say(`${workers} process(es): VT exchange ${alg}`);
-      await rearmAccessTokens(store, ats, USER);
-      let i = 0;
-      const next = () => ({ body: JSON.stringify({ envelope: envelopes[i++ % envelopes.length] }) });
-      const opts = { url: `${gateway}/v1/visit-tokens`, method: 'POST' as const, headers: { 'content-type': 'application/json' }, next };
-      await load({ ...opts, seconds: WARMUP });
-      exchange[alg] = await load({ ...opts, seconds: SECONDS });
-      if (i > envelopes.length) say(`  fixtures ran out (${i} requests for ${envelopes.length}): the errors column shows it`);
-    }
-
-    say(`${workers} process(es): product API`);
-    const vts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: gateway });
-    let j = 0;
-    const productOpts = { url: `${gateway}/v1/products/${USER.productId}`, next: () => ({ headers: { authorization: `Bearer ${vts[j++ % vts.length]}` } }) };
-    await load({ ...productOpts, seconds: WARMUP });
-    const product = await load({ ...productOpts, seconds: SECONDS });
-    return { workers, issuance, exchange, product };
-  } finally {
-    await stop(child);
-  }
+  children.push(child);
+  const gateway = `http://127.0.0.1:${ports.gateway}`;
+  await waitFor(`${gateway}/readyz`, 60_000, child);
+  return { child, gateway, products: `http://127.0.0.1:${ports.products}` };
 }
 
-async function benchPeer(script: string, scenario: () => Promise<LoadResult>, port: number, ready: string): Promise<LoadResult> {
-  const child = start(script, { PORT: String(port), NODE_ENV: 'development' });
-  try {
-    await waitFor(ready);
-    return await scenario();
-  } finally {
-    await stop(child);
+async function brokerScenarios(broker: Broker, workers: number, fixtures: ExchangeFixtures[], store: RedisStore, keysFile: string): Promise<Scenario[]> {
+  const { gateway } = broker;
+  const app = loadRegistry('config/apps.json').get('demo-app')!;
+  const body = JSON.stringify({ userId: USER.userId, productId: USER.productId });
+  const signed = () => ({
+    headers: {
+      'content-type': 'application/json',
+      ...signRequest({ method: 'POST', targetUri: `${gateway}/v1/access-tokens`, headers: { 'content-type': 'application/json' }, body, keyId: app.appId, secret: app.appSecret }),
+    },
+    body,
+  });
+  const profileWith = workers === 1 ? broker.child : undefined;
+  const out: Scenario[] = [{
+    id: `issuance-${workers}`, label: 'AT issuance (signed -> encrypted AT)', processes: workers, kind: 'broker', profileWith,
+    opts: () => ({ url: `${gateway}/v1/access-tokens`, method: 'POST', next: signed, seconds: SECONDS }),
+  }];
+  for (const f of fixtures) {
+    out.push({
+      id: `exchange-${f.kind}-${workers}`, label: EXCHANGE_LABEL[f.kind], processes: workers, kind: 'broker', profileWith,
+      before: async () => {
+        await rearmAccessTokens(store, f.ats.slice(0, Math.min(f.used, f.ats.length)), USER);
+        f.used = 0;
+      },
+      opts: () => ({
+        url: `${gateway}/v1/visit-tokens`, method: 'POST', headers: { 'content-type': 'application/json' }, seconds: SECONDS,
+        next: () => {
+          if (f.used >= f.envelopes.length) say(`  ${f.kind} fixtures ran out: the errors column shows it`);
+          return { body: JSON.stringify({ envelope: f.envelopes[f.used++ % f.envelopes.length] }) };
+        },
+      }),
+    });
   }
+  const vts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: gateway });
+  let j = 0;
+  out.push({
+    id: `product-${workers}`, label: 'Product API with a VT, via the gateway', processes: workers, kind: 'broker', profileWith,
+    opts: () => ({ url: `${gateway}/v1/products/${USER.productId}`, seconds: SECONDS, next: () => ({ headers: { authorization: `Bearer ${vts[j++ % vts.length]}` } }) }),
+  });
+  return out;
+}
+
+async function startPeer(
+  children: ChildProcess[], script: string, env: Record<string, string>, ready: (port: number) => string, up?: (status: number) => boolean,
+): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = start(script, { PORT: String(port), NODE_ENV: 'development', ...env });
+  children.push(child);
+  await waitFor(ready(port), 60_000, child, up);
+  return { child, port };
+}
+
+/** One warm-up and one measured run of a scenario. */
+async function runOnce(s: Scenario): Promise<LoadResult> {
+  await s.before?.();
+  const opts = s.opts();
+  await load({ ...opts, seconds: WARMUP });
+  return load(opts);
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
   const machine = {
     cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version, platform: `${os.platform()} ${os.release()}`, hostname: os.hostname(),
+    node: process.version, platform: `${os.platform()} ${os.release()}`, hostname: os.hostname(), loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
-  say(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}`);
-
-  say('raw crypto limits of one core');
-  const crypto = measureCrypto();
+  say(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, load average ${machine.loadAverage.join(' ')}`);
+  say('raw crypto limits of one core (first of the rounds)');
+  const cryptoRounds: CryptoLimits[] = [measureCrypto(800)];
   say('the proof-of-work gate per request');
   const challenge = await measureChallenge();
 
@@ -176,33 +246,71 @@ async function main(): Promise<void> {
   loadOrCreateSigningKey(keysFile);
   loadOrCreateKeysKek(keysFile);
   const store = await RedisStore.connect({ url: REDIS_URL, prefix });
+  const children: ChildProcess[] = [];
 
   try {
-    const fixtures = await exchangeFixtures(store, keys, crypto);
-    const one = await benchBroker(1, prefix, keysFile, fixtures, store);
-    const many = WORKERS > 1 ? await benchBroker(WORKERS, prefix, keysFile, fixtures, store) : undefined;
+    const fixtures = await exchangeFixtures(store, keys, cryptoRounds[0]!);
+    say('starting the broker (1 process' + (WORKERS > 1 ? ` and ${WORKERS} processes` : '') + ') and the references');
+    const one = await startBroker(children, 1, prefix, keysFile);
+    const many = WORKERS > 1 ? await startBroker(children, WORKERS, prefix, keysFile) : undefined;
 
-    say('reference: node-oidc-provider client_credentials');
-    const oidcPort = await freePort();
     const basic = 'Basic ' + Buffer.from('bench-client:bench-secret-0123456789abcdefghijklmnopqrstuvwxyz').toString('base64');
-    const oidcOpts = {
-      url: `http://127.0.0.1:${oidcPort}/token`, method: 'POST' as const,
-      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials',
-    };
-    const oidc = await benchPeer('bench/peers/oidc.ts', async () => {
-      await load({ ...oidcOpts, seconds: WARMUP });
-      return load({ ...oidcOpts, seconds: SECONDS });
-    }, oidcPort, `http://127.0.0.1:${oidcPort}/.well-known/openid-configuration`);
+    const oidc = await startPeer(children, 'bench/peers/oidc.ts', {}, (port) => `http://127.0.0.1:${port}/.well-known/openid-configuration`);
+    const koa = await startPeer(children, 'bench/peers/bare-koa.ts', {}, (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`);
+    // Up when the backend's own answer comes back through it (a 401 for no VT).
+    const proxy = await startPeer(children, 'bench/peers/koa-proxy.ts', { BENCH_BACKEND_URL: one.products, INTERNAL_TOKEN },
+      (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`, (status) => status === 401);
+    const proxyVts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: one.gateway });
+    let k = 0;
 
-    say('reference: bare Koa + router, same JSON');
-    const koaPort = await freePort();
-    const koaUrl = `http://127.0.0.1:${koaPort}/v1/products/${USER.productId}`;
-    const bareKoa = await benchPeer('bench/peers/bare-koa.ts', async () => {
-      await load({ url: koaUrl, seconds: WARMUP });
-      return load({ url: koaUrl, seconds: SECONDS });
-    }, koaPort, koaUrl);
+    const scenarios: Scenario[] = [
+      ...(await brokerScenarios(one, 1, fixtures, store, keysFile)),
+      ...(many ? await brokerScenarios(many, WORKERS, fixtures, store, keysFile) : []),
+      {
+        id: 'ref-oidc', label: 'ref: node-oidc-provider client_credentials', processes: 1, kind: 'reference',
+        opts: () => ({
+          url: `http://127.0.0.1:${oidc.port}/token`, method: 'POST', seconds: SECONDS,
+          headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials',
+        }),
+      },
+      { id: 'ref-koa', label: 'ref: bare Koa + router, same JSON', processes: 1, kind: 'reference', opts: () => ({ url: `http://127.0.0.1:${koa.port}/v1/products/${USER.productId}`, seconds: SECONDS }) },
+      {
+        id: 'ref-koa-proxy', label: 'ref: bare Koa + undici proxy hop to the same product backend', processes: 1, kind: 'reference',
+        opts: () => ({ url: `http://127.0.0.1:${proxy.port}/v1/products/${USER.productId}`, seconds: SECONDS, next: () => ({ headers: { authorization: `Bearer ${proxyVts[k++ % proxyVts.length]}` } }) }),
+      },
+    ];
 
-    say(`Chromium: navigation to product rendered, median of ${BROWSER_RUNS}; at the phone profile beside a static page, median of ${Math.max(3, Math.round(BROWSER_RUNS / 2))}`);
+    const runs = new Map<string, LoadResult[]>(scenarios.map((s) => [s.id, []]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (round > 1) cryptoRounds.push(measureCrypto(800));
+      for (const s of scenarios) {
+        say(`round ${round}/${ROUNDS}: ${s.label} (${s.processes} process${s.processes > 1 ? 'es' : ''})`);
+        runs.get(s.id)!.push(await runOnce(s));
+      }
+    }
+
+    say(`CPU profiles, ${PROFILE_SECONDS} s per one-process scenario (not counted in the figures)`);
+    rmSync(PROFILE_DIR, { recursive: true, force: true });
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    const profiles: Record<string, ReturnType<typeof topFunctions>> = {};
+    for (const s of scenarios.filter((x) => x.profileWith)) {
+      try {
+        await s.before?.();
+        const opts = s.opts();
+        await load({ ...opts, seconds: WARMUP });
+        await ask(s.profileWith!, { profile: 'start' }, 'profiling');
+        await load({ ...opts, seconds: PROFILE_SECONDS });
+        const path = join(PROFILE_DIR, `${s.id}.cpuprofile`);
+        await ask(s.profileWith!, { profile: 'stop', path }, 'profiled');
+        profiles[s.id] = topFunctions(path, 10);
+      } catch (err) {
+        say(`no profile for ${s.id}: ${(err as Error).message}`);
+      }
+    }
+
+    for (const c of children.splice(0)) await stop(c);
+
+    say(`Chromium: navigation to product rendered, median of ${BROWSER_RUNS}, the two paths interleaved; at the phone profile beside a static page, median of ${Math.max(3, Math.round(BROWSER_RUNS / 2))}`);
     const browserPorts = { gateway: await freePort(), auth: await freePort(), h5: await freePort(), products: await freePort() };
     let browser: BrowserResult | { skipped: string };
     try {
@@ -220,10 +328,16 @@ async function main(): Promise<void> {
       say(`browser part failed: ${(err as Error).message}`);
     }
 
-    const report = { date: new Date().toISOString(), machine, seconds: SECONDS, connections: 50, crypto, challenge, one, many, references: { oidc, bareKoa }, browser, totalSeconds: Math.round((Date.now() - started) / 1000) };
+    const results: ScenarioResult[] = scenarios.map((s) => ({ id: s.id, label: s.label, processes: s.processes, kind: s.kind, runs: runs.get(s.id)! }));
+    const report = {
+      date: new Date().toISOString(), machine, seconds: SECONDS, warmupSeconds: WARMUP, rounds: ROUNDS, connections: 50,
+      crypto: medianCrypto(cryptoRounds), cryptoRounds, challenge, scenarios: results, profiles, profileSeconds: PROFILE_SECONDS, browser,
+      totalSeconds: Math.round((Date.now() - started) / 1000),
+    };
     const files = await writeReport(report, CHROMIUM);
     say(`done in ${report.totalSeconds} s: ${files.join(', ')}`);
   } finally {
+    for (const c of children) await stop(c);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
     // The fixtures expire by themselves; remove them now all the same.

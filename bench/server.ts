@@ -3,6 +3,8 @@
  * workers sharing the ports (`BENCH_WORKERS`). Configured from the environment like `npm start`.
  */
 import cluster from 'node:cluster';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../system/config.ts';
 import { createBrokerLogger } from '../system/logger.ts';
 import { startSystem } from '../system/start.ts';
@@ -37,4 +39,34 @@ if (workers > 1 && cluster.isPrimary) {
   };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
+  if (process.send) listenForProfiling();
+}
+
+/**
+ * CPU profiles on request from the bench (IPC, one process only): `{ profile: 'start' }` starts
+ * V8's sampling profiler (what `--cpu-prof` runs, through the inspector), `{ profile: 'stop',
+ * path }` writes the .cpuprofile there and answers `{ profiled: path }`. One profile per scenario,
+ * in the same server process the figures come from.
+ */
+function listenForProfiling(): void {
+  const session = new Session();
+  session.connect();
+  process.on('message', (msg: { profile?: 'start' | 'stop'; path?: string }) => {
+    void (async () => {
+      try {
+        if (msg.profile === 'start') {
+          await session.post('Profiler.enable');
+          await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+          await session.post('Profiler.start');
+          process.send!({ profiling: true });
+        } else if (msg.profile === 'stop' && msg.path) {
+          const { profile } = await session.post('Profiler.stop');
+          writeFileSync(msg.path, JSON.stringify(profile));
+          process.send!({ profiled: msg.path });
+        }
+      } catch (err) {
+        process.send!({ profileError: (err as Error).message });
+      }
+    })();
+  });
 }

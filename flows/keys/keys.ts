@@ -1,6 +1,6 @@
 /**
- * The provider's encryption keys, that H5 pages wrap R to: an RSA-2048 key (`RSA-OAEP-256`) and
- * an EC P-256 key (`ECDH-ES+A256KW`). Parsed once into KeyObjects; published as a JWKS (RFC 7517)
+ * The provider's encryption keys, that H5 pages wrap R to: an RSA-2048 key (`RSA-OAEP-256`), an
+ * EC P-256 key and an X25519 key (RFC 8037, OKP; both `ECDH-ES+A256KW`). Parsed once into KeyObjects; published as a JWKS (RFC 7517)
  * with RFC 7638 thumbprints as `kid`.
  */
 import { createHash, createPrivateKey, randomBytes, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
@@ -10,6 +10,15 @@ import { dirname } from 'node:path';
 /** The envelope's key-management algorithms, one key of each in the key set. */
 export const ENVELOPE_ALGS = ['RSA-OAEP-256', 'ECDH-ES+A256KW'] as const;
 export type EnvelopeAlg = (typeof ENVELOPE_ALGS)[number];
+
+/**
+ * The kinds of encryption key, one key of each in the key set, in JWKS order: RSA first, then
+ * P-256, then X25519 (a page takes the first kind its WebCrypto can use, in its own order of
+ * preference: X25519, P-256, RSA). P-256 and X25519 share the alg `ECDH-ES+A256KW`; the curve
+ * tells them apart.
+ */
+export const ENVELOPE_KEY_KINDS = ['RSA', 'P-256', 'X25519'] as const;
+export type EnvelopeKeyKind = (typeof ENVELOPE_KEY_KINDS)[number];
 
 export interface RsaPublicEncJwk {
   kty: 'RSA';
@@ -30,10 +39,21 @@ export interface EcPublicEncJwk {
   alg: 'ECDH-ES+A256KW';
 }
 
-export type PublicEncJwk = RsaPublicEncJwk | EcPublicEncJwk;
+/** An X25519 public key (RFC 8037 section 2: `kty: "OKP"`, `crv: "X25519"`, `x` the 32 bytes). */
+export interface OkpPublicEncJwk {
+  kty: 'OKP';
+  crv: 'X25519';
+  x: string;
+  kid: string;
+  use: 'enc';
+  alg: 'ECDH-ES+A256KW';
+}
+
+export type PublicEncJwk = RsaPublicEncJwk | EcPublicEncJwk | OkpPublicEncJwk;
 
 export interface EncryptionKey {
   kid: string;
+  kind: EnvelopeKeyKind;
   /** The one algorithm this key is used with; an envelope naming another alg fails. */
   alg: EnvelopeAlg;
   privateKey: KeyObject;
@@ -77,31 +97,45 @@ export function ecThumbprint(jwk: { crv: string; x: string; y: string }): string
   return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y })).digest('base64url');
 }
 
-function publicJwkOf(alg: EnvelopeAlg, publicKey: KeyObject, storedKid: unknown): PublicEncJwk {
-  const kidOr = (thumbprint: () => string) => (typeof storedKid === 'string' && storedKid ? storedKid : thumbprint());
-  if (alg === 'RSA-OAEP-256') {
-    const { n, e } = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
-    return { kty: 'RSA', n, e, kid: kidOr(() => rsaThumbprint({ n, e })), use: 'enc', alg };
-  }
-  const { x, y } = publicKey.export({ format: 'jwk' }) as { x: string; y: string };
-  return { kty: 'EC', crv: 'P-256', x, y, kid: kidOr(() => ecThumbprint({ crv: 'P-256', x, y })), use: 'enc', alg };
+/** RFC 7638 JWK thumbprint (SHA-256) of an OKP key: members crv, kty, x in that order (RFC 8037 section 2). */
+export function okpThumbprint(jwk: { crv: string; x: string }): string {
+  return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: 'OKP', x: jwk.x })).digest('base64url');
 }
 
-/** The alg a private key is for: RSA of at least 2048 bits, or EC P-256; anything else is refused. */
-function algOf(privateKey: KeyObject): EnvelopeAlg {
-  const details = privateKey.asymmetricKeyDetails;
-  if (privateKey.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return 'RSA-OAEP-256';
-  if (privateKey.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1') return 'ECDH-ES+A256KW';
-  throw new Error('encryption keys must be RSA of at least 2048 bits or EC P-256');
+function publicJwkOf(kind: EnvelopeKeyKind, publicKey: KeyObject, storedKid: unknown): PublicEncJwk {
+  const kidOr = (thumbprint: () => string) => (typeof storedKid === 'string' && storedKid ? storedKid : thumbprint());
+  if (kind === 'RSA') {
+    const { n, e } = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
+    return { kty: 'RSA', n, e, kid: kidOr(() => rsaThumbprint({ n, e })), use: 'enc', alg: 'RSA-OAEP-256' };
+  }
+  if (kind === 'X25519') {
+    const { x } = publicKey.export({ format: 'jwk' }) as { x: string };
+    return { kty: 'OKP', crv: 'X25519', x, kid: kidOr(() => okpThumbprint({ crv: 'X25519', x })), use: 'enc', alg: 'ECDH-ES+A256KW' };
+  }
+  const { x, y } = publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+  return { kty: 'EC', crv: 'P-256', x, y, kid: kidOr(() => ecThumbprint({ crv: 'P-256', x, y })), use: 'enc', alg: 'ECDH-ES+A256KW' };
 }
+
+/** The kind of a private key: RSA of at least 2048 bits, EC P-256 or X25519; anything else is refused. */
+function kindOf(privateKey: KeyObject): EnvelopeKeyKind {
+  const details = privateKey.asymmetricKeyDetails;
+  if (privateKey.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return 'RSA';
+  if (privateKey.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1') return 'P-256';
+  if (privateKey.asymmetricKeyType === 'x25519') return 'X25519';
+  throw new Error('encryption keys must be RSA of at least 2048 bits, EC P-256 or X25519');
+}
+
+/** The alg of each kind of key. */
+export const ALG_OF_KIND: Readonly<Record<EnvelopeKeyKind, EnvelopeAlg>> = { RSA: 'RSA-OAEP-256', 'P-256': 'ECDH-ES+A256KW', X25519: 'ECDH-ES+A256KW' };
 
 function fromPrivateJwk(jwk: JsonWebKey): EncryptionKey {
   const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
-  const alg = algOf(privateKey);
+  const kind = kindOf(privateKey);
+  const alg = ALG_OF_KIND[kind];
   if (jwk.alg !== undefined && jwk.alg !== alg) throw new Error(`an ${privateKey.asymmetricKeyType} key cannot be used with ${String(jwk.alg)}`);
   const publicKey = createPublicKey(privateKey);
-  const publicJwk = publicJwkOf(alg, publicKey, jwk.kid);
-  return { kid: publicJwk.kid, alg, privateKey, publicKey, publicJwk };
+  const publicJwk = publicJwkOf(kind, publicKey, jwk.kid);
+  return { kid: publicJwk.kid, kind, alg, privateKey, publicKey, publicJwk };
 }
 
 /** The private JWK kept in the keys file. */
@@ -109,17 +143,21 @@ function toPrivateJwk(key: EncryptionKey): JsonWebKey {
   return { ...key.privateKey.export({ format: 'jwk' }), kid: key.kid, use: 'enc', alg: key.alg };
 }
 
-/** Generates a new encryption key: RSA-2048 for `RSA-OAEP-256` (the default), P-256 for `ECDH-ES+A256KW`. */
-export function generateEncryptionKey(alg: EnvelopeAlg = 'RSA-OAEP-256'): EncryptionKey {
-  const { privateKey } = alg === 'RSA-OAEP-256'
+/**
+ * Generates a new encryption key of a kind: RSA-2048 (the default; also `RSA-OAEP-256`), P-256
+ * (also `ECDH-ES+A256KW`) or X25519.
+ */
+export function generateEncryptionKey(kind: EnvelopeKeyKind | EnvelopeAlg = 'RSA'): EncryptionKey {
+  const k: EnvelopeKeyKind = kind === 'RSA-OAEP-256' ? 'RSA' : kind === 'ECDH-ES+A256KW' ? 'P-256' : kind;
+  const { privateKey } = k === 'RSA'
     ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-    : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    : k === 'X25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return fromPrivateJwk(privateKey.export({ format: 'jwk' }));
 }
 
-/** One new key per envelope alg: RSA first (the key pages without ECDH use), then P-256. */
+/** One new key per kind: RSA first (the key pages without ECDH use), then P-256, then X25519. */
 export function generateEncryptionKeys(): EncryptionKey[] {
-  return ENVELOPE_ALGS.map((alg) => generateEncryptionKey(alg));
+  return ENVELOPE_KEY_KINDS.map((kind) => generateEncryptionKey(kind));
 }
 
 /** Writes the file whole or not at all: a crash mid-write must not lose the keys already there. */
@@ -193,8 +231,9 @@ function loadOrAdd<T>(file: string, read: (contents: KeysFile | undefined) => T 
 }
 
 /**
- * Loads the keys kept in `file` (private JWKs) and makes sure there is one for each envelope alg:
- * a missing one (a fresh start, or a file from before ECDH-ES+A256KW that holds only the RSA key)
+ * Loads the keys kept in `file` (private JWKs) and makes sure there is one of each kind (RSA,
+ * P-256, X25519): a missing one (a fresh start, or a file from before ECDH-ES+A256KW that holds
+ * only the RSA key, or from before X25519 that holds RSA and P-256)
  * is generated and the file rewritten (mode 0600), so that a restart keeps the same `kid`s. The
  * keys already in the file are kept as they are. Without a file the keys live only as long as the
  * process (tests).
@@ -206,13 +245,13 @@ export function loadOrCreateEncryptionKeys(file?: string): EncryptionKey[] {
     // Signing keys share the file; they are loaded by loadOrCreateSigningKey and kept as they are.
     return (contents?.keys ?? []).filter((k) => k.use !== 'sig').map(fromPrivateJwk);
   };
-  const complete = (keys: EncryptionKey[]) => ENVELOPE_ALGS.every((alg) => keys.some((k) => k.alg === alg));
+  const complete = (keys: EncryptionKey[]) => ENVELOPE_KEY_KINDS.every((kind) => keys.some((k) => k.kind === kind));
   return loadOrAdd(file, (contents) => {
     const keys = stored(contents);
     return complete(keys) ? keys : undefined;
   }, (contents) => {
     const keys = stored(contents);
-    const added = ENVELOPE_ALGS.filter((alg) => !keys.some((k) => k.alg === alg)).map((alg) => generateEncryptionKey(alg));
+    const added = ENVELOPE_KEY_KINDS.filter((kind) => !keys.some((k) => k.kind === kind)).map((kind) => generateEncryptionKey(kind));
     writeKeysFile(file, { ...contents, keys: [...(contents?.keys ?? []), ...added.map(toPrivateJwk)] });
     return [...keys, ...added];
   });

@@ -6,7 +6,7 @@ import { customSetting, intSetting, optionalSetting } from '../../platform/confi
 export const AUTH_KEYS_FILE = customSetting('AUTH_KEYS_FILE', {
   defaultText: '`.data/auth-keys.json`',
   range: 'a path; empty: keys kept in memory only',
-  doc: "auth's private keys: RSA-2048 and P-256 for the envelope (`use: enc`), and the P-256 ES256 key that signs VTs (`use: sig`); generated (0600) on first start, and a missing one is added to an existing file",
+  doc: "auth's private keys: RSA-2048, P-256 and X25519 for the envelope (`use: enc`), and the P-256 ES256 key that signs VTs (`use: sig`); generated (0600) on first start, and a missing one is added to an existing file",
   read: (env: Env): string | undefined => (env.AUTH_KEYS_FILE === '' ? undefined : env.AUTH_KEYS_FILE || '.data/auth-keys.json'),
 });
 

@@ -1,20 +1,16 @@
 /**
  * ECDH-ES+A256KW (RFC 7518 section 4.6) on WebCrypto, for the envelope-webcrypto path only (the
  * forge bundle never imports it): R is wrapped with AES-KW under a key-encryption key that a fresh
- * ephemeral P-256 key agrees with the provider's P-256 key, through the Concat KDF.
+ * ephemeral key agrees with the provider's key of the same curve (X25519, RFC 8037, or P-256),
+ * through the Concat KDF.
  */
-import { asciiBytes, type EcEncryptionJwk, type EncryptionJwk } from './jwe-compact.ts';
+import { asciiBytes, type EcEncryptionJwk, type EncryptionJwk, type OkpEncryptionJwk } from './jwe-compact.ts';
 
 export const ECDH_ES_A256KW = 'ECDH-ES+A256KW';
 const B64U = /^[A-Za-z0-9_-]+$/;
 
 /** The `epk` header member: the ephemeral public key, exactly these members. */
-export interface EphemeralPublicJwk {
-  kty: 'EC';
-  crv: 'P-256';
-  x: string;
-  y: string;
-}
+export type EphemeralPublicJwk = { kty: 'EC'; crv: 'P-256'; x: string; y: string } | { kty: 'OKP'; crv: 'X25519'; x: string };
 
 /** Checks an EC key is P-256 with base64url coordinates (and the kid a plain string). */
 export function checkEcJwk(jwk: EncryptionJwk): asserts jwk is EcEncryptionJwk {
@@ -58,16 +54,22 @@ export async function concatKdf(
 }
 
 /**
- * Wraps R to the provider's P-256 key: a fresh ephemeral key pair, Z by ECDH, the KEK by the
- * Concat KDF (AlgorithmID "ECDH-ES+A256KW", no apu/apv), R wrapped by AES-KW. Returns the
- * encrypted key and the ephemeral public key for the header.
+ * Wraps R to the provider's P-256 or X25519 key: a fresh ephemeral key pair on the same curve, Z
+ * by ECDH (X25519: RFC 7748), the KEK by the Concat KDF (AlgorithmID "ECDH-ES+A256KW", no
+ * apu/apv), R wrapped by AES-KW. Returns the encrypted key and the ephemeral public key for the
+ * header. A WebCrypto without X25519 throws at importKey (the feature test), before anything is
+ * sent, and the caller falls back to the P-256 key.
  */
-export async function wrapEcdhEsA256kw(subtle: SubtleCrypto, jwk: EcEncryptionJwk, r: Uint8Array<ArrayBuffer>): Promise<{ encryptedKey: Uint8Array; epk: EphemeralPublicJwk }> {
-  const ec = { name: 'ECDH', namedCurve: 'P-256' };
-  const recipient = await subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, ext: true }, ec, false, []);
+export async function wrapEcdhEsA256kw(
+  subtle: SubtleCrypto, jwk: EcEncryptionJwk | OkpEncryptionJwk, r: Uint8Array<ArrayBuffer>,
+): Promise<{ encryptedKey: Uint8Array; epk: EphemeralPublicJwk }> {
+  const okp = jwk.kty === 'OKP';
+  const algorithm = okp ? { name: 'X25519' } : { name: 'ECDH', namedCurve: 'P-256' };
+  const recipientJwk = okp ? { kty: 'OKP', crv: 'X25519', x: jwk.x, ext: true } : { kty: 'EC', crv: 'P-256', x: jwk.x, y: (jwk as EcEncryptionJwk).y, ext: true };
+  const recipient = await subtle.importKey('jwk', recipientJwk, algorithm, false, []);
   // The private half stays non-extractable; a public key is always exportable.
-  const ephemeral = (await subtle.generateKey(ec, false, ['deriveBits'])) as CryptoKeyPair;
-  const z = new Uint8Array(await subtle.deriveBits({ name: 'ECDH', public: recipient }, ephemeral.privateKey, 256));
+  const ephemeral = (await subtle.generateKey(algorithm, false, ['deriveBits'])) as CryptoKeyPair;
+  const z = new Uint8Array(await subtle.deriveBits({ name: algorithm.name, public: recipient }, ephemeral.privateKey, 256));
   let kekBytes: Uint8Array<ArrayBuffer> | undefined;
   let kek: CryptoKey;
   try {
@@ -82,5 +84,5 @@ export async function wrapEcdhEsA256kw(subtle: SubtleCrypto, jwk: EcEncryptionJw
   const encryptedKey = new Uint8Array(await subtle.wrapKey('raw', rKey, kek, { name: 'AES-KW' }));
   // WebCrypto exports full-length coordinates (RFC 7518 section 6.2.1.2), as the server requires.
   const { x, y } = await subtle.exportKey('jwk', ephemeral.publicKey);
-  return { encryptedKey, epk: { kty: 'EC', crv: 'P-256', x: x!, y: y! } };
+  return { encryptedKey, epk: okp ? { kty: 'OKP', crv: 'X25519', x: x! } : { kty: 'EC', crv: 'P-256', x: x!, y: y! } };
 }

@@ -1,7 +1,7 @@
 /**
  * The H5 envelope on WebCrypto (protocol section 2): R wrapped to the provider's key, with
- * ECDH-ES+A256KW for a P-256 key (preferred: cheaper for the server to open) or RSA-OAEP-256 for an
- * RSA key; the AT sealed with A256GCM under R, and the `dir` reply opened with R. R's raw bytes are
+ * ECDH-ES+A256KW for an X25519 key (preferred where WebCrypto has X25519: cheapest for the server to
+ * open) or a P-256 key, or RSA-OAEP-256 for an RSA key; the AT sealed with A256GCM under R, and the `dir` reply opened with R. R's raw bytes are
  * wiped as soon as they are wrapped and imported; after that R exists only as a non-extractable
  * CryptoKey, which is dropped once the reply is open.
  */
@@ -49,8 +49,14 @@ async function wrapRsaOaep256(subtle: SubtleCrypto, jwk: EncryptionJwk, r: Uint8
   return { alg: 'RSA-OAEP-256', encryptedKey: new Uint8Array(await subtle.encrypt({ name: 'RSA-OAEP' }, publicKey, r)) };
 }
 
-/** R wrapped by the alg of the key's kind: ECDH-ES+A256KW for EC P-256, RSA-OAEP-256 for RSA. */
+/** R wrapped by the alg of the key's kind: ECDH-ES+A256KW for X25519 and EC P-256, RSA-OAEP-256 for RSA. */
 async function wrapR(subtle: SubtleCrypto, jwk: EncryptionJwk, r: Uint8Array<ArrayBuffer>): Promise<WrappedR> {
+  // X25519: a WebCrypto without it refuses the key at importKey, and the page falls back to P-256.
+  if (jwk && jwk.kty === 'OKP') {
+    // The JWKS reader (gateway-api.ts) let only a string kid and a base64url x through.
+    if (jwk.crv !== 'X25519') throw new TypeError();
+    return { alg: ECDH_ES_A256KW, ...(await wrapEcdhEsA256kw(subtle, jwk, r)) };
+  }
   if (jwk && jwk.kty === 'EC') {
     checkEcJwk(jwk);
     return { alg: ECDH_ES_A256KW, ...(await wrapEcdhEsA256kw(subtle, jwk, r)) };

@@ -83,6 +83,7 @@ function asEncryptionJwk(k: unknown, alg: EnvelopeAlg): EncryptionJwk | undefine
   if (alg === 'ECDH-ES+A256KW' && k.kty === 'EC' && k.crv === 'P-256' && isB64uString(k.x) && isB64uString(k.y)) {
     return { kty: 'EC', crv: 'P-256', x: k.x, y: k.y, kid: k.kid };
   }
+  if (alg === 'ECDH-ES+A256KW' && k.kty === 'OKP' && k.crv === 'X25519' && isB64uString(k.x)) return { kty: 'OKP', crv: 'X25519', x: k.x, kid: k.kid };
   return undefined;
 }
 

@@ -25,8 +25,16 @@ export interface EcEncryptionJwk {
   kid: string;
 }
 
+/** An X25519 public encryption key (RFC 8037 `kty: "OKP"`, `alg: "ECDH-ES+A256KW"`), one JWKS entry with `use: "enc"`. */
+export interface OkpEncryptionJwk {
+  kty: 'OKP';
+  crv: 'X25519';
+  x: string;
+  kid: string;
+}
+
 /** The public encryption key the envelope wraps R to. */
-export type EncryptionJwk = RsaEncryptionJwk | EcEncryptionJwk;
+export type EncryptionJwk = RsaEncryptionJwk | EcEncryptionJwk | OkpEncryptionJwk;
 
 /** One sealed request envelope; it holds R, which only `openReply` uses, once. */
 export interface SealedEnvelope {
@@ -171,10 +179,14 @@ export function asciiBytes(s: string): Uint8Array<ArrayBuffer> {
 /**
  * The base64url protected header of the request envelope. The member order is the contract's:
  * `{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":"<kid>"}`, or for ECDH-ES+A256KW the same with
- * `"epk":{"kty":"EC","crv":"P-256","x":…,"y":…}` last; the segment is also the GCM AAD.
+ * `"epk":{"kty":"EC","crv":"P-256","x":…,"y":…}` (or `{"kty":"OKP","crv":"X25519","x":…}`) last;
+ * the segment is also the GCM AAD.
  */
-export function envelopeHeaderSegment(kid: string, alg: EnvelopeAlg = 'RSA-OAEP-256', epk?: { kty: 'EC'; crv: 'P-256'; x: string; y: string }): string {
-  const header = epk ? { alg, enc: 'A256GCM', kid, epk: { kty: epk.kty, crv: epk.crv, x: epk.x, y: epk.y } } : { alg, enc: 'A256GCM', kid };
+export function envelopeHeaderSegment(
+  kid: string, alg: EnvelopeAlg = 'RSA-OAEP-256', epk?: { kty: 'EC'; crv: 'P-256'; x: string; y: string } | { kty: 'OKP'; crv: 'X25519'; x: string },
+): string {
+  const epkMembers = epk && (epk.kty === 'OKP' ? { kty: epk.kty, crv: epk.crv, x: epk.x } : { kty: epk.kty, crv: epk.crv, x: epk.x, y: epk.y });
+  const header = epkMembers ? { alg, enc: 'A256GCM', kid, epk: epkMembers } : { alg, enc: 'A256GCM', kid };
   return b64uEncode(utf8Encode(JSON.stringify(header)));
 }
 

@@ -1,6 +1,7 @@
 /**
  * JWE compact serialization (RFC 7516) for the algorithms of the v1 contract, on node:crypto:
- * key management `A256KW`, `RSA-OAEP-256`, `ECDH-ES+A256KW` (P-256) and `dir`, content encryption
+ * key management `A256KW`, `RSA-OAEP-256`, `ECDH-ES+A256KW` (P-256, and X25519 per RFC 8037) and
+ * `dir`, content encryption
  * `A256GCM`.
  *
  * Every failure to open a JWE throws the same JweError with the same message, whatever the cause
@@ -8,7 +9,7 @@
  * could use as an oracle.
  */
 import {
-  constants, createCipheriv, createDecipheriv, createECDH, createHash, diffieHellman, generateKeyPairSync,
+  constants, createCipheriv, createDecipheriv, createECDH, createHash, createPublicKey, diffieHellman, generateKeyPairSync,
   privateDecrypt, publicEncrypt, webcrypto, type ECDH, type KeyObject,
 } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -17,13 +18,11 @@ import { randomBytesPooled } from './random.ts';
 export type KeyManagementAlg = 'A256KW' | 'RSA-OAEP-256' | 'ECDH-ES+A256KW' | 'dir';
 export const CONTENT_ENC = 'A256GCM';
 
-/** An ephemeral public key (`epk`, RFC 7518 section 4.6.1.1): exactly these members. */
-export interface EphemeralPublicJwk {
-  kty: 'EC';
-  crv: 'P-256';
-  x: string;
-  y: string;
-}
+/**
+ * An ephemeral public key (`epk`, RFC 7518 section 4.6.1.1): exactly these members, an EC P-256
+ * point or an X25519 public key (RFC 8037 section 2).
+ */
+export type EphemeralPublicJwk = { kty: 'EC'; crv: 'P-256'; x: string; y: string } | { kty: 'OKP'; crv: 'X25519'; x: string };
 
 export interface JweHeader {
   alg: KeyManagementAlg;
@@ -51,8 +50,11 @@ const B64U = /^[A-Za-z0-9_-]*$/;
 const ALLOWED_HEADER_MEMBERS = new Set(['alg', 'enc', 'kid', 'typ', 'cty']);
 const ECDH_HEADER_MEMBERS = new Set([...ALLOWED_HEADER_MEMBERS, 'epk', 'apu', 'apv']);
 const EPK_MEMBERS = ['crv', 'kty', 'x', 'y'];
+const OKP_EPK_MEMBERS = ['crv', 'kty', 'x'];
 /** Bytes of a P-256 coordinate; the JWK form is exactly this long (RFC 7518 section 6.2.1.2). */
 const P256_COORDINATE_BYTES = 32;
+/** Bytes of an X25519 public key (RFC 7748 section 5). */
+const X25519_KEY_BYTES = 32;
 const KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
 /** Ceiling on an H5 envelope's length (an RSA or ECDH envelope is under 1 KiB). */
 export const MAX_ENVELOPE_LENGTH = 8192;
@@ -160,18 +162,49 @@ function ecdhContext(privateKey: KeyObject): ECDH {
   return ecdh;
 }
 
-/** The `epk` header member, checked: exactly kty, crv, x, y; an EC P-256 point in full-length coordinates. */
-function parseEpk(epk: unknown): Buffer {
+type ParsedEpk = { crv: 'P-256'; point: Buffer } | { crv: 'X25519'; x: string };
+
+/**
+ * The `epk` header member, checked: exactly kty, crv, x, y for an EC P-256 point in full-length
+ * coordinates; exactly kty, crv, x for an X25519 key (OKP) of 32 bytes.
+ */
+function parseEpk(epk: unknown): ParsedEpk {
   if (!epk || typeof epk !== 'object' || Array.isArray(epk)) throw new JweError();
   const e = epk as Record<string, unknown>;
   const members = Object.keys(e).sort();
-  if (members.length !== EPK_MEMBERS.length || members.some((m, i) => m !== EPK_MEMBERS[i])) throw new JweError();
+  const expected = e.kty === 'OKP' ? OKP_EPK_MEMBERS : EPK_MEMBERS;
+  if (members.length !== expected.length || members.some((m, i) => m !== expected[i])) throw new JweError();
+  if (e.kty === 'OKP') {
+    if (e.crv !== 'X25519' || typeof e.x !== 'string' || b64uDecode(e.x).length !== X25519_KEY_BYTES) throw new JweError();
+    return { crv: 'X25519', x: e.x };
+  }
   if (e.kty !== 'EC' || e.crv !== 'P-256' || typeof e.x !== 'string' || typeof e.y !== 'string') throw new JweError();
   const x = b64uDecode(e.x);
   const y = b64uDecode(e.y);
   if (x.length !== P256_COORDINATE_BYTES || y.length !== P256_COORDINATE_BYTES) throw new JweError();
   // Uncompressed SEC 1 point; whether it is on the curve is checked where it is decoded.
-  return Buffer.concat([Buffer.from([4]), x, y]);
+  return { crv: 'P-256', point: Buffer.concat([Buffer.from([4]), x, y]) };
+}
+
+/**
+ * Z of ECDH-ES for a checked `epk` and our private key: the curves must agree (a P-256 `epk` for
+ * the X25519 key, or the other way round, fails like any bad JWE). P-256: the point is decoded and
+ * checked on the curve by computeSecret. X25519: every 32-byte string is a public key (RFC 7748
+ * section 5); a low-order one gives the all-zero Z, which OpenSSL refuses and which is refused
+ * here again (RFC 8037 section 3.2 / RFC 7748 section 6.1). Throws JweError.
+ */
+export function ecdhEsSharedSecret(privateKey: KeyObject, epk: unknown): Buffer {
+  const parsed = parseEpk(epk);
+  try {
+    if (parsed.crv === 'P-256') return ecdhContext(privateKey).computeSecret(parsed.point);
+    if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'x25519') throw new JweError();
+    const z = diffieHellman({ privateKey, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: parsed.x }, format: 'jwk' }) });
+    if (z.length !== X25519_KEY_BYTES || z.every((b) => b === 0)) throw new JweError();
+    return z;
+  } catch (cause) {
+    if (cause instanceof JweError) throw cause;
+    throw new JweError({ cause });
+  }
 }
 
 /** The ECDH-ES+A256KW key-encryption key: Concat KDF over Z, keydatalen 256, AlgorithmID the alg. */
@@ -183,7 +216,7 @@ function ecdhEsKek(z: Uint8Array, header: JweHeader): Buffer {
 
 /**
  * Key for encryption: a 32-byte secret for `A256KW` and `dir`, the recipient's public KeyObject
- * for `RSA-OAEP-256` (RSA) and `ECDH-ES+A256KW` (EC P-256).
+ * for `RSA-OAEP-256` (RSA) and `ECDH-ES+A256KW` (EC P-256 or X25519).
  */
 export type EncryptKey = Uint8Array | KeyObject;
 
@@ -215,6 +248,14 @@ export function encryptCompact({ header, plaintext, key, cek: givenCek }: Encryp
       break;
     case 'ECDH-ES+A256KW': {
       cek = givenCek ?? randomBytesPooled(32);
+      if ((key as KeyObject).asymmetricKeyType === 'x25519') {
+        const ephemeral = generateKeyPairSync('x25519');
+        const { x } = ephemeral.publicKey.export({ format: 'jwk' }) as { x: string };
+        header = { ...header, epk: { kty: 'OKP', crv: 'X25519', x } };
+        const z = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: key as KeyObject });
+        encryptedKey = aesKeyWrap(ecdhEsKek(z, header), cek);
+        break;
+      }
       const ephemeral = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const { x, y } = ephemeral.publicKey.export({ format: 'jwk' }) as { x: string; y: string };
       header = { ...header, epk: { kty: 'EC', crv: 'P-256', x, y } };
@@ -326,14 +367,9 @@ function unwrapCek({ header, key, encryptedKey }: ParsedCompact): Buffer {
       return orRandomCek(cek);
     }
     case 'ECDH-ES+A256KW': {
-      const point = parseEpk(header.epk);
-      let z: Buffer;
-      try {
-        // Throws for a point that is not on P-256 (an invalid-curve attack) or is the identity.
-        z = ecdhContext(key as KeyObject).computeSecret(point);
-      } catch (cause) {
-        throw new JweError({ cause });
-      }
+      // Throws for a point that is not on P-256 (an invalid-curve attack), the identity, an
+      // X25519 key of low order, or an `epk` of the other curve than our key's.
+      const z = ecdhEsSharedSecret(key as KeyObject, header.epk);
       let cek: Buffer | undefined;
       try {
         cek = aesKeyUnwrap(ecdhEsKek(z, header), encryptedKey);

@@ -72,7 +72,7 @@ export interface ParsedSignature {
   label: string;
   components: string[];
   params: SignatureParams;
-  /** The serialized inner list, exactly what `@signature-params` signs. */
+  /** The inner list with its parameters as sent in `Signature-Input`: what `@signature-params` signs. */
   paramsLine: string;
   signature: Buffer;
 }
@@ -168,6 +168,45 @@ function int(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
 }
 
+const OWS = new Set([' ', '\t']);
+
+/**
+ * Each top-level member of a structured-field dictionary as the text that was sent: key to the
+ * value with its parameters (after `key=`), split at top-level commas (not inside a string or an
+ * inner list), OWS around a member dropped. A key given twice keeps its last member, as the
+ * dictionary parser does (RFC 8941 section 4.2.2). Only called on a header that parsed.
+ */
+export function rawDictionaryMembers(header: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let start = 0;
+  let inString = false;
+  let depth = 0;
+  const take = (end: number) => {
+    let a = start;
+    let b = end;
+    while (a < b && OWS.has(header[a]!)) a++;
+    while (b > a && OWS.has(header[b - 1]!)) b--;
+    const member = header.slice(a, b);
+    const eq = member.indexOf('=');
+    if (eq > 0) out.set(member.slice(0, eq), member.slice(eq + 1));
+  };
+  for (let i = 0; i < header.length; i++) {
+    const c = header[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === ',' && depth === 0) {
+      take(i);
+      start = i + 1;
+    }
+  }
+  take(header.length);
+  return out;
+}
+
 /**
  * Parses `Signature-Input` and `Signature`, taking the first label present in both. Throws
  * SignatureError('missing' | 'malformed' | 'components' | 'algorithm').
@@ -185,6 +224,7 @@ export function parseSignature(signatureInput: string | undefined, signature: st
     throw new SignatureError('malformed', 'signature headers are not valid structured fields');
   }
   if (hasDecimalTimeParam(signatureInput)) throw new SignatureError('malformed', 'created and expires must be integers');
+  let raw: Map<string, string> | undefined;
   for (const [label, member] of inputs) {
     const sigMember = sigs.get(label);
     if (!sigMember) continue;
@@ -214,11 +254,14 @@ export function parseSignature(signatureInput: string | undefined, signature: st
     if (p.has('expires') && expires === undefined) throw new SignatureError('malformed', 'expires must be an integer');
     if (nonce.length < 16 || nonce.length > 128) throw new SignatureError('malformed', 'nonce must be 16 to 128 characters');
     if (alg !== SIGNATURE_ALG) throw new SignatureError('algorithm', `only ${SIGNATURE_ALG} is accepted`);
+    // `@signature-params` as sent (RFC 9421 section 2.5 lets a verifier take the received value):
+    // the same bytes the parameters above were parsed from, with no second serialisation.
+    raw ??= rawDictionaryMembers(signatureInput);
     return {
       label,
       components,
       params: { created, keyid, nonce, alg, ...(expires !== undefined ? { expires } : {}) },
-      paramsLine: serializeInnerList(member as InnerList),
+      paramsLine: raw.get(label) ?? serializeInnerList(member as InnerList),
       signature: Buffer.from(sigValue),
     };
   }

@@ -16,11 +16,30 @@ export function createLogger(name: string, redact: readonly string[], level: str
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,64}$/;
 
+const flatLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * The logger's child for flat lines (every field a string or a number): it writes without the
+ * redaction pass. Redaction paths name nested members (`*.at`, `req.headers.authorization`, …),
+ * which a flat line cannot have, so the pass never blanks anything in one; it is the costliest
+ * part of a line all the same (measured: about 8 µs of a line's 10 µs, bench/ab.ts). Lines
+ * that may hold objects (a request, a body, an error) still go through the logger itself.
+ */
+function flat(log: Logger): Logger {
+  let child = flatLoggers.get(log);
+  if (!child) {
+    child = log.child({}, { redact: [] });
+    flatLoggers.set(log, child);
+  }
+  return child;
+}
+
 /**
  * Gives each request an id (a well-formed incoming `X-Request-Id` is kept, so one id follows a
  * request through the services that pass it on), echoes it, and writes one line per request.
  */
 export function requestLog(log: Logger) {
+  const lines = flat(log);
   return async function logRequest(ctx: ParameterizedContext<RequestState>, next: Next): Promise<void> {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
@@ -32,7 +51,7 @@ export function requestLog(log: Logger) {
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // The path only: query strings and fragments can carry tokens in badly built clients.
-      log.info({ reqId: requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 100) / 100 }, 'request');
+      lines.info({ reqId: requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 100) / 100 }, 'request');
     }
   };
 }
@@ -42,5 +61,5 @@ export function requestLog(log: Logger) {
  * (the broker's are listed in flows/audit.ts).
  */
 export function audit(log: Logger, event: string, fields: Record<string, string | number | undefined>): void {
-  log.info({ audit: event, ...fields }, event);
+  flat(log).info({ audit: event, ...fields }, event);
 }

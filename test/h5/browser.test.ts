@@ -62,8 +62,8 @@ async function foreignProof(url: string, vt: string): Promise<string> {
 }
 
 const cases = [
-  { name: 'WebCrypto', envelope: 'webcrypto', envelopeAlg: 'ECDH-ES+A256KW', h5Host: '127.0.0.1' },
-  { name: 'node-forge (plain-http origin, no crypto.subtle)', envelope: 'forge', envelopeAlg: 'RSA-OAEP-256', h5Host: 'h5.test' },
+  { name: 'WebCrypto', envelope: 'webcrypto', envelopeAlg: 'ECDH-ES+A256KW', h5Host: '127.0.0.1', keyType: 'OKP' },
+  { name: 'node-forge (plain-http origin, no crypto.subtle)', envelope: 'forge', envelopeAlg: 'RSA-OAEP-256', h5Host: 'h5.test', keyType: 'RSA' },
 ] as const;
 
 for (const c of cases) {
@@ -89,6 +89,13 @@ for (const c of cases) {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
+      // Which key the page sealed to, read from the envelope it sent.
+      const sealedTo: string[] = [];
+      page.on('request', (req) => {
+        if (req.method() !== 'POST' || !req.url().endsWith('/v1/visit-tokens')) return;
+        const header = JSON.parse(Buffer.from(String(req.postDataJSON()?.envelope).split('.')[0]!, 'base64url').toString());
+        sealedTo.push(header.epk ? `${header.epk.kty}` : 'RSA');
+      });
       await page.goto(system.urls.demo);
       await page.selectOption('#user', 'bob');
       await page.click('button[data-product-id="city-pass"]');
@@ -97,6 +104,8 @@ for (const c of cases) {
       expect(await frame.textContent('h1.product-name')).to.equal('Lisbon City Pass');
       expect(await frame.getAttribute('body', 'data-envelope')).to.equal(c.envelope);
       expect(await frame.getAttribute('body', 'data-envelope-alg')).to.equal(c.envelopeAlg);
+      // Chromium's WebCrypto has X25519 (since 133): the page seals to the X25519 key (RFC 8037).
+      expect(sealedTo).to.deep.equal([c.keyType]);
       // The page names the user as the app shows them (profile.displayName), not by id (issue 14).
       expect(await frame.evaluate(() => document.body.textContent)).to.contain('Bob Okafor');
       // The AT was erased from the address bar as soon as the page read it.

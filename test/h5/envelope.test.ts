@@ -258,6 +258,46 @@ describe('h5 envelope: which key the page wraps R to', () => {
   });
 });
 
+describe('h5 envelope: the X25519 key (RFC 8037)', () => {
+  const [rsa, ec, okp] = testKeys().map((k) => k.publicJwk);
+  const jwks = { keys: [rsa, ec, okp] };
+
+  it('the JWKS reader takes the OKP X25519 key and nothing else of kty OKP', () => {
+    expect(okp).to.include({ kty: 'OKP', crv: 'X25519', alg: 'ECDH-ES+A256KW' });
+    expect(usableEncryptionJwks(jwks, webCryptoEnvelope.algorithms).map((k) => k.kid)).to.deep.equal([ec!.kid, okp!.kid, rsa!.kid]);
+    expect(usableEncryptionJwks(jwks, forgeEnvelope.algorithms).map((k) => k.kid)).to.deep.equal([rsa!.kid]);
+    const bad = [{ ...okp, crv: 'X448' }, { ...okp, crv: 'Ed25519' }, { ...okp, x: 'a+b/' }, { ...okp, kty: 'EC' }, { ...okp, alg: 'ECDH-ES' }];
+    expect(usableEncryptionJwks({ keys: bad }, webCryptoEnvelope.algorithms)).to.deep.equal([]);
+  });
+
+  it('WebCrypto seals to the X25519 key first (an OKP epk), and the server opens it with its X25519 key', async () => {
+    const keys = usableEncryptionJwks(jwks, webCryptoEnvelope.algorithms);
+    const sealed = await sealToPreferredKey(webCryptoEnvelope, keys, AT, IAT);
+    expect(sealed.alg).to.equal('ECDH-ES+A256KW');
+    const header = JSON.parse(Buffer.from(sealed.jwe.split('.')[0]!, 'base64url').toString());
+    expect(header.kid).to.equal(okp!.kid);
+    expect(Object.keys(header.epk)).to.deep.equal(['kty', 'crv', 'x']);
+    expect(header.epk).to.include({ kty: 'OKP', crv: 'X25519' });
+    const opened = serverOpen(testKey('X25519'), sealed.jwe);
+    expect(JSON.parse(opened.plaintext.toString())).to.deep.equal({ at: AT, iat: IAT });
+    // jose opens it too.
+    const { plaintext } = await jose.compactDecrypt(sealed.jwe, testKey('X25519').privateKey, { keyManagementAlgorithms: ['ECDH-ES+A256KW'] });
+    expect(JSON.parse(new TextDecoder().decode(plaintext))).to.deep.equal({ at: AT, iat: IAT });
+  });
+
+  it('a WebCrypto without X25519 falls back to P-256, then to RSA', async () => {
+    const keys = usableEncryptionJwks(jwks, webCryptoEnvelope.algorithms);
+    const refuse = (kty: string[]): EnvelopeImpl => ({
+      ...webCryptoEnvelope,
+      seal: (jwk, at, iat) => (kty.includes(jwk.kty ?? 'RSA') ? Promise.reject(new DOMException('X25519', 'NotSupportedError')) : webCryptoEnvelope.seal(jwk, at, iat)),
+    });
+    const p256 = await sealToPreferredKey(refuse(['OKP']), keys, AT, IAT);
+    expect(JSON.parse(Buffer.from(p256.jwe.split('.')[0]!, 'base64url').toString()).epk).to.include({ kty: 'EC', crv: 'P-256' });
+    expect(JSON.parse(serverOpen(testKey('ECDH-ES+A256KW'), p256.jwe).plaintext.toString())).to.deep.equal({ at: AT, iat: IAT });
+    expect((await sealToPreferredKey(refuse(['OKP', 'EC']), keys, AT, IAT)).alg).to.equal('RSA-OAEP-256');
+  });
+});
+
 async function expectRejects(p: Promise<unknown>): Promise<unknown> {
   try {
     await p;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type BrokerConfig } from '../../system/config.ts';
-import { generateEncryptionKeys, generateSigningKey, type EncryptionKey, type EnvelopeAlg, type SigningKey } from '../../flows/keys/keys.ts';
+import { generateEncryptionKeys, generateSigningKey, type EncryptionKey, type EnvelopeAlg, type EnvelopeKeyKind, type SigningKey } from '../../flows/keys/keys.ts';
 import { REDACT_PATHS } from '../../system/logger.ts';
 import { createRegistry, type AppRegistry } from '../../flows/apps/registry.ts';
 import type { TokenStore } from '../../platform/store/index.ts';
@@ -83,9 +83,9 @@ export function testSigningKey(): SigningKey {
   return (sharedSigningKey ??= generateSigningKey());
 }
 
-/** The test key set's key for `alg` (the RSA one by default). */
-export function testKey(alg: EnvelopeAlg = 'RSA-OAEP-256'): EncryptionKey {
-  return testKeys().find((k) => k.alg === alg)!;
+/** The test key set's key for `alg` (the RSA one by default; `ECDH-ES+A256KW` is the P-256 one) or of a kind (`X25519`). */
+export function testKey(alg: EnvelopeAlg | EnvelopeKeyKind = 'RSA-OAEP-256'): EncryptionKey {
+  return testKeys().find((k) => k.alg === alg || k.kind === alg)!;
 }
 
 export interface StartOptions {

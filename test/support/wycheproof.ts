@@ -95,5 +95,5 @@ export function rsaEncryptionKey(group: Pick<RsaOaepGroup, 'privateKeyPkcs8'>): 
   const publicKey = createPublicKey(privateKey);
   const { n, e } = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
   const kid = rsaThumbprint({ n, e });
-  return { kid, alg: 'RSA-OAEP-256', privateKey, publicKey, publicJwk: { kty: 'RSA', n, e, kid, use: 'enc', alg: 'RSA-OAEP-256' } };
+  return { kid, kind: 'RSA', alg: 'RSA-OAEP-256', privateKey, publicKey, publicJwk: { kty: 'RSA', n, e, kid, use: 'enc', alg: 'RSA-OAEP-256' } };
 }

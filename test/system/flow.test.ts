@@ -68,7 +68,7 @@ for (const [kind, authTransport] of [['memory', 'local'], ['redis', 'local'], ['
     it('publishes the encryption keys (use enc) and the VT signing keys (use sig: current, then next) in the JWKS, with kids and no private part', async function () {
       const res = await http.get(`${env.system.urls.gateway}/.well-known/jwks.json`);
       expect(res.status).to.equal(200);
-      const [rsa, ec, sig, next, ...more] = res.data.keys;
+      const [rsa, ec, okp, sig, next, ...more] = res.data.keys;
       expect(more).to.deep.equal([]);
       expect(sig).to.deep.equal(testSigningKey().publicJwk);
       expect(next).to.include({ kty: 'EC', crv: 'P-256', use: 'sig', alg: 'ES256' });
@@ -78,11 +78,13 @@ for (const [kind, authTransport] of [['memory', 'local'], ['redis', 'local'], ['
       expect(rsa).to.include({ kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256' });
       expect(ec).to.include({ kty: 'EC', crv: 'P-256', use: 'enc', alg: 'ECDH-ES+A256KW' });
       expect(Object.keys(ec).sort()).to.deep.equal(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
-      for (const key of [rsa, ec, sig]) {
+      expect(okp).to.include({ kty: 'OKP', crv: 'X25519', use: 'enc', alg: 'ECDH-ES+A256KW' });
+      expect(Object.keys(okp).sort()).to.deep.equal(['alg', 'crv', 'kid', 'kty', 'use', 'x']);
+      for (const key of [rsa, ec, okp, sig]) {
         expect(key.kid).to.be.a('string').with.length.greaterThan(20);
         for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key).not.to.have.property(priv);
       }
-      expect(new Set([rsa.kid, ec.kid, sig.kid]).size).to.equal(3);
+      expect(new Set([rsa.kid, ec.kid, okp.kid, sig.kid]).size).to.equal(4);
     });
 
     it('health and readiness answer', async function () {

@@ -122,6 +122,61 @@ describe('interop with jose', function () {
     }
   });
 
+  it('a jose client seals an ECDH-ES+A256KW envelope to the X25519 key (RFC 8037) of the JWKS, gets a VT, and opens the reply', async function () {
+    const jwe = await requestAtJwe('erin', 'city-pass');
+    const { plaintext } = await jose.compactDecrypt(jwe, Buffer.from(DEMO_APP.encKey, 'base64url'));
+    const { at } = JSON.parse(new TextDecoder().decode(plaintext));
+
+    const jwks = (await http.get(`${env.system.urls.gateway}/.well-known/jwks.json`)).data as { keys: Record<string, string>[] };
+    const jwk = jwks.keys.find((k) => k.kty === 'OKP')!;
+    expect(jwk).to.deep.include({ kty: 'OKP', crv: 'X25519', use: 'enc', alg: 'ECDH-ES+A256KW' });
+    expect(jwk).to.have.all.keys('kty', 'crv', 'x', 'kid', 'use', 'alg');
+    const publicKey = await jose.importJWK(jwk, 'ECDH-ES+A256KW');
+    const r = randomBytes(32);
+    const envelope = await new jose.CompactEncrypt(new TextEncoder().encode(JSON.stringify({ at, iat: Math.floor(Date.now() / 1000) })))
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: jwk.kid! })
+      .setContentEncryptionKey(r)
+      .encrypt(publicKey);
+    expect(jose.decodeProtectedHeader(envelope).epk).to.deep.include({ kty: 'OKP', crv: 'X25519' });
+    const ex = await http.post(`${env.system.urls.gateway}/v1/visit-tokens`, { envelope });
+    expect(ex.status, JSON.stringify(ex.data)).to.equal(200);
+    const reply = await jose.compactDecrypt(ex.data.envelope, r, { keyManagementAlgorithms: ['dir'] });
+    const vt = JSON.parse(new TextDecoder().decode(reply.plaintext));
+    expect(vt).to.include({ userId: 'erin', productId: 'city-pass' });
+    const product = await http.get(`${env.system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${vt.vt}` } });
+    expect(product.status).to.equal(200);
+  });
+
+  it('our code opens X25519 ECDH-ES+A256KW JWEs jose made (with and without apu/apv), and jose opens ours', async function () {
+    const key = testKey('X25519');
+    expect(key.publicJwk).to.include({ kty: 'OKP', crv: 'X25519' });
+    const open = (jwe: string) => decryptCompact(jwe, { algorithms: ['ECDH-ES+A256KW'], key: () => key.privateKey });
+    const cek = randomBytes(32);
+    const fromJose = await new jose.CompactEncrypt(new TextEncoder().encode('x25519'))
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid })
+      .setContentEncryptionKey(cek)
+      .encrypt(key.publicKey);
+    const opened = open(fromJose);
+    expect(opened.plaintext.toString()).to.equal('x25519');
+    expect(opened.cek.equals(cek)).to.equal(true);
+    const withParties = await new jose.CompactEncrypt(new TextEncoder().encode('parties'))
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
+      .setKeyManagementParameters({ apu: new TextEncoder().encode('Alice'), apv: new TextEncoder().encode('Bob') })
+      .encrypt(key.publicKey);
+    expect(open(withParties).plaintext.toString()).to.equal('parties');
+
+    for (const header of [
+      { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid },
+      { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', apu: 'QWxpY2U', apv: 'Qm9i' },
+    ] as const) {
+      const ours = encryptCompact({ header, plaintext: 'hello', key: key.publicKey, cek });
+      const { plaintext, protectedHeader } = await jose.compactDecrypt(ours, key.privateKey, { keyManagementAlgorithms: ['ECDH-ES+A256KW'] });
+      expect(new TextDecoder().decode(plaintext)).to.equal('hello');
+      expect(protectedHeader.epk).to.have.all.keys('kty', 'crv', 'x');
+      expect(protectedHeader.epk).to.include({ kty: 'OKP', crv: 'X25519' });
+    }
+  });
+
   it('our code opens JWEs jose made: A256KW, RSA-OAEP-256 and dir', async function () {
     const secret = randomBytes(32);
     const kw = await new jose.CompactEncrypt(new TextEncoder().encode('kw')).setProtectedHeader({ alg: 'A256KW', enc: 'A256GCM' }).encrypt(secret);

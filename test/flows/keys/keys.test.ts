@@ -37,13 +37,15 @@ describe('encryption keys', function () {
     const view = JSON.parse(views[0]!);
     expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(view.enc);
     expect(createHash('sha256').update(loadOrCreateKeysKek(file)).digest('hex')).to.equal(view.kek);
-    expect(stored(file)).to.have.length(3);
+    // RSA, P-256, X25519 and the signing key.
+    expect(stored(file)).to.have.length(4);
   });
 
-  it('a fresh start generates an RSA and a P-256 key, keeps them (0600), and loads the same kids again', function () {
+  it('a fresh start generates an RSA, a P-256 and an X25519 key, keeps them (0600), and loads the same kids again', function () {
     const file = join(dir, 'sub', 'keys.json');
     const keys = loadOrCreateEncryptionKeys(file);
-    expect(keys.map((k) => k.alg)).to.deep.equal(['RSA-OAEP-256', 'ECDH-ES+A256KW']);
+    expect(keys.map((k) => k.alg)).to.deep.equal(['RSA-OAEP-256', 'ECDH-ES+A256KW', 'ECDH-ES+A256KW']);
+    expect(keys.map((k) => k.kind)).to.deep.equal(['RSA', 'P-256', 'X25519']);
     expect(mode(file)).to.equal(0o600);
     expect(stored(file).map((k) => [k.kty, k.alg, k.use, k.kid])).to.deep.equal(keys.map((k) => [k.publicJwk.kty, k.alg, 'enc', k.kid]));
     expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(keys.map((k) => k.kid));
@@ -64,7 +66,7 @@ describe('encryption keys', function () {
     expect(() => loadOrCreateKeysKek(join(dir, 'absent.json'), undefined, { create: false })).to.throw(/no key-encryption key/);
   });
 
-  it('a file from before ECDH-ES+A256KW (RSA only) gets a P-256 key added; the RSA key and its kid stay', function () {
+  it('a file from before ECDH-ES+A256KW (RSA only) gets a P-256 and an X25519 key added; the RSA key and its kid stay', function () {
     const file = join(dir, 'keys.json');
     const rsa = generateEncryptionKey('RSA-OAEP-256');
     // What the RSA-only version wrote.
@@ -72,20 +74,34 @@ describe('encryption keys', function () {
     writeFileSync(file, JSON.stringify({ keys: [old] }, null, 2) + '\n', { mode: 0o644 });
 
     const keys = loadOrCreateEncryptionKeys(file);
-    expect(keys.map((k) => k.alg)).to.deep.equal(['RSA-OAEP-256', 'ECDH-ES+A256KW']);
+    expect(keys.map((k) => k.alg)).to.deep.equal(['RSA-OAEP-256', 'ECDH-ES+A256KW', 'ECDH-ES+A256KW']);
     expect(keys[0]!.kid).to.equal(rsa.kid);
     expect(mode(file)).to.equal(0o600);
-    const [first, second] = stored(file);
+    const [first, second, third] = stored(file);
     expect(first).to.deep.equal(old);
     expect(second).to.include({ kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', use: 'enc', kid: keys[1]!.kid });
     expect(second!.d).to.be.a('string');
+    expect(third).to.include({ kty: 'OKP', crv: 'X25519', alg: 'ECDH-ES+A256KW', use: 'enc', kid: keys[2]!.kid });
+    expect(third!.d).to.be.a('string');
     // A second start changes nothing.
     const before = readFileSync(file, 'utf8');
     expect(loadOrCreateEncryptionKeys(file).map((k) => k.kid)).to.deep.equal(keys.map((k) => k.kid));
     expect(readFileSync(file, 'utf8')).to.equal(before);
   });
 
-  it('kids are RFC 7638 thumbprints (crv, kty, x, y for EC), as jose computes them', async function () {
+  it('a file from before X25519 (RSA and P-256) gets an X25519 key added at start; the other keys and kids stay', function () {
+    const file = join(dir, 'keys.json');
+    const before = [generateEncryptionKey('RSA'), generateEncryptionKey('P-256')];
+    const old = before.map((k) => ({ ...k.privateKey.export({ format: 'jwk' }), kid: k.kid, use: 'enc', alg: k.alg }));
+    writeFileSync(file, JSON.stringify({ keys: old }, null, 2) + '\n', { mode: 0o600 });
+    const keys = loadOrCreateEncryptionKeys(file);
+    expect(keys.map((k) => k.kind)).to.deep.equal(['RSA', 'P-256', 'X25519']);
+    expect(keys.slice(0, 2).map((k) => k.kid)).to.deep.equal(before.map((k) => k.kid));
+    expect(stored(file).slice(0, 2)).to.deep.equal(old);
+    expect(stored(file)[2]).to.include({ kty: 'OKP', crv: 'X25519', alg: 'ECDH-ES+A256KW', use: 'enc', kid: keys[2]!.kid });
+  });
+
+  it('kids are RFC 7638 thumbprints (crv, kty, x, y for EC; crv, kty, x for OKP), as jose computes them', async function () {
     for (const key of loadOrCreateEncryptionKeys()) {
       const { kid, use, alg, ...members } = key.publicJwk;
       expect(kid).to.equal(await jose.calculateJwkThumbprint(members as jose.JWK, 'sha256'));
@@ -96,7 +112,7 @@ describe('encryption keys', function () {
 
   it('the JWKS holds the public halves only, each key with its alg', function () {
     const jwks = toJwks(loadOrCreateEncryptionKeys());
-    expect(jwks.keys.map((k) => [k.kty, k.alg])).to.deep.equal([['RSA', 'RSA-OAEP-256'], ['EC', 'ECDH-ES+A256KW']]);
+    expect(jwks.keys.map((k) => [k.kty, k.alg])).to.deep.equal([['RSA', 'RSA-OAEP-256'], ['EC', 'ECDH-ES+A256KW'], ['OKP', 'ECDH-ES+A256KW']]);
     for (const k of jwks.keys) for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k).not.to.have.property(priv);
   });
 
@@ -118,8 +134,8 @@ describe('encryption keys', function () {
     expect(encryption.map((k) => k.kid)).to.deep.equal(enc.map((k) => k.kid));
     expect(mode(file)).to.equal(0o600);
     const after = stored(file);
-    expect(after.slice(0, 2)).to.deep.equal(before);
-    expect(after[2]).to.include({ kty: 'EC', crv: 'P-256', use: 'sig', alg: 'ES256', kid: signing.kid });
+    expect(after.slice(0, 3)).to.deep.equal(before);
+    expect(after[3]).to.include({ kty: 'EC', crv: 'P-256', use: 'sig', alg: 'ES256', kid: signing.kid });
     const { kid, use, alg, ...members } = signing.publicJwk;
     expect(kid).to.equal(await jose.calculateJwkThumbprint(members as jose.JWK, 'sha256'));
     expect([use, alg]).to.deep.equal(['sig', 'ES256']);
@@ -128,6 +144,6 @@ describe('encryption keys', function () {
     expect(again.signing.kid).to.equal(signing.kid);
     expect(again.encryption.map((k) => k.kid)).to.deep.equal(enc.map((k) => k.kid));
     expect(readFileSync(file, 'utf8')).to.equal(text);
-    expect(toJwks(again.encryption, [again.signing]).keys.map((k) => k.use)).to.deep.equal(['enc', 'enc', 'sig']);
+    expect(toJwks(again.encryption, [again.signing]).keys.map((k) => k.use)).to.deep.equal(['enc', 'enc', 'enc', 'sig']);
   });
 });

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { parseSignature, SignatureError, signRequest } from '../../../platform/http/signature.ts';
+import { createHmac, randomBytes } from 'node:crypto';
+import { serializeInnerList, parseDictionary, type InnerList } from 'structured-headers';
+import { contentDigest, parseSignature, rawDictionaryMembers, signatureBase, SignatureError, signRequest } from '../../../platform/http/signature.ts';
 import type { TokenStore } from '../../../platform/store/index.ts';
 import type { RunningSystem } from '../../../system/start.ts';
 import { http } from '../../support/clients.ts';
@@ -121,6 +123,41 @@ describe('AT issuance: request signatures (RFC 9421)', function () {
     expect(store.issuedAccessTokens()).to.equal(before);
     // The same request with the integer it signed is issued.
     expect((await http.post(system.urls.gateway + path, body, { headers: { ...headers, ...sig }, transformRequest: [(d) => d] })).status).to.equal(201);
+  });
+
+  it('@signature-params is the Signature-Input member as sent: a signer\'s own (valid) spacing verifies, the same request re-spaced after signing does not', async function () {
+    const body = JSON.stringify({ userId: 'alice', productId: 'city-pass' });
+    const target = system.urls.gateway + path;
+    const digest = contentDigest(body);
+    const headers = { 'content-type': 'application/json', 'content-digest': digest };
+    const created = Math.floor(Date.now() / 1000);
+    const components = ['@method', '@target-uri', 'content-digest', 'content-type'];
+    const line = (sep: string, nonce: string) => `(${components.map((c) => `"${c}"`).join(sep)});created=${created};keyid="${DEMO_APP.appId}";nonce="${nonce}";alg="hmac-sha256"`;
+    const sign = (paramsLine: string) => createHmac('sha256', DEMO_APP.appSecret).update(signatureBase(components, { method: 'POST', targetUri: target, headers }, paramsLine)).digest('base64');
+    const post = (signed: string, sent: string) => http.post(target, body, {
+      headers: { ...headers, 'signature-input': `sig1=${sent}`, signature: `sig1=:${sign(signed)}:` }, transformRequest: [(d) => d],
+    });
+    // RFC 8941 allows several spaces between inner-list items; this signer used three and signed what it sent.
+    const spaced = line('   ', randomBytes(16).toString('base64url'));
+    expect(serializeInnerList(parseDictionary(spaced.replace(/^/, 'sig1=')).get('sig1') as InnerList)).to.not.equal(spaced);
+    expect((await post(spaced, spaced)).status).to.equal(201);
+    // Signed with one spacing, sent with another: the bytes differ, the signature does not match.
+    const nonce = randomBytes(16).toString('base64url');
+    expectProblem(await post(line(' ', nonce), line('   ', nonce)), 401, 'invalid_signature');
+  });
+
+  it('rawDictionaryMembers: each member\'s text as sent, commas in strings and inner lists kept, the last of a repeated key', function () {
+    const header = ' sig1=("@method" "x");keyid="a,b";nonce="q\\"(,)",sig2=("y");created=1 ,  sig1=("z");keyid="last" ';
+    const raw = rawDictionaryMembers(header);
+    expect([...raw.keys()]).to.deep.equal(['sig1', 'sig2']);
+    expect(raw.get('sig1')).to.equal('("z");keyid="last"');
+    expect(raw.get('sig2')).to.equal('("y");created=1');
+    expect(rawDictionaryMembers('a=("@method" "x");keyid="a,b";nonce="q\\"(,)"').get('a')).to.equal('("@method" "x");keyid="a,b";nonce="q\\"(,)"');
+    // Our own signer's line comes back byte for byte, and is what the parser's re-serialisation gives.
+    const sig = signRequest({ method: 'POST', targetUri: 'https://gw.example/v1/access-tokens', headers: { 'content-type': 'application/json' }, body: '{}', keyId: 'k', secret: 's'.repeat(32) });
+    const parsed = parseSignature(sig['signature-input'], sig.signature);
+    expect(parsed.paramsLine).to.equal(sig['signature-input'].slice('sig1='.length));
+    expect(parsed.paramsLine).to.equal(serializeInnerList(parseDictionary(sig['signature-input']).get('sig1') as InnerList));
   });
 
   it('parseSignature: created and expires must be integers, wherever else the text looks like one', function () {
