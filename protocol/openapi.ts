@@ -209,6 +209,7 @@ const SCHEMAS: Record<string, Json> = {
             { type: 'object', additionalProperties: false, required: ['kty', 'n', 'e', 'kid', 'use', 'alg'], properties: { kty: { const: 'RSA' }, n: { type: 'string', pattern: B64U }, e: { type: 'string', pattern: B64U }, kid: { type: 'string' }, use: { const: 'enc' }, alg: { const: 'RSA-OAEP-256' } } },
             { type: 'object', additionalProperties: false, required: ['kty', 'crv', 'x', 'y', 'kid', 'use', 'alg'], properties: { kty: { const: 'EC' }, crv: { const: 'P-256' }, x: { type: 'string', pattern: B64U }, y: { type: 'string', pattern: B64U }, kid: { type: 'string' }, use: { const: 'enc' }, alg: { const: 'ECDH-ES+A256KW' } } },
             { type: 'object', additionalProperties: false, required: ['kty', 'crv', 'x', 'y', 'kid', 'use', 'alg'], properties: { kty: { const: 'EC' }, crv: { const: 'P-256' }, x: { type: 'string', pattern: B64U }, y: { type: 'string', pattern: B64U }, kid: { type: 'string' }, use: { const: 'sig' }, alg: { const: 'ES256' } } },
+            { type: 'object', additionalProperties: false, required: ['kty', 'crv', 'x', 'kid', 'use', 'alg'], properties: { kty: { const: 'OKP' }, crv: { const: 'X25519' }, x: { type: 'string', pattern: B64U }, kid: { type: 'string' }, use: { const: 'enc' }, alg: { const: 'ECDH-ES+A256KW' } } },
           ],
         },
       },
