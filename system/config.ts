@@ -12,7 +12,7 @@ import { VISIT_TOKEN_SETTINGS, VT_TTL_SECONDS } from '../flows/visit-token/setti
 import { RATE_LIMIT_SETTINGS, readRateLimits } from '../flows/rate-limit/settings.ts';
 import { AUTH_KEYS_FILE, KEYS_KEK, KEYS_POLL_SECONDS, KEYS_SETTINGS, SIGNING_KEYS_FILE } from '../flows/keys/settings.ts';
 import { APPS_FILE, APPS_SETTINGS } from '../flows/apps/settings.ts';
-import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL, STORE_SETTINGS } from '../platform/store/settings.ts';
+import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_WAIT_REPLICAS, STORE_SETTINGS, readRedisTarget, type RedisTarget } from '../platform/store/settings.ts';
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
@@ -32,7 +32,12 @@ export interface BrokerConfig {
   corsOrigins: string[];
   /** Shared credential gateway -> auth and gateway -> product backend. */
   internalToken: string;
+  /** Set when the store is one node at REDIS_URL. */
   redisUrl?: string;
+  /** Which Redis: one node (REDIS_URL), a cluster (REDIS_CLUSTER_NODES) or Sentinel (REDIS_SENTINELS); none: memory. */
+  redisTarget?: RedisTarget;
+  /** `REDIS_WAIT_REPLICAS`: how many replicas each answered write waits for (0: none). */
+  redisWaitReplicas: number;
   redisPrefix: string;
   /** How long one Redis command may wait for its reply before the request fails with 503 (ms). */
   redisCommandTimeoutMs: number;
@@ -110,7 +115,8 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
   const corsOrigins = S.CORS_ORIGINS.read(env);
   const internalToken = S.INTERNAL_TOKEN.read(env);
   const trustedProxies = TRUSTED_PROXIES.read(env);
-  const redisUrl = REDIS_URL.read(env);
+  const redisTarget = readRedisTarget(env);
+  const redisUrl = redisTarget?.mode === 'single' ? redisTarget.url : undefined;
   const keysKek = KEYS_KEK.read(env);
 
   return Object.freeze({
@@ -122,6 +128,8 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     corsOrigins: Object.freeze(corsOrigins) as string[],
     internalToken,
     redisUrl,
+    redisTarget,
+    redisWaitReplicas: REDIS_WAIT_REPLICAS.read(env),
     redisPrefix: REDIS_PREFIX.read(env),
     redisCommandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS.read(env),
     redisAllowEviction: REDIS_ALLOW_EVICTION.read(env),

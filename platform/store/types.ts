@@ -138,3 +138,17 @@ export function pickedValue(value: string, members: readonly string[], consumed:
   const head = value.slice(0, -1);
   return `${head}${/^\{\s*$/.test(head) ? '' : ','}${parts.join(',')}}`;
 }
+
+/** How many leading characters of an id name its Redis Cluster slot (see slotTag). */
+export const SLOT_TAG_LENGTH = 3;
+
+/**
+ * The Redis Cluster hash tag of a key built from `id` (a random base64url id or hash): `{` its
+ * first SLOT_TAG_LENGTH characters `}`. Redis Cluster places a key by the text between its first
+ * `{` and the next `}`, so keys of one id (and of ids that share those characters) share one slot,
+ * which a multi-key script needs; 64³ tags spread over the 16384 slots. Outside a cluster it is
+ * only part of the name.
+ */
+export function slotTag(id: string): string {
+  return `{${id.slice(0, SLOT_TAG_LENGTH)}}`;
+}
