@@ -1,13 +1,9 @@
 /**
- * The broker under load: gateway, auth and the product backend, in one process or in N cluster
- * workers sharing the ports (`BENCH_WORKERS`). Configured from the environment like `npm start`.
+ * The broker under load: gateway, auth and the product backend, started the way an operator
+ * starts them (system/run.ts runComponents): in one process, or in `WORKERS` node:cluster workers
+ * sharing the ports. Configured from the environment like `npm start`.
  */
-import cluster from 'node:cluster';
-import { loadConfig } from '../system/config.ts';
-import { createBrokerLogger } from '../system/logger.ts';
-import { startSystem } from '../system/start.ts';
-
-const workers = Number(process.env.BENCH_WORKERS || '1');
+import { runComponents } from '../system/run.ts';
 
 /**
  * The load comes from one app, one address (127.0.0.1) and a thousand VTs, far above any real
@@ -19,22 +15,8 @@ const UNREACHABLE_LIMITS = {
   RATE_LIMIT_EXCHANGE: '1000000', RATE_LIMIT_EXCHANGE_WINDOW_SECONDS: '1',
   RATE_LIMIT_PRODUCT: '1000000', RATE_LIMIT_PRODUCT_WINDOW_SECONDS: '1',
 };
+for (const [name, value] of Object.entries(UNREACHABLE_LIMITS)) process.env[name] ??= value;
+// BENCH_WORKERS is the older name of the worker count here.
+process.env.WORKERS ||= process.env.BENCH_WORKERS || '1';
 
-if (workers > 1 && cluster.isPrimary) {
-  for (let i = 0; i < workers; i++) cluster.fork();
-  const stop = () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
-    setTimeout(() => process.exit(0), 2000).unref();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-} else {
-  const config = loadConfig({ ...UNREACHABLE_LIMITS, ...process.env });
-  const system = await startSystem(config, { components: ['products', 'auth', 'gateway'], log: createBrokerLogger('bench') });
-  const stop = async () => {
-    await system.close(1000);
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
-}
+await runComponents(['products', 'auth', 'gateway']);

@@ -16,6 +16,7 @@ import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_WAI
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
+import { METRICS_PORT, METRICS_SETTINGS } from '../platform/metrics/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -70,6 +71,10 @@ export interface BrokerConfig {
    * on the VT exchange, per VT on product calls; an absent one is off.
    */
   rateLimits: RateLimits;
+  /** `WORKERS`: worker processes per started set of components; undefined: the number of cores (1 on the in-memory store). */
+  workers?: number;
+  /** `METRICS_PORT`: where `GET /metrics` is served (on INTERNAL_HOST); undefined: nowhere. */
+  metricsPort?: number;
 }
 
 /**
@@ -78,6 +83,8 @@ export interface BrokerConfig {
  */
 export const SETTINGS: readonly Setting[] = Object.freeze([
   ...S.DEPLOYMENT_SETTINGS,
+  ...S.RUN_SETTINGS,
+  ...METRICS_SETTINGS,
   ...STORE_SETTINGS,
   ...APPS_SETTINGS,
   ...KEYS_SETTINGS,
@@ -145,5 +152,7 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     demoAppId: S.DEMO_APP_ID.read(env),
     trustedProxies: Object.freeze(trustedProxies) as string[],
     rateLimits: readRateLimits(env),
+    workers: S.WORKERS.read(env),
+    metricsPort: METRICS_PORT.read(env),
   });
 }
