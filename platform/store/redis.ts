@@ -167,6 +167,23 @@ function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Pro
 }
 
 /**
+ * Runs `fn` again while Redis Cluster answers TRYAGAIN: a multi-key command (a consume) on a slot
+ * being migrated whose keys are split between the two nodes for a moment. Redis ran nothing then,
+ * so it is safe to send again; node-redis follows MOVED and ASK itself but not this. Bounded by
+ * the caller's command timeout.
+ */
+async function retryWhileMigrating<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('TRYAGAIN') || attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 5 + attempt * 5));
+    }
+  }
+}
+
+/**
  * The production store on Redis (node-redis). Every command is bounded in time: it fails at once
  * while Redis is disconnected, and after `commandTimeoutMs` when Redis does not answer.
  */
@@ -330,7 +347,7 @@ export class RedisStore implements TokenStore {
     const client = this.client;
     const started = process.hrtime.bigint();
     try {
-      const reply = await within(fn(), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
+      const reply = await within(this.mode === 'cluster' ? retryWhileMigrating(fn) : fn(), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
       commandSeconds.observe({ command, outcome: 'ok' }, Number(process.hrtime.bigint() - started) / 1e9);
       return reply;
     } catch (err) {

@@ -1,0 +1,127 @@
+/**
+ * The broker on a real Redis Cluster (3 masters, 3 replicas, started here): the whole flow, each
+ * exchange's keys in one slot, and a migration of the AT keys' slot while flows run (MOVED, ASK and
+ * TRYAGAIN followed: no 500, no AT exchanged twice).
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { RedisStore } from '../../../platform/store/index.ts';
+import { tokenHash } from '../../../platform/crypto/opaque.ts';
+import { atKey } from '../../../flows/access-token/records.ts';
+import { redeemedKey, vtKey } from '../../../flows/visit-token/records.ts';
+import type { RunningSystem } from '../../../system/start.ts';
+import { startTestSystem, DEMO_APP } from '../../support/system.ts';
+import { demoClient, exchange, fetchEncJwk, fullFlow, http, openReply, sealEnvelope } from '../../support/clients.ts';
+import { RedisCluster, keySlot } from '../../support/redis-cluster.ts';
+
+const jtiOf = (vt: string) => JSON.parse(Buffer.from(vt.split('.')[1]!, 'base64url').toString()).jti as string;
+
+describe('Redis Cluster: 3 masters and 3 replicas', function () {
+  this.timeout(120_000);
+  let cluster: RedisCluster;
+  let store: RedisStore;
+  let system: RunningSystem;
+
+  before(async function () {
+    this.timeout(90_000);
+    cluster = await RedisCluster.start(this);
+    store = await RedisStore.connect({ target: { mode: 'cluster', nodes: cluster.urls.slice(0, 2) }, prefix: `t${randomBytes(3).toString('hex')}:` });
+    system = await startTestSystem({ store });
+  });
+
+  after(async function () {
+    await system?.close(0);
+    await store?.close();
+    await cluster?.stop();
+  });
+
+  it('the whole flow: AT, exchange, product call, the page\'s retry, a replay revoking the VT; the exchange\'s keys share one slot', async function () {
+    const { token, reply, product } = await fullFlow(system.urls.gateway);
+    expect(product.status).to.equal(200);
+    const atHash = tokenHash(token.at);
+    const jti = jtiOf(reply.vt);
+    expect(keySlot(`h5b:${vtKey(jti)}`)).to.equal(keySlot(`h5b:${atKey(atHash)}`));
+    expect(keySlot(`h5b:${redeemedKey(atHash)}`)).to.equal(keySlot(`h5b:${atKey(atHash)}`));
+    expect(jti).to.match(/^[A-Za-z0-9_-]{22}$/).and.satisfy((j: string) => j.startsWith(atHash.slice(0, 3)));
+
+    // The page's retry with the same R gets the same VT; another R is a replay and revokes it.
+    const jwk = await fetchEncJwk(system.urls.gateway);
+    const second = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'bob', productId: 'city-pass' });
+    const sealed = sealEnvelope(jwk, second.at);
+    const first = await exchange(system.urls.gateway, sealed.envelope);
+    expect(first.status).to.equal(200);
+    const again = await exchange(system.urls.gateway, sealed.envelope);
+    expect(again.status).to.equal(200);
+    expect(jtiOf(openReply(again.data.envelope, sealed.r).vt)).to.equal(jtiOf(openReply(first.data.envelope, sealed.r).vt));
+    const replay = await exchange(system.urls.gateway, sealEnvelope(jwk, second.at).envelope);
+    expect(replay.status).to.equal(401);
+    const vt = openReply(first.data.envelope, sealed.r).vt;
+    expect((await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${vt}` } })).status).to.equal(401);
+  });
+
+  it('a migration of the AT keys\' slot during a loop of flows: no 500, every AT exchanged once, every VT live on the new node', async function () {
+    // ATs whose keys all fall in one slot S (written as auth writes them), plus one issued by the API.
+    const issued = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'carol', productId: 'city-pass' });
+    const slot = keySlot(atKey(tokenHash(issued.at)));
+    const ats = [issued.at];
+    while (ats.length < 16) {
+      const at = randomBytes(32).toString('base64url');
+      if (keySlot(atKey(tokenHash(at))) !== slot) continue;
+      const record = { typ: 'at', appId: DEMO_APP.appId, userId: `u${ats.length}`, productId: 'city-pass', exp: Math.floor(Date.now() / 1000) + 300 };
+      expect(await store.setIfAbsent(atKey(tokenHash(at)), JSON.stringify(record), 300)).to.equal(true);
+      ats.push(at);
+    }
+    const from = cluster.masterOf(slot);
+    const to = cluster.otherMaster(from);
+    const jwk = await fetchEncJwk(system.urls.gateway);
+
+    const statuses: number[] = [];
+    const received = new Map<string, string>();
+    let migrating = true;
+    const migration = cluster.migrateSlot(slot, to, { batch: 1, pauseMs: 150 }).finally(() => (migrating = false));
+    // The loop: each AT of slot S exchanged (and the page's retry of a 503), each VT used at once;
+    // then more flows on other slots until the migration ends.
+    let duringMigration = 0;
+    for (const at of ats) {
+      if (migrating) duringMigration++;
+      const sealed = sealEnvelope(jwk, at);
+      let ex = await exchange(system.urls.gateway, sealed.envelope);
+      statuses.push(ex.status);
+      // A consume whose AT key has moved while its new keys cannot be written yet (TRYAGAIN until
+      // the slot's move ends) is 503 with Retry-After: the page sends the same envelope again.
+      for (const deadline = Date.now() + 20_000; ex.status === 503 && Date.now() < deadline;) {
+        expect(ex.data.code).to.equal('store_unavailable');
+        await new Promise((r) => setTimeout(r, 200));
+        ex = await exchange(system.urls.gateway, sealed.envelope);
+        statuses.push(ex.status);
+      }
+      expect(ex.status, JSON.stringify(ex.data)).to.equal(200);
+      const vt = openReply(ex.data.envelope, sealed.r).vt;
+      received.set(at, jtiOf(vt));
+      const product = await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${vt}` } });
+      statuses.push(product.status);
+    }
+    let extra = 0;
+    while (migrating) {
+      const { product } = await fullFlow(system.urls.gateway, `loop${extra++}`);
+      statuses.push(product.status);
+    }
+    const moved = await migration;
+    expect(moved).to.be.at.least(ats.length);
+    // The slot's exchanges began while it moved (its keys split between two nodes).
+    expect(duringMigration).to.be.at.least(1);
+    expect(statuses.filter((s) => s >= 500 && s !== 503), `statuses ${statuses}`).to.deep.equal([]);
+    expect(cluster.masterOf(slot)).to.equal(to);
+
+    // After the move: each AT's tombstone names the one VT its client got, and that VT is live.
+    for (const at of ats) {
+      const tombstone = await store.get(atKey(tokenHash(at)));
+      expect(tombstone).to.match(new RegExp(`^used:${received.get(at)}\\.`));
+      expect(await store.get(vtKey(received.get(at)!))).to.match(/^\{"typ":"vt"/);
+      // Another R is a replay: refused, never a second VT.
+      const replay = await exchange(system.urls.gateway, sealEnvelope(jwk, at).envelope);
+      expect(replay.status).to.equal(401);
+    }
+    this.test!.title += ` [${moved} keys moved, ${duringMigration} exchanges during the move, ${statuses.filter((s) => s === 503).length} answers 503, ${extra} more flows]`;
+  });
+});
