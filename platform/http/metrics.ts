@@ -26,8 +26,8 @@ export function requestMetrics(component: string) {
       const route = routeOf(ctx);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       requestSeconds.observe({ component, method: ctx.method, route, status: String(ctx.status) }, seconds);
-      const body = ctx.body as { code?: unknown } | undefined;
-      if (ctx.status >= 400 && body && typeof body === 'object' && typeof body.code === 'string') problems.inc({ component, route, code: body.code });
+      const code = ctx.state.problemCode;
+      if (code !== undefined) problems.inc({ component, route, code });
     }
   };
 }
