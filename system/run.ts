@@ -113,8 +113,8 @@ export async function runComponents(components: readonly ComponentName[], opts: 
     const config = loadConfig();
     // The in-memory store is one process's: gateway and auth can use it only side by side.
     const split = components.includes('gateway') !== components.includes('auth');
-    if (split && !config.redisUrl) {
-      throw new ConfigError('REDIS_URL', 'is required when gateway and auth run as separate processes (they must share one store); `npm start` runs everything in one process on the in-memory store');
+    if (split && !config.redisTarget) {
+      throw new ConfigError('REDIS_URL', '(or REDIS_CLUSTER_NODES, or REDIS_SENTINELS) is required when gateway and auth run as separate processes (they must share one store); `npm start` runs everything in one process on the in-memory store');
     }
     // Gateway, auth and product backend in different processes must present one credential.
     const internalParts = components.filter((c) => c === 'gateway' || c === 'auth' || c === 'products');
