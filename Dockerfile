@@ -16,6 +16,7 @@ COPY system system
 COPY scripts scripts
 COPY config config
 COPY tsconfig.json ./
+RUN mkdir /keys && chown node /keys
 USER node
 # Metrics on 9464 (INTERNAL_HOST); the public port is the component's own.
 EXPOSE 8080 8081 8082 8083 9464
