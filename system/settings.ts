@@ -69,7 +69,7 @@ export const DEMO_APP_ID = stringSetting('DEMO_APP_ID', { def: 'demo-app', range
 export const DEMO_SETTINGS = [DEMO_APP_ID] as const;
 
 export const WORKERS = customSetting('WORKERS', {
-  defaultText: 'the number of cores (1 on the in-memory store)',
+  defaultText: '— (the number of cores; 1 on the in-memory store)',
   range: '1–256',
   doc: 'how many worker processes (node:cluster) each started set of components runs, sharing its ports; more than 1 needs a Redis store (see docs/deploy.md)',
   read: (env: Env): number | undefined => {

@@ -45,7 +45,9 @@ export interface TokenStore {
   /**
    * Sends `message` to every current subscriber of `channel`, in every process sharing the store
    * (Redis PUBLISH); answers how many subscriptions it reached (in Redis, across processes, the
-   * number of subscribed connections). Fire and forget: nothing is kept for a later subscriber.
+   * number of subscribed connections; on a Redis Cluster, only those of the node it was sent to,
+   * though every node's subscribers receive it). Fire and forget: nothing is kept for a later
+   * subscriber.
    */
   publish(channel: string, message: string): Promise<number>;
   /**

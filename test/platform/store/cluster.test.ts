@@ -59,6 +59,28 @@ describe('Redis Cluster: 3 masters and 3 replicas', function () {
     expect((await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${vt}` } })).status).to.equal(401);
   });
 
+  it('publish/subscribe reaches another store connected through other nodes; the eviction check reads every master', async function () {
+    const other = await RedisStore.connect({ target: { mode: 'cluster', nodes: cluster.urls.slice(3) }, prefix: 'pubsub:' });
+    const listener = await RedisStore.connect({ target: { mode: 'cluster', nodes: cluster.urls.slice(0, 1) }, prefix: 'pubsub:' });
+    try {
+      const got: string[] = [];
+      const stop = await listener.subscribe('news', (m) => got.push(m));
+      // The count is the receiving node's subscribers only (the cluster bus carries the rest).
+      expect(await other.publish('news', 'hello')).to.be.a('number');
+      for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(got).to.deep.equal(['hello']);
+      await stop();
+      expect(await other.memoryPolicy()).to.deep.include({ policy: 'noeviction', source: 'config' });
+      // One master with an evicting policy is enough for the check to see it.
+      cluster.masterOf(0).cli('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+      expect((await other.memoryPolicy()).policy).to.equal('allkeys-lru');
+      cluster.masterOf(0).cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    } finally {
+      await other.close();
+      await listener.close();
+    }
+  });
+
   it('a migration of the AT keys\' slot during a loop of flows: no 500, every AT exchanged once, every VT live on the new node', async function () {
     // ATs whose keys all fall in one slot S (written as auth writes them), plus one issued by the API.
     const issued = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'carol', productId: 'city-pass' });
@@ -78,14 +100,16 @@ describe('Redis Cluster: 3 masters and 3 replicas', function () {
     const statuses: number[] = [];
     const received = new Map<string, string>();
     let migrating = true;
-    const migration = cluster.migrateSlot(slot, to, { batch: 1, pauseMs: 150 }).finally(() => (migrating = false));
+    const migration = cluster.migrateSlot(slot, to, { batch: 1, pauseMs: 60 }).finally(() => (migrating = false));
     // The loop: each AT of slot S exchanged (and the page's retry of a 503), each VT used at once;
     // then more flows on other slots until the migration ends.
     let duringMigration = 0;
-    for (const at of ats) {
-      if (migrating) duringMigration++;
+    // The loop: each AT of slot S exchanged at once (and the page's retry of a 503), each VT used
+    // at once; meanwhile more whole flows (on other slots) until the migration ends.
+    const slotFlows = Promise.all(ats.map(async (at) => {
       const sealed = sealEnvelope(jwk, at);
       let ex = await exchange(system.urls.gateway, sealed.envelope);
+      if (migrating) duringMigration++;
       statuses.push(ex.status);
       // A consume whose AT key has moved while its new keys cannot be written yet (TRYAGAIN until
       // the slot's move ends) is 503 with Retry-After: the page sends the same envelope again.
@@ -100,12 +124,15 @@ describe('Redis Cluster: 3 masters and 3 replicas', function () {
       received.set(at, jtiOf(vt));
       const product = await http.get(`${system.urls.gateway}/v1/products/city-pass`, { headers: { authorization: `Bearer ${vt}` } });
       statuses.push(product.status);
-    }
+    }));
     let extra = 0;
-    while (migrating) {
-      const { product } = await fullFlow(system.urls.gateway, `loop${extra++}`);
-      statuses.push(product.status);
-    }
+    const otherFlows = (async () => {
+      while (migrating) {
+        const { product } = await fullFlow(system.urls.gateway, `loop${extra++}`);
+        statuses.push(product.status);
+      }
+    })();
+    await Promise.all([slotFlows, otherFlows]);
     const moved = await migration;
     expect(moved).to.be.at.least(ats.length);
     // The slot's exchanges began while it moved (its keys split between two nodes).
