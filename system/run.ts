@@ -56,10 +56,13 @@ async function runPrimary(components: readonly ComponentName[], config: Readonly
   }
   let stopping = false;
   let ready = 0;
+  /** Workers that have served: one that dies later is replaced; one that dies before is a failed start. */
+  const served = new Set<number>();
   const fork = () => {
     const worker = cluster.fork();
     worker.on('message', (m: ReadyMessage) => {
       if (m?.type !== 'h5b:ready') return;
+      served.add(worker.id);
       ready++;
       if (ready === n) {
         log.info({ workers: n }, 'every worker is ready');
@@ -75,8 +78,14 @@ async function runPrimary(components: readonly ComponentName[], config: Readonly
       }
       return;
     }
+    if (!served.has(worker.id)) {
+      // It said why on stderr ("cannot start: ..."); starting it again would fail the same way.
+      log.fatal({ pid: worker.process.pid, code, signal }, 'a worker could not start; stopping');
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      process.exit(1);
+    }
     log.error({ pid: worker.process.pid, code, signal }, 'a worker died; starting another');
-    setTimeout(fork, 1000).unref();
+    setTimeout(fork, 1000);
   });
   for (let i = 0; i < n; i++) fork();
   const stop = (signal: string) => {
@@ -150,6 +159,9 @@ export async function runComponents(components: readonly ComponentName[], opts: 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
+      // A worker leaves escalation to its primary: the same signal often reaches both the worker
+      // (a terminal's Ctrl-C, systemd, timeout(1) signal the whole group) and its primary.
+      if (cluster.isWorker) return;
       // A second signal (Ctrl-C twice) means now.
       log.warn({ signal }, 'second signal: exiting without waiting for the drain');
       process.exit(1);
