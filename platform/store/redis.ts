@@ -369,8 +369,10 @@ export class RedisStore implements TokenStore {
     const ms = Math.max(1, Math.floor(this.commandTimeoutMs / 2));
     const args = ['WAIT', String(this.waitReplicas), String(ms)];
     const c = this.client as any;
-    const acked = Number(await this.run(`${command}.wait`, () =>
-      this.mode === 'cluster' ? c.sendCommand(key, false, args) : this.mode === 'sentinel' ? c.sendCommand(false, args) : c.sendCommand(args)));
+    // WAIT names no key, so a cluster would send it to any node: it goes on the connection of the
+    // master that holds `key` (the one the write went on), which getNodeClientForKey gives.
+    const acked = Number(await this.run(`${command}.wait`, async () =>
+      this.mode === 'cluster' ? (await c.getNodeClientForKey(key, false)).sendCommand(args) : this.mode === 'sentinel' ? c.sendCommand(false, args) : c.sendCommand(args)));
     if (acked < this.waitReplicas) {
       commandErrors.inc({ command, reason: 'replicas' });
       throw new StoreUnavailable(new Error(`${acked} of ${this.waitReplicas} replicas acknowledged the write in ${ms} ms`));

@@ -42,7 +42,7 @@ export class RedisCluster {
     const nodes: RedisServer[] = [];
     try {
       for (let i = 0; i < 6; i++) {
-        nodes.push(await RedisServer.start(ctx, { args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--maxmemory-policy', 'noeviction'] }));
+        nodes.push(await RedisServer.start(ctx, { args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--maxmemory-policy', 'noeviction', '--repl-diskless-sync-delay', '0'] }));
       }
       const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
       if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
@@ -55,7 +55,7 @@ export class RedisCluster {
     }
   }
 
-  /** Waits until every node says cluster_state:ok and agrees on the slots. */
+  /** Waits until every node says cluster_state:ok and agrees on the slots, and each master's replica is in sync. */
   async waitUntilOk(ms = 20_000): Promise<void> {
     const deadline = Date.now() + ms;
     for (;;) {
@@ -66,7 +66,12 @@ export class RedisCluster {
           return false;
         }
       });
-      if (ok) {
+      // Every replica has finished its first sync (a WAIT counts only those).
+      const synced = ok && this.nodes.every((n) => {
+        const info = n.cli('INFO', 'replication');
+        return !/^role:master/m.test(info) || (/connected_slaves:1/.test(info) && /state=online/.test(info));
+      });
+      if (ok && synced) {
         const check = spawnSync('redis-cli', ['--cluster', 'check', `127.0.0.1:${this.nodes[0]!.port}`], { encoding: 'utf8', timeout: 10_000 });
         if (check.status === 0 && !/\[ERR\]|\[WARNING\]/.test(check.stdout)) return;
       }

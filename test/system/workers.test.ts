@@ -64,12 +64,13 @@ describe('two workers behind one port (WORKERS=2), with /metrics summed over bot
   }
 
   before(async function () {
-    this.timeout(90_000);
+    this.timeout(120_000);
     // The test Redis must be there (a skip outside CI, a failure under CI=true).
     await (await connectTestRedis(this)).close();
     const ports = { gateway: await freePort(), auth: await freePort(), products: await freePort(), metrics: await freePort() };
     gw = `http://127.0.0.1:${ports.gateway}`;
     metricsUrl = `http://127.0.0.1:${ports.metrics}/metrics`;
+    const started = Date.now();
     proc = spawn(process.execPath, ['--import', 'tsx', 'test/support/run-components.ts', 'products,auth,gateway'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,9 +84,12 @@ describe('two workers behind one port (WORKERS=2), with /metrics summed over bot
     });
     proc.stdout!.on('data', (d) => (output += d));
     proc.stderr!.on('data', (d) => (output += d));
-    const deadline = Date.now() + 60_000;
+    // Bounded, with room for a loaded machine (three processes compile and start here).
+    const deadline = Date.now() + 100_000;
     while (!output.includes('every worker is ready')) {
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`the workers did not start: ${output.slice(-1500)}`);
+      if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > deadline) {
+        throw new Error(`the workers did not start (exit ${proc.exitCode}, signal ${proc.signalCode}, ${Math.round((Date.now() - started) / 1000)} s): ${output.slice(-1500)}`);
+      }
       await sleep(100);
     }
   });

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { RedisStore } from '../../../platform/store/index.ts';
+import { RedisStore, StoreUnavailable } from '../../../platform/store/index.ts';
 import { tokenHash } from '../../../platform/crypto/opaque.ts';
 import { atKey } from '../../../flows/access-token/records.ts';
 import { redeemedKey, vtKey } from '../../../flows/visit-token/records.ts';
@@ -78,6 +78,28 @@ describe('Redis Cluster: 3 masters and 3 replicas', function () {
     } finally {
       await other.close();
       await listener.close();
+    }
+  });
+
+  it('REDIS_WAIT_REPLICAS=1: a write waits for the replica of its own slot\'s master (503 while that replica is stopped, other slots unaffected)', async function () {
+    const waiting = await RedisStore.connect({ target: { mode: 'cluster', nodes: cluster.urls }, prefix: 'wait:', waitReplicas: 1, commandTimeoutMs: 1000 });
+    try {
+      const slotA = keySlot('{a}');
+      const master = cluster.masterOf(slotA);
+      const replica = cluster.nodes.find((n) => n.cli('ROLE').split('\n').slice(0, 3).join(' ') === `slave 127.0.0.1 ${master.port}`)!;
+      expect(replica, 'the replica of the slot\'s master').to.not.equal(undefined);
+      const elsewhere = ['b', 'c', 'd', 'e', 'f', 'g'].find((t) => cluster.masterOf(keySlot(`{${t}}`)) !== master)!;
+      expect(await waiting.setIfAbsent('{a}1', 'v', 60)).to.equal(true);
+      replica.pause();
+      try {
+        const err = await waiting.setIfAbsent('{a}2', 'v', 60).then(() => undefined, (e: unknown) => e);
+        expect(err).to.be.instanceOf(StoreUnavailable);
+        expect(await waiting.setIfAbsent(`{${elsewhere}}1`, 'v', 60)).to.equal(true);
+      } finally {
+        replica.resume();
+      }
+    } finally {
+      await waiting.close();
     }
   });
 
