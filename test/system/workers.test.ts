@@ -88,6 +88,8 @@ describe('two workers behind one port (WORKERS=2), with /metrics summed over bot
     const deadline = Date.now() + 100_000;
     while (!output.includes('every worker is ready')) {
       if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > deadline) {
+        // What it wrote last may still be in the pipe when its exit is seen.
+        await sleep(300);
         throw new Error(`the workers did not start (exit ${proc.exitCode}, signal ${proc.signalCode}, ${Math.round((Date.now() - started) / 1000)} s): ${output.slice(-1500)}`);
       }
       await sleep(100);
