@@ -158,7 +158,7 @@ async function startBroker(children: ChildProcess[], workers: number, prefix: st
   const ports = { gateway: await freePort(), auth: await freePort(), products: await freePort() };
   const child = start('bench/server.ts', {
     NODE_ENV: 'production', LOG_LEVEL: 'info', REDIS_URL, REDIS_PREFIX: prefix, INTERNAL_TOKEN, AUTH_KEYS_FILE: keysFile,
-    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), BENCH_WORKERS: String(workers),
+    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), WORKERS: String(workers),
   });
   children.push(child);
   const gateway = `http://127.0.0.1:${ports.gateway}`;

@@ -1,15 +1,16 @@
 /**
- * The broker under load: gateway, auth and the product backend, in one process or in N cluster
- * workers sharing the ports (`BENCH_WORKERS`). Configured from the environment like `npm start`.
+ * The broker under load: gateway, auth and the product backend, started the way an operator
+ * starts them. With `WORKERS` (or the older `BENCH_WORKERS`) above 1: system/run.ts runComponents,
+ * `WORKERS` node:cluster workers sharing the ports, as `npm start` does. With one: in this process
+ * (startSystem), which also answers the bench's CPU-profile requests over IPC. Configured from the
+ * environment like `npm start`.
  */
-import cluster from 'node:cluster';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../system/config.ts';
 import { createBrokerLogger } from '../system/logger.ts';
+import { runComponents } from '../system/run.ts';
 import { startSystem } from '../system/start.ts';
-
-const workers = Number(process.env.BENCH_WORKERS || '1');
 
 /**
  * The load comes from one app, one address (127.0.0.1) and a thousand VTs, far above any real
@@ -21,18 +22,14 @@ const UNREACHABLE_LIMITS = {
   RATE_LIMIT_EXCHANGE: '1000000', RATE_LIMIT_EXCHANGE_WINDOW_SECONDS: '1',
   RATE_LIMIT_PRODUCT: '1000000', RATE_LIMIT_PRODUCT_WINDOW_SECONDS: '1',
 };
+for (const [name, value] of Object.entries(UNREACHABLE_LIMITS)) process.env[name] ??= value;
+// BENCH_WORKERS is the older name of the worker count here.
+process.env.WORKERS ||= process.env.BENCH_WORKERS || '1';
 
-if (workers > 1 && cluster.isPrimary) {
-  for (let i = 0; i < workers; i++) cluster.fork();
-  const stop = () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
-    setTimeout(() => process.exit(0), 2000).unref();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+if (Number(process.env.WORKERS) > 1) {
+  await runComponents(['products', 'auth', 'gateway']);
 } else {
-  const config = loadConfig({ ...UNREACHABLE_LIMITS, ...process.env });
-  const system = await startSystem(config, { components: ['products', 'auth', 'gateway'], log: createBrokerLogger('bench') });
+  const system = await startSystem(loadConfig(), { components: ['products', 'auth', 'gateway'], log: createBrokerLogger('bench') });
   const stop = async () => {
     await system.close(1000);
     process.exit(0);

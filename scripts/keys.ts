@@ -59,8 +59,8 @@ export async function runKeysCommand(
 async function main(): Promise<void> {
   const config = loadConfig();
   if (config.signingKeysFile && process.argv[2] === 'rotate') throw managedByFileRefusal(config.signingKeysFile);
-  if (!config.redisUrl) {
-    throw new Error('REDIS_URL is required: the in-memory store lives inside the running `npm start` process and cannot be reached from here');
+  if (!config.redisTarget) {
+    throw new Error('REDIS_URL (or REDIS_CLUSTER_NODES or REDIS_SENTINELS) is required: the in-memory store lives inside the running `npm start` process and cannot be reached from here');
   }
   const store = await createStore(config, pino({ level: 'warn' }));
   try {

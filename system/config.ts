@@ -12,13 +12,14 @@ import { VISIT_TOKEN_SETTINGS, VT_TTL_SECONDS } from '../flows/visit-token/setti
 import { RATE_LIMIT_SETTINGS, readRateLimits } from '../flows/rate-limit/settings.ts';
 import { AUTH_KEYS_FILE, KEYS_KEK, KEYS_POLL_SECONDS, KEYS_SETTINGS, SIGNING_KEYS_FILE } from '../flows/keys/settings.ts';
 import { APPS_FILE, APPS_SETTINGS, APPS_SOURCE } from '../flows/apps/settings.ts';
-import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_URL, STORE_SETTINGS } from '../platform/store/settings.ts';
+import { REDIS_ALLOW_EVICTION, REDIS_COMMAND_TIMEOUT_MS, REDIS_PREFIX, REDIS_WAIT_REPLICAS, STORE_SETTINGS, readRedisTarget, type RedisTarget } from '../platform/store/settings.ts';
 import { NET_SETTINGS, TRUSTED_PROXIES } from '../platform/net/settings.ts';
 import { HTTP_SETTINGS, UPSTREAM_TIMEOUT_MS } from '../platform/http/settings.ts';
 import { LOG_SETTINGS } from '../platform/log/settings.ts';
 import { BINDING_CLOCK_WINDOW_SECONDS, BINDING_HEARTBEAT_SECONDS, BINDING_KEK, BINDING_SETTINGS, BINDING_TTL_SECONDS } from '../flows/binding/settings.ts';
 import { CHALLENGE_SETTINGS, readChallengeConfig, type ChallengeConfig } from '../flows/challenge/settings.ts';
 import * as CS from '../flows/countersign/settings.ts';
+import { METRICS_PORT, METRICS_SETTINGS } from '../platform/metrics/settings.ts';
 import * as S from './settings.ts';
 
 export { RATE_LIMIT_DEFAULTS } from '../flows/rate-limit/settings.ts';
@@ -35,7 +36,12 @@ export interface BrokerConfig {
   corsOrigins: string[];
   /** Shared credential gateway -> auth and gateway -> product backend. */
   internalToken: string;
+  /** Set when the store is one node at REDIS_URL. */
   redisUrl?: string;
+  /** Which Redis: one node (REDIS_URL), a cluster (REDIS_CLUSTER_NODES) or Sentinel (REDIS_SENTINELS); none: memory. */
+  redisTarget?: RedisTarget;
+  /** `REDIS_WAIT_REPLICAS`: how many replicas each answered write waits for (0: none). */
+  redisWaitReplicas: number;
   redisPrefix: string;
   /** How long one Redis command may wait for its reply before the request fails with 503 (ms). */
   redisCommandTimeoutMs: number;
@@ -76,6 +82,10 @@ export interface BrokerConfig {
   challenge: ChallengeConfig;
   /** The countersign flow's lifetimes and per-user limit (flows/countersign/settings.ts). */
   countersign: CS.CountersignConfig;
+  /** `WORKERS`: worker processes per started set of components; undefined: the number of cores (1 on the in-memory store). */
+  workers?: number;
+  /** `METRICS_PORT`: where `GET /metrics` is served (on INTERNAL_HOST); undefined: nowhere. */
+  metricsPort?: number;
 }
 
 /**
@@ -84,6 +94,8 @@ export interface BrokerConfig {
  */
 export const SETTINGS: readonly Setting[] = Object.freeze([
   ...S.DEPLOYMENT_SETTINGS,
+  ...S.RUN_SETTINGS,
+  ...METRICS_SETTINGS,
   ...STORE_SETTINGS,
   ...APPS_SETTINGS,
   ...KEYS_SETTINGS,
@@ -124,7 +136,8 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
   const corsOrigins = S.CORS_ORIGINS.read(env);
   const internalToken = S.INTERNAL_TOKEN.read(env);
   const trustedProxies = TRUSTED_PROXIES.read(env);
-  const redisUrl = REDIS_URL.read(env);
+  const redisTarget = readRedisTarget(env);
+  const redisUrl = redisTarget?.mode === 'single' ? redisTarget.url : undefined;
   const keysKek = KEYS_KEK.read(env);
 
   return Object.freeze({
@@ -136,6 +149,8 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
     corsOrigins: Object.freeze(corsOrigins) as string[],
     internalToken,
     redisUrl,
+    redisTarget,
+    redisWaitReplicas: REDIS_WAIT_REPLICAS.read(env),
     redisPrefix: REDIS_PREFIX.read(env),
     redisCommandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS.read(env),
     redisAllowEviction: REDIS_ALLOW_EVICTION.read(env),
@@ -165,5 +180,7 @@ export function loadConfig(env: Env = process.env): Readonly<BrokerConfig> {
       applicationsPerWindow: CS.COUNTERSIGN_APPLICATIONS_PER_WINDOW.read(env),
       windowSeconds: CS.COUNTERSIGN_WINDOW_SECONDS.read(env),
     }),
+    workers: S.WORKERS.read(env),
+    metricsPort: METRICS_PORT.read(env),
   });
 }

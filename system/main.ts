@@ -8,7 +8,7 @@ await runComponents(['products', 'auth', 'gateway', 'h5', 'demo'], {
     const lines = [
       '',
       'H5 access broker is running',
-      `  store            ${system.store.kind === 'redis' ? `redis (${config.redisUrl})` : 'in-memory (development only; set REDIS_URL for Redis)'}`,
+      `  store            ${system.store.kind === 'redis' ? `redis (${config.redisTarget?.mode === 'single' ? config.redisUrl : config.redisTarget?.mode})` : 'in-memory (development only; set REDIS_URL for Redis)'}`,
       `  gateway          ${system.urls.gateway}   (public API; JWKS at /.well-known/jwks.json)`,
       `  auth             ${system.urls.auth}   (internal)`,
       `  h5 pages         ${system.urls.h5}/h5/products/<productId>`,

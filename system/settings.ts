@@ -67,3 +67,17 @@ export const DEPLOYMENT_SETTINGS = [
 export const DEMO_APP_ID = stringSetting('DEMO_APP_ID', { def: 'demo-app', range: 'an `appId` in `APPS_FILE`', doc: 'which registry entry the demo app uses' });
 
 export const DEMO_SETTINGS = [DEMO_APP_ID] as const;
+
+export const WORKERS = customSetting('WORKERS', {
+  defaultText: '— (the number of cores; 1 on the in-memory store)',
+  range: '1–256',
+  doc: 'how many worker processes (node:cluster) each started set of components runs, sharing its ports; more than 1 needs a Redis store (see docs/deploy.md)',
+  read: (env: Env): number | undefined => {
+    const raw = env.WORKERS;
+    if (raw === undefined || raw === '') return undefined;
+    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) throw new ConfigError('WORKERS', `must be a whole number 1–256, got "${raw}"`);
+    return Number(raw);
+  },
+});
+
+export const RUN_SETTINGS = [WORKERS] as const;

@@ -3,8 +3,13 @@
  * signed AT request.
  */
 import type { Profile } from '../apps/profile.ts';
+import { slotTag } from '../../platform/store/index.ts';
 
-export const atKey = (atHash: string) => `at:${atHash}`;
+/**
+ * In the Redis Cluster slot the hash's first characters name (`{<tag>}`, platform/store slotTag):
+ * the exchange consumes it and writes the VT record and the kept copy in that slot (decision 80).
+ */
+export const atKey = (atHash: string) => `at:${slotTag(atHash)}${atHash}`;
 export const nonceKey = (appId: string, nonce: string) => `nonce:${appId}:${nonce}`;
 
 export interface AccessTokenRecord {

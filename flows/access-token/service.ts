@@ -12,6 +12,10 @@ import type { AuthDeps } from '../deps.ts';
 import { mountInternalRoute } from '../../platform/http/upstream.ts';
 import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
 import { ACCESS_TOKEN_ROUTES, type AccessTokenService, type IssuedAccessToken } from './seam.ts';
+import { counter } from '../../platform/metrics/index.ts';
+
+/** ATs issued (stored); refusals are counted by code in broker_http_problems_total. */
+const issued = counter('broker_access_tokens_issued_total', 'Access tokens issued');
 
 export type { IssuedAccessToken } from './seam.ts';
 
@@ -91,6 +95,7 @@ function accessTokenIssuer(deps: AuthDeps) {
     const accessToken = app.encKey
       ? encryptCompact({ header: { alg: 'A256KW', enc: 'A256GCM' }, plaintext, key: app.encKey })
       : encryptCompact({ header: { alg: 'RSA-OAEP-256', enc: 'A256GCM' }, plaintext, key: app.publicKey! });
+    issued.inc();
     audit(log, 'at.issued', { appId, productId, userId, audience, reqId: requestId });
     return { accessToken, expiresIn: config.atTtlSeconds };
   };

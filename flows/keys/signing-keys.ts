@@ -22,6 +22,12 @@ import { generateSigningKey, signingKeyFromPrivateJwk, type EcPublicSigJwk, type
 import type { TokenStore } from '../../platform/store/index.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import { parseKeySet, RETIRE_MARGIN_SECONDS, SIGNING_KEYS_PRIVATE, SIGNING_KEYS_PUBLIC, type KeyStage, type SealedPrivateKeys, type SigningKeySet, type StagedPublicKey } from './key-set.ts';
+import { counter, gauge } from '../../platform/metrics/index.ts';
+
+/** Each new version of the signing key set a process installed (its stages changed: a rotation, a retirement). */
+const keySetChanges = counter('broker_signing_key_set_changes_total', 'New versions of the signing key set this process installed (stage changes; the first read counts)');
+/** The version of the signing key set a process holds (the highest over workers). */
+const keySetVersion = gauge('broker_signing_key_set_version', 'Version of the signing key set this process holds', [], 'max');
 
 export { parseKeySet, RETIRE_MARGIN_SECONDS, SIGNING_KEYS_PRIVATE, SIGNING_KEYS_PUBLIC, type KeyStage, type SealedPrivateKeys, type SigningKeySet, type StagedPublicKey } from './key-set.ts';
 
@@ -272,6 +278,9 @@ export class SigningKeyRing {
 
   private install(set: SigningKeySet): void {
     if (set.version === this.set?.version) return;
+    // A change this process saw (its first read counts as one): a rotation shows once per process.
+    keySetChanges.inc();
+    keySetVersion.set(set.version);
     const keys = new Map<string, { key: KeyObject; staged: StagedPublicKey }>();
     for (const staged of set.keys) {
       const { kty, crv, x, y } = staged.jwk;

@@ -14,6 +14,10 @@ import { audit } from '../audit.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import type { RateLimitResult, TokenStore } from '../../platform/store/index.ts';
 import { embeddedIpv4, ipv6Prefix64, normaliseAddress } from '../../platform/net/client-address.ts';
+import { counter } from '../../platform/metrics/index.ts';
+
+/** Requests refused with 429 rate_limited, by policy. */
+const refusals = counter('broker_rate_limit_refusals_total', 'Requests refused by a rate limit, by policy', ['policy']);
 
 /** At most `limit` requests per `windowSeconds` for one subject; all `limit` may come at once. */
 export interface RateLimitRule {
@@ -122,6 +126,7 @@ export function createRateLimiter(store: TokenStore, policy: RateLimitPolicy, ru
       ctx.set('RateLimit', limitHeader(policy, result));
       if (result.allowed) return;
       const retryAfter = retryAfterSeconds(result);
+      refusals.inc({ policy });
       audit(log, 'rate.limited', { policy, ...refusal.audit, retryAfter, reqId: ctx.state.requestId });
       throw new Problem('rate_limited', refusal.detail, { headers: { 'Retry-After': String(retryAfter) } });
     },

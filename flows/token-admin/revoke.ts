@@ -1,5 +1,5 @@
 import { audit } from '../audit.ts';
-import { vtKey } from '../visit-token/records.ts';
+import { legacyVtKey, vtKey } from '../visit-token/records.ts';
 import { findVisibleToken, requireTokenClient, type TokenAdminContext } from './client-auth.ts';
 import type { GatewayDeps } from '../deps.ts';
 import type { VisitTokenChecker } from '../visit-token/checker.ts';
@@ -18,7 +18,9 @@ export function revokeToken(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
       const visible = ctx.state.visibleToken;
       if (visible) {
         const { client, claims } = visible;
-        const revoked = await deps.store.delete(vtKey(claims.jti));
+        // Both names of the record (legacyVtKey: a VT issued before decision 80).
+        const [tagged, legacy] = await Promise.all([deps.store.delete(vtKey(claims.jti)), deps.store.delete(legacyVtKey(claims.jti))]);
+        const revoked = tagged || legacy;
         if (revoked) {
           audit(deps.log, 'vt.revoked', { appId: claims.app, by: `${client.kind}:${client.id}`, reason: 'rfc7009', reqId: ctx.state.requestId });
         }

@@ -10,18 +10,31 @@ import type { SigningKey } from '../keys/keys.ts';
 import { visitProfile, type Profile } from '../apps/profile.ts';
 import type { TokenStore } from '../../platform/store/index.ts';
 import { nowSeconds } from '../../platform/time.ts';
+import { SLOT_TAG_LENGTH, slotTag } from '../../platform/store/index.ts';
 import { JKT_RE, VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
 
 export { VT_TYP, type VisitTokenClaims } from '../../protocol/visit-token.ts';
 
-/** The VT's liveness record, by its `jti`. */
-export const vtKey = (jti: string) => `vt:${jti}`;
+/**
+ * The VT's liveness record, by its `jti`, in the Redis Cluster slot its first characters name
+ * (`{<tag>}`, see slotTag): the slot of the AT it was exchanged for, so that the exchange writes it
+ * in the same one-slot script as the AT's tombstone (decision 80).
+ */
+export const vtKey = (jti: string) => `vt:${slotTag(jti)}${jti}`;
+
+/**
+ * Where a VT's liveness record was before decision 80 (no slot tag). Read when the tagged record is
+ * absent, and deleted with it on revocation, so that VTs issued before an upgrade stay live for
+ * their lifetime; nothing writes it any more.
+ */
+export const legacyVtKey = (jti: string) => `vt:${jti}`;
 
 /**
  * The consumed AT record, kept for the AT's lifetime under the AT's hash so that the page's retry
  * with the same R can be answered with the same VT (decision 41). Not under `at:`: it is no AT.
+ * In the AT's slot.
  */
-export const redeemedKey = (atHash: string) => `at-redeemed:${atHash}`;
+export const redeemedKey = (atHash: string) => `at-redeemed:${slotTag(atHash)}${atHash}`;
 
 export interface VisitTokenRecord {
   typ: 'vt';
@@ -44,12 +57,18 @@ function parseVisitRecord(raw: string): VisitTokenRecord | undefined {
   }
 }
 
-/** 128 random bits, base64url (22 characters). */
+/** 22 base64url characters (docs/protocol.md). */
 export const JTI_RE = /^[A-Za-z0-9_-]{22}$/;
 
-/** A fresh VT id: 128 random bits, base64url. */
-export function newJti(): string {
-  return randomBytesPooled(16).toString('base64url');
+/**
+ * A fresh VT id, 22 base64url characters as before: the first SLOT_TAG_LENGTH are `tag` (the slot
+ * tag of the AT it is exchanged for, so that its record lands in the AT's slot; decision 80), the
+ * other 19 are 112 random bits. Without `tag`, all 22 are random (128 bits).
+ */
+export function newJti(tag?: string): string {
+  if (tag === undefined) return randomBytesPooled(16).toString('base64url');
+  if (!/^[A-Za-z0-9_-]+$/.test(tag) || tag.length !== SLOT_TAG_LENGTH) throw new TypeError('a slot tag is 3 base64url characters');
+  return tag + randomBytesPooled(14).toString('base64url');
 }
 
 /** Signs a VT for one visit; returns the compact JWT and its claims. */
@@ -108,7 +127,7 @@ export async function verifyVisitToken(
 /** The live record of a VT by its `jti`, or undefined when it is unknown, expired or revoked. */
 export async function findVisitToken(store: TokenStore, jti: string, now = nowSeconds()): Promise<VisitTokenRecord | undefined> {
   if (!JTI_RE.test(jti)) return undefined;
-  const raw = await store.get(vtKey(jti));
+  const raw = (await store.get(vtKey(jti))) ?? (await store.get(legacyVtKey(jti)));
   const rec = raw ? parseVisitRecord(raw) : undefined;
   return rec && rec.exp > now ? rec : undefined;
 }

@@ -3,11 +3,11 @@ import { audit } from '../audit.ts';
 import { noStore, readJsonBody } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { TOMBSTONE_PREFIX, type TokenStore } from '../../platform/store/index.ts';
+import { SLOT_TAG_LENGTH, TOMBSTONE_PREFIX, type TokenStore } from '../../platform/store/index.ts';
 import { clientGone } from '../../platform/http/client-gone.ts';
 import { atKey, parseAccessTokenRecord, type AccessTokenRecord } from '../access-token/records.ts';
 import type { SigningKey } from '../keys/keys.ts';
-import { findVisitToken, newJti, redeemedKey, signVisitToken, vtKey } from './records.ts';
+import { findVisitToken, legacyVtKey, newJti, redeemedKey, signVisitToken, vtKey } from './records.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import { OPAQUE_TOKEN_RE, tokenHash } from '../../platform/crypto/opaque.ts';
 import type { AuthDeps } from '../deps.ts';
@@ -15,6 +15,14 @@ import { mountInternalRoute } from '../../platform/http/upstream.ts';
 import type { AppRouter, RequestMiddleware } from '../../platform/http/state.ts';
 import { pageKeyThumbprint } from './dpop.ts';
 import { VISIT_TOKEN_ROUTES, type ExchangedVisitToken, type ExchangeOptions, type VisitTokenService } from './seam.ts';
+import { counter } from '../../platform/metrics/index.ts';
+
+/** Exchanges answered with a VT: `issued` (an AT consumed), `reissued` (the page's retry, decision 41). */
+const exchanged = counter('broker_visit_tokens_exchanged_total', 'Exchanges answered with a visit token, by how (issued: an AT consumed; reissued: the same R again)', ['how']);
+/** Exchanges refused, by code (auth's view; the gateway's answer is in broker_http_problems_total). */
+const refused = counter('broker_visit_token_refusals_total', 'Exchanges refused by auth, by problem code', ['code']);
+/** Replays of a consumed AT with another R (each revokes the VT it gave). */
+const replayed = counter('broker_access_token_replays_total', 'Consumed access tokens presented again with another envelope key');
 
 export type { ExchangedVisitToken } from './seam.ts';
 
@@ -81,7 +89,10 @@ const clientClosed = () => new Problem('invalid_request', 'The connection was cl
 async function revokeOnReplay(store: TokenStore, tombstone: string, deps: AuthDeps, requestId?: string, appId?: string): Promise<void> {
   // The tombstone names the VT's jti; deleting its liveness record revokes the VT at once.
   const { jti } = readTombstone(tombstone);
-  const revoked = await store.delete(vtKey(jti));
+  // Both names of the record (legacyVtKey: a VT issued before decision 80), each its own command.
+  const [tagged, legacy] = await Promise.all([store.delete(vtKey(jti)), store.delete(legacyVtKey(jti))]);
+  const revoked = tagged || legacy;
+  replayed.inc();
   audit(deps.log, 'at.replayed', { appId, reqId: requestId, revokedVt: revoked ? 1 : 0 });
   if (revoked) audit(deps.log, 'vt.revoked', { appId, reason: 'at_replayed', reqId: requestId });
 }
@@ -145,6 +156,7 @@ function visitTokenExchanger(deps: AuthDeps) {
       throw atInvalid();
     }
     const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp, jkt: record.jkt });
+    exchanged.inc({ how: 'reissued' });
     audit(log, 'vt.reissued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     return reply;
   }
@@ -153,9 +165,10 @@ function visitTokenExchanger(deps: AuthDeps) {
     if (!OPAQUE_TOKEN_RE.test(at)) throw atInvalid();
     // Everything that could fail is done before the AT is spent: the key that will sign, the VT's id.
     const signingKey = deps.signingKeys.current();
-    const jti = newJti();
-    const now = nowSeconds();
     const atHash = tokenHash(at);
+    // The VT's id carries the AT's slot tag: its record is written in the AT's slot (decision 80).
+    const jti = newJti(atHash.slice(0, SLOT_TAG_LENGTH));
+    const now = nowSeconds();
     // Nobody is left to receive a VT: the AT stays unspent (its envelope may be sent again).
     if (opts.clientGone?.()) throw clientClosed();
     // One atomic step (one Lua script on Redis): the AT replaced by a tombstone naming the VT and
@@ -188,13 +201,19 @@ function visitTokenExchanger(deps: AuthDeps) {
     }
     const atRecord = parseAccessTokenRecord(result.value)!;
     const reply = sealedReply(signingKey, atRecord, r, { jti, iat: now, exp: now + config.vtTtlSeconds, jkt });
+    exchanged.inc({ how: 'issued' });
     audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     return reply;
   }
 
   return async function exchangeVisitToken(envelope: unknown, requestId?: string, opts?: ExchangeOptions): Promise<ExchangedVisitToken> {
-    const { at, r, jkt } = await openEnvelope(envelope, requestId);
-    return consumeAccessToken(at, r, jkt, requestId, opts);
+    try {
+      const { at, r, jkt } = await openEnvelope(envelope, requestId);
+      return await consumeAccessToken(at, r, jkt, requestId, opts);
+    } catch (err) {
+      if (err instanceof Problem) refused.inc({ code: err.code });
+      throw err;
+    }
   };
 }
 

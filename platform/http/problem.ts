@@ -112,6 +112,8 @@ export function sendProblem(ctx: Context, problem: Problem): void {
   ctx.set(SECURITY_HEADERS);
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(problem.toJSON());
+  // For the request's metrics (platform/http/metrics.ts): the code, without parsing the body.
+  ctx.state.problemCode = problem.code;
 }
 
 /**

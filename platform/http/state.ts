@@ -9,6 +9,8 @@ import type { Router, RouterContext, RouterMiddleware } from '@koa/router';
 export interface RequestState {
   /** The request's id (a well-formed incoming `X-Request-Id`, or a new one), echoed and logged. */
   requestId: string;
+  /** The `code` of the problem answered, once one is (platform/http/problem.ts sendProblem). */
+  problemCode?: string;
 }
 
 /** A route's context, with the request state `S`. */

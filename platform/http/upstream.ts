@@ -8,6 +8,7 @@ import type { Router, RouterContext, RouterMiddleware } from '@koa/router';
 import { Pool } from 'undici';
 import { INTERNAL_HEADER } from './body.ts';
 import { isProblemBody, Problem, problemFromBody } from './problem.ts';
+import { traceHeadersFor } from './trace.ts';
 
 export interface UpstreamAnswer {
   status: number;
@@ -17,7 +18,10 @@ export interface UpstreamAnswer {
 
 export interface Upstream {
   readonly baseUrl: string;
-  /** `requestId` goes along as `X-Request-Id`, so one id follows a request through every service. */
+  /**
+   * `requestId` goes along as `X-Request-Id`, so one id follows a request through every service,
+   * and so does the `traceparent` the request came with (platform/http/trace.ts).
+   */
   request(requestId: string | undefined, method: 'GET' | 'POST', path: string, opts?: { body?: unknown; headers?: Record<string, string> }): Promise<UpstreamAnswer>;
   close(): Promise<void>;
 }
@@ -37,7 +41,7 @@ export function createUpstream(name: string, baseUrl: string, internalToken: str
   return {
     baseUrl,
     async request(requestId, method, path, opts = {}) {
-      const headers: Record<string, string> = { [INTERNAL_HEADER]: internalToken, 'x-request-id': requestId ?? '', ...opts.headers };
+      const headers: Record<string, string> = { [INTERNAL_HEADER]: internalToken, 'x-request-id': requestId ?? '', ...traceHeadersFor(requestId), ...opts.headers };
       let body: string | undefined;
       if (opts.body !== undefined) {
         body = JSON.stringify(opts.body);

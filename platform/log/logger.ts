@@ -3,6 +3,7 @@ import type { Next, ParameterizedContext } from 'koa';
 import type { RequestState } from '../http/state.ts';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { LOG_LEVEL } from './settings.ts';
+import { holdTrace, traceIdOf } from '../http/trace.ts';
 
 /**
  * Creates a service logger: JSON lines, level from `LOG_LEVEL`. `redact` lists the paths pino
@@ -36,7 +37,8 @@ function flat(log: Logger): Logger {
 
 /**
  * Gives each request an id (a well-formed incoming `X-Request-Id` is kept, so one id follows a
- * request through the services that pass it on), echoes it, and writes one line per request.
+ * request through the services that pass it on), echoes it, keeps a well-formed `traceparent` for
+ * the calls it makes, and writes one line per request (with `traceId` when it came with one).
  */
 export function requestLog(log: Logger) {
   const lines = flat(log);
@@ -45,13 +47,19 @@ export function requestLog(log: Logger) {
     const requestId = REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
+    // A W3C traceparent goes along to the services this request calls (platform/http/trace.ts).
+    const traceparent = ctx.get('traceparent');
+    const traceId = traceIdOf(traceparent);
+    const tracestate = ctx.get('tracestate');
+    const release = traceId ? holdTrace(requestId, { traceparent, ...(tracestate && tracestate.length <= 512 && { tracestate }) }) : undefined;
     const started = process.hrtime.bigint();
     try {
       await next();
     } finally {
+      release?.();
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // The path only: query strings and fragments can carry tokens in badly built clients.
-      lines.info({ reqId: requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 100) / 100 }, 'request');
+      lines.info({ reqId: requestId, traceId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 100) / 100 }, 'request');
     }
   };
 }

@@ -3,14 +3,20 @@ import { ConfigError } from '../config/env.ts';
 import { MemoryStore } from './memory.ts';
 import { REDIS_DEFAULTS, RedisStore } from './redis.ts';
 import type { TokenStore } from './types.ts';
+import type { RedisTarget } from './settings.ts';
 
 export * from './types.ts';
 export { MemoryStore } from './memory.ts';
 export { RedisStore } from './redis.ts';
+export type { RedisTarget } from './settings.ts';
 
 /** The store's part of BrokerConfig (system/config.ts), so `createStore(config, log)` takes it whole. */
 export interface StoreConfig {
   redisUrl?: string;
+  /** `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` (or REDIS_URL): overrides `redisUrl` when set. */
+  redisTarget?: RedisTarget;
+  /** `REDIS_WAIT_REPLICAS`: replicas each answered write waits for (RedisStore `waitReplicas`). */
+  redisWaitReplicas?: number;
   redisPrefix?: string;
   nodeEnv: string;
   /** `REDIS_COMMAND_TIMEOUT_MS`, by default REDIS_DEFAULTS.commandTimeoutMs. */
@@ -49,10 +55,14 @@ async function checkEvictionPolicy(store: RedisStore, config: { nodeEnv: string;
  * production (tokens would vanish on restart and not be shared).
  */
 export async function createStore(config: StoreConfig, log: Logger): Promise<TokenStore> {
-  if (config.redisUrl) {
+  // `redisUrl` names the one node (a caller may replace it in a copy of the configuration).
+  const target: RedisTarget | undefined = config.redisTarget && config.redisTarget.mode !== 'single'
+    ? config.redisTarget
+    : config.redisUrl ? { mode: 'single', url: config.redisUrl } : undefined;
+  if (target) {
     const commandTimeoutMs = config.redisCommandTimeoutMs ?? REDIS_DEFAULTS.commandTimeoutMs;
     const allowEviction = config.redisAllowEviction ?? false;
-    const store = await RedisStore.connect({ url: config.redisUrl, prefix: config.redisPrefix, commandTimeoutMs, log });
+    const store = await RedisStore.connect({ target, waitReplicas: config.redisWaitReplicas, prefix: config.redisPrefix, commandTimeoutMs, log });
     let policy: string | undefined;
     try {
       policy = await checkEvictionPolicy(store, { nodeEnv: config.nodeEnv, allowEviction }, log);
@@ -60,11 +70,11 @@ export async function createStore(config: StoreConfig, log: Logger): Promise<Tok
       await store.close();
       throw err;
     }
-    log.info({ store: 'redis', prefix: config.redisPrefix, maxmemoryPolicy: policy, commandTimeoutMs }, 'token store ready');
+    log.info({ store: 'redis', mode: target.mode, prefix: config.redisPrefix, maxmemoryPolicy: policy, commandTimeoutMs, waitReplicas: config.redisWaitReplicas ?? 0 }, 'token store ready');
     return store;
   }
   if (config.nodeEnv === 'production') {
-    throw new Error('REDIS_URL is required when NODE_ENV=production: the in-memory store loses every token on restart and is not shared between processes');
+    throw new Error('REDIS_URL is required when NODE_ENV=production (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS): the in-memory store loses every token on restart and is not shared between processes');
   }
   if (config.nodeEnv !== 'development' && config.nodeEnv !== 'test') {
     log.warn({ store: 'memory', nodeEnv: config.nodeEnv }, 'using the in-memory token store outside development: tokens are lost on restart and not shared between processes; set REDIS_URL');

@@ -1,5 +1,7 @@
-import { createClient, defineScript, type RedisClientType } from 'redis';
+import { createClient, createCluster, createSentinel, defineScript, type RedisClientType } from 'redis';
 import type { Logger } from 'pino';
+import { counter, histogram } from '../metrics/index.ts';
+import type { RedisTarget } from './settings.ts';
 import { StoreUnavailable, TOMBSTONE_PREFIX, checkConsumeStep, type ConsumeResult, type ConsumeStep, type MessageHandler, type RateLimitResult, type TokenStore } from './types.ts';
 
 /**
@@ -114,8 +116,22 @@ return {1, math.floor((w * n + d * n - k * w) / w), reset, 0}`,
   transformReply: (reply: unknown) => reply as number[],
 });
 
+/** Every store command's time, by command and outcome (`ok`, `error`), in seconds. */
+const commandSeconds = histogram('broker_store_command_duration_seconds', 'Time of one token store command, by command and outcome', ['command', 'outcome']);
+/** Store commands that failed (answered 503 store_unavailable), by command and why. */
+const commandErrors = counter('broker_store_errors_total', 'Token store commands that failed, by command and reason (timeout, error, replicas)', ['command', 'reason']);
+
 export interface RedisStoreOptions {
-  url: string;
+  /** One node (`redis://…`); or use `target`. */
+  url?: string;
+  /** One node, a Redis Cluster (seed nodes) or a Sentinel-watched master; overrides `url`. */
+  target?: RedisTarget;
+  /**
+   * How many replicas must acknowledge each write that answers a client (setIfAbsent, consume
+   * when it consumed, setIfUnchanged, delete) before it counts: Redis `WAIT` on the connection
+   * that wrote; fewer within half the command timeout is StoreUnavailable. 0: no WAIT.
+   */
+  waitReplicas?: number;
   /** Namespace for every key, so the broker can share a Redis with others. */
   prefix?: string;
   /** How long a connection attempt may take before commands fail (ms). */
@@ -151,6 +167,23 @@ function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Pro
 }
 
 /**
+ * Runs `fn` again while Redis Cluster answers TRYAGAIN: a multi-key command (a consume) on a slot
+ * being migrated whose keys are split between the two nodes for a moment. Redis ran nothing then,
+ * so it is safe to send again; node-redis follows MOVED and ASK itself but not this. Bounded by
+ * the caller's command timeout.
+ */
+async function retryWhileMigrating<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('TRYAGAIN') || attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 5 + attempt * 5));
+    }
+  }
+}
+
+/**
  * The production store on Redis (node-redis). Every command is bounded in time: it fails at once
  * while Redis is disconnected, and after `commandTimeoutMs` when Redis does not answer.
  */
@@ -161,6 +194,9 @@ export class RedisStore implements TokenStore {
   private client: Client;
   private readonly commandTimeoutMs: number;
   private readonly connectTimeoutMs: number;
+  /** One node, a cluster or a Sentinel-watched master. */
+  readonly mode: RedisTarget['mode'];
+  private readonly waitReplicas: number;
   /** What a replacement client is made with. */
   private readonly clientOptions: RedisStoreOptions;
   private readonly warnThrottled: (fields: object, msg: string) => void;
@@ -177,38 +213,73 @@ export class RedisStore implements TokenStore {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? REDIS_DEFAULTS.connectTimeoutMs;
     this.warnThrottled = warnThrottled;
     this.clientOptions = opts;
+    this.mode = RedisStore.targetOf(opts).mode;
+    this.waitReplicas = opts.waitReplicas ?? 0;
     // A connection that stays unready (a handshake that a stopped or unreachable Redis never
     // answers) is made again, so that the store recovers without a restart however it failed.
     this.watchdog = setInterval(() => this.checkConnection(), this.commandTimeoutMs);
     this.watchdog.unref();
   }
 
-  /** A node-redis client; `persistent`: reconnects for ever (else gives up after two retries until first ready). */
+  /** Where `opts` points: `target`, else the one node at `url`. */
+  private static targetOf(opts: RedisStoreOptions): RedisTarget {
+    if (opts.target) return opts.target;
+    if (!opts.url) throw new TypeError('a Redis store needs a url or a target');
+    return { mode: 'single', url: opts.url };
+  }
+
+  /**
+   * A node-redis client for the target: createClient for one node, createCluster for a cluster
+   * (node-redis follows MOVED and ASK itself, and learns the topology again after a failover),
+   * createSentinel for a Sentinel-watched master (it asks the Sentinels who the master is, and
+   * follows a failover). `persistent`: reconnects for ever (else one node gives up after two
+   * retries until first ready).
+   */
   private static createClient(opts: RedisStoreOptions, onError: (err: Error) => void, persistent: boolean): Client {
-    let everReady = persistent;
-    const client = createClient({
-      url: opts.url,
-      // Names the broker's connections in CLIENT LIST, for operators.
-      name: 'h5-broker',
-      scripts: { consume: CONSUME, rateLimit: RATE_LIMIT },
+    const target = RedisStore.targetOf(opts);
+    // A cluster's or Sentinel's node clients reconnect for ever: the start is bounded by `connect`.
+    let everReady = persistent || target.mode !== 'single';
+    const socket = {
+      connectTimeout: opts.connectTimeoutMs ?? REDIS_DEFAULTS.connectTimeoutMs,
+      // At start a Redis that does not answer is a failed start (bounded), not an endless wait;
+      // once it has answered, the client reconnects for ever so the broker recovers by itself.
+      reconnectStrategy: (retries: number, cause: Error) =>
+        !everReady && retries >= 2 ? cause : Math.min(50 * 2 ** retries, 2000),
+    };
+    const nodeOptions = {
       // A request must fail fast, not wait in a queue for a Redis that may never come back.
       disableOfflineQueue: true,
       // node-redis's own command timeout (an AbortSignal per command, some 5% of an issuance's
       // CPU) is off: `run` bounds every command itself, sent or not, and drops the connection.
       commandOptions: { timeout: 0 },
-      socket: {
-        connectTimeout: opts.connectTimeoutMs ?? REDIS_DEFAULTS.connectTimeoutMs,
-        // At start a Redis that does not answer is a failed start (bounded), not an endless wait;
-        // once it has answered, the client reconnects for ever so the broker recovers by itself.
-        reconnectStrategy: (retries: number, cause: Error) =>
-          !everReady && retries >= 2 ? cause : Math.min(50 * 2 ** retries, 2000),
-      },
-    });
+      socket,
+    };
+    const scripts = { consume: CONSUME, rateLimit: RATE_LIMIT };
+    let client: any;
+    if (target.mode === 'cluster') {
+      client = createCluster({
+        rootNodes: target.nodes.map((url) => ({ url })),
+        defaults: { ...nodeOptions, name: 'h5-broker' } as any,
+        scripts,
+      });
+    } else if (target.mode === 'sentinel') {
+      client = createSentinel({
+        name: target.masterName,
+        sentinelRootNodes: target.sentinels,
+        // One connection to the master: a WAIT then follows the write it is about (see waitFor).
+        masterPoolSize: 1,
+        nodeClientOptions: { ...nodeOptions, name: 'h5-broker' } as any,
+        sentinelClientOptions: { socket } as any,
+        scripts,
+      });
+    } else {
+      client = createClient({ url: target.url, name: 'h5-broker', scripts, ...nodeOptions });
+    }
     client.on('error', onError);
     client.on('ready', () => {
       everReady = true;
     });
-    return client as unknown as Client;
+    return client as Client;
   }
 
   /** Connects; throws StoreUnavailable when Redis does not answer (within a bounded time). */
@@ -230,7 +301,7 @@ export class RedisStore implements TokenStore {
       // (stopped, overloaded) must fail the start too.
       await within(client.connect(), 3 * connectTimeoutMs + commandTimeoutMs, () => new Error('Redis did not complete the connection handshake in time'));
     } catch (err) {
-      client.destroy();
+      void Promise.resolve((client as any).destroy()).catch(() => undefined);
       throw new StoreUnavailable(err);
     }
     return new RedisStore(client, opts, warnThrottled);
@@ -243,7 +314,8 @@ export class RedisStore implements TokenStore {
    * as the one that timed out), and commands fail fast until the new connection is ready.
    */
   private replaceClient(stale: Client, reason: string): void {
-    if (this.closed || this.client !== stale) return;
+    // A cluster's and a Sentinel's clients manage their node connections themselves.
+    if (this.closed || this.client !== stale || this.mode !== 'single') return;
     this.warnThrottled({ reason }, 'redis: dropping the connection and connecting again');
     const onError = (err: Error) => this.warnThrottled({ err: err.message }, 'redis connection error');
     const fresh = RedisStore.createClient(this.clientOptions, onError, true);
@@ -255,7 +327,7 @@ export class RedisStore implements TokenStore {
 
   /** The watchdog's tick: a client that has not been ready for a while is replaced. */
   private checkConnection(): void {
-    if (this.client.isReady) {
+    if (this.mode !== 'single' || this.client.isReady) {
       this.notReadySince = undefined;
       return;
     }
@@ -271,23 +343,50 @@ export class RedisStore implements TokenStore {
    * StoreUnavailable (503). A command that timed out is never retried here: it may have run (a
    * consume in particular), and the caller decides what an unknown outcome means.
    */
-  private async run<T>(fn: () => Promise<T>): Promise<T> {
+  private async run<T>(command: string, fn: () => Promise<T>): Promise<T> {
     const client = this.client;
+    const started = process.hrtime.bigint();
     try {
-      return await within(fn(), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
+      const reply = await within(this.mode === 'cluster' ? retryWhileMigrating(fn) : fn(), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
+      commandSeconds.observe({ command, outcome: 'ok' }, Number(process.hrtime.bigint() - started) / 1e9);
+      return reply;
     } catch (err) {
+      commandSeconds.observe({ command, outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
+      commandErrors.inc({ command, reason: err instanceof CommandTimeout ? 'timeout' : 'error' });
       if (err instanceof CommandTimeout) this.replaceClient(client, 'command timed out');
       throw new StoreUnavailable(err);
     }
   }
 
+  /**
+   * With `waitReplicas`, waits until that many replicas hold the write just made on `key` (Redis
+   * `WAIT` on the same connection, which covers every write it sent before); fewer within half the
+   * command timeout is StoreUnavailable: the write happened on the master but may not survive its
+   * failover, so it is not answered as done (docs/deploy.md).
+   */
+  private async waitFor(command: string, key: string): Promise<void> {
+    if (this.waitReplicas === 0) return;
+    const ms = Math.max(1, Math.floor(this.commandTimeoutMs / 2));
+    const args = ['WAIT', String(this.waitReplicas), String(ms)];
+    const c = this.client as any;
+    // WAIT names no key, so a cluster would send it to any node: it goes on the connection of the
+    // master that holds `key` (the one the write went on), which getNodeClientForKey gives.
+    const acked = Number(await this.run(`${command}.wait`, async () =>
+      this.mode === 'cluster' ? (await c.getNodeClientForKey(key, false)).sendCommand(args) : this.mode === 'sentinel' ? c.sendCommand(false, args) : c.sendCommand(args)));
+    if (acked < this.waitReplicas) {
+      commandErrors.inc({ command, reason: 'replicas' });
+      throw new StoreUnavailable(new Error(`${acked} of ${this.waitReplicas} replicas acknowledged the write in ${ms} ms`));
+    }
+  }
+
   async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
-    const reply = await this.run(() => this.client.set(this.prefix + key, value, { condition: 'NX', expiration: { type: 'EX', value: ttlSeconds } }));
+    const reply = await this.run('setIfAbsent', () => this.client.set(this.prefix + key, value, { condition: 'NX', expiration: { type: 'EX', value: ttlSeconds } }));
+    if (reply === 'OK') await this.waitFor('setIfAbsent', this.prefix + key);
     return reply === 'OK';
   }
 
   async get(key: string): Promise<string | null> {
-    return this.run(() => this.client.get(this.prefix + key) as Promise<string | null>);
+    return this.run('get', () => this.client.get(this.prefix + key) as Promise<string | null>);
   }
 
   async consume(key: string, step: ConsumeStep): Promise<ConsumeResult> {
@@ -303,7 +402,8 @@ export class RedisStore implements TokenStore {
     }
     const keys = [key, ...companions.map((c) => c.key)].map((k) => this.prefix + k);
     // node-redis runs a defined script by its SHA1 (EVALSHA), and sends it whole only on NOSCRIPT.
-    const [code, value] = await this.run(() => (this.client as any).consume(keys, args) as Promise<[number, string?]>);
+    const [code, value] = await this.run('consume', () => (this.client as any).consume(keys, args) as Promise<[number, string?]>);
+    if (Number(code) === 4) await this.waitFor('consume', keys[0]!);
     switch (Number(code)) {
       case 0: return { outcome: 'absent' };
       case 1: return { outcome: 'used', tombstone: value! };
@@ -315,25 +415,28 @@ export class RedisStore implements TokenStore {
 
   async setIfUnchanged(guardKey: string, expected: string | null, entries: Readonly<Record<string, string>>): Promise<boolean> {
     const names = Object.keys(entries);
-    const reply = await this.run(() => this.client.eval(SET_IF_UNCHANGED, {
+    const reply = await this.run('setIfUnchanged', () => this.client.eval(SET_IF_UNCHANGED, {
       keys: [guardKey, ...names].map((k) => this.prefix + k),
       arguments: [expected === null ? '1' : '0', expected ?? '', ...names.map((k) => entries[k]!)],
     }));
+    if (Number(reply) === 1) await this.waitFor('setIfUnchanged', this.prefix + guardKey);
     return Number(reply) === 1;
   }
 
   async delete(key: string): Promise<boolean> {
-    return Number(await this.run(() => this.client.del(this.prefix + key))) > 0;
+    const deleted = Number(await this.run('delete', () => this.client.del(this.prefix + key))) > 0;
+    if (deleted) await this.waitFor('delete', this.prefix + key);
+    return deleted;
   }
 
   async rateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
     // node-redis runs a defined script by its SHA1 (EVALSHA), and sends it whole only on NOSCRIPT.
-    const reply = await this.run(() => (this.client as any).rateLimit(this.prefix + key, limit, windowMs) as Promise<number[]>);
+    const reply = await this.run('rateLimit', () => (this.client as any).rateLimit(this.prefix + key, limit, windowMs) as Promise<number[]>);
     return { allowed: reply[0] === 1, remaining: reply[1]!, resetMs: reply[2]!, retryAfterMs: reply[3]! };
   }
 
   async publish(channel: string, message: string): Promise<number> {
-    return Number(await this.run(() => this.client.publish(this.prefix + channel, message)));
+    return Number(await this.run('publish', () => this.client.publish(this.prefix + channel, message)));
   }
 
   /**
@@ -342,6 +445,8 @@ export class RedisStore implements TokenStore {
    * node-redis subscribes it again after a reconnect. Its handshake is bounded like a start.
    */
   private subscriber(): Promise<Client> {
+    // A cluster's and a Sentinel's client keep a subscriber connection of their own.
+    if (this.mode !== 'single') return Promise.resolve(this.client);
     this.subscriberReady ??= (async () => {
       const sub = this.client.duplicate() as Client;
       sub.on('error', (err: Error) => this.warnThrottled({ err: err.message }, 'redis subscriber connection error'));
@@ -381,7 +486,7 @@ export class RedisStore implements TokenStore {
   }
 
   async ping(): Promise<void> {
-    await this.run(() => this.client.ping());
+    await this.run('ping', () => (this.mode === 'cluster' ? (this.client as any).sendCommand(undefined, true, ['PING']) : this.client.ping()));
   }
 
   /**
@@ -390,13 +495,13 @@ export class RedisStore implements TokenStore {
    */
   async memoryPolicy(): Promise<{ policy?: string; maxmemory?: number; source?: 'config' | 'info' }> {
     try {
-      const conf = await this.run(() => this.client.configGet('maxmemory*') as Promise<Record<string, string>>);
+      const conf = await this.run('configGet', () => this.configGetAll());
       if (conf['maxmemory-policy']) return { policy: conf['maxmemory-policy'], maxmemory: Number(conf.maxmemory), source: 'config' };
     } catch {
       // CONFIG is renamed or refused on most managed Redis offerings; INFO usually is not.
     }
     try {
-      const info = await this.run(() => this.client.info('memory') as Promise<string>);
+      const info = await this.run('info', () => this.infoAll());
       const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
       const maxmemory = /^maxmemory:(\d+)/m.exec(info)?.[1];
       if (policy) return { policy, maxmemory: maxmemory === undefined ? undefined : Number(maxmemory), source: 'info' };
@@ -404,6 +509,27 @@ export class RedisStore implements TokenStore {
       // Neither may be read (an ACL without @admin and INFO): the caller says so.
     }
     return {};
+  }
+
+  /**
+   * `CONFIG GET maxmemory*` of the node, or in a cluster of every master: the first policy that is
+   * not noeviction is the answer (one evicting master is enough to lose keys).
+   */
+  private async configGetAll(): Promise<Record<string, string>> {
+    if (this.mode !== 'cluster') return this.client.configGet('maxmemory*') as Promise<Record<string, string>>;
+    const cluster = this.client as any;
+    const confs: Record<string, string>[] = [];
+    for (const master of cluster.masters) confs.push(await (await cluster.nodeClient(master)).configGet('maxmemory*'));
+    return confs.find((c) => c['maxmemory-policy'] !== 'noeviction') ?? confs[0] ?? {};
+  }
+
+  /** `INFO memory` of the node, or in a cluster of the first master whose policy is not noeviction. */
+  private async infoAll(): Promise<string> {
+    if (this.mode !== 'cluster') return this.client.info('memory') as Promise<string>;
+    const cluster = this.client as any;
+    const infos: string[] = [];
+    for (const master of cluster.masters) infos.push(await (await cluster.nodeClient(master)).info('memory'));
+    return infos.find((i) => !/^maxmemory_policy:noeviction/m.test(i)) ?? infos[0] ?? '';
   }
 
   /**
@@ -417,14 +543,16 @@ export class RedisStore implements TokenStore {
     const sub = await this.subscriberReady?.catch(() => undefined);
     sub?.destroy();
     const client = this.client;
+    // A Sentinel client's destroy is a promise; the others' are not.
+    const destroy = () => void Promise.resolve((client as any).destroy()).catch(() => undefined);
     if (!client.isOpen) {
-      client.destroy();
+      destroy();
       return;
     }
     try {
       await within(client.close(), this.commandTimeoutMs, () => new CommandTimeout(this.commandTimeoutMs));
     } catch {
-      client.destroy();
+      destroy();
     }
   }
 }

@@ -45,7 +45,9 @@ export interface TokenStore {
   /**
    * Sends `message` to every current subscriber of `channel`, in every process sharing the store
    * (Redis PUBLISH); answers how many subscriptions it reached (in Redis, across processes, the
-   * number of subscribed connections). Fire and forget: nothing is kept for a later subscriber.
+   * number of subscribed connections; on a Redis Cluster, only those of the node it was sent to,
+   * though every node's subscribers receive it). Fire and forget: nothing is kept for a later
+   * subscriber.
    */
   publish(channel: string, message: string): Promise<number>;
   /**
@@ -137,4 +139,18 @@ export function pickedValue(value: string, members: readonly string[], consumed:
   if (parts.length === 0) return value;
   const head = value.slice(0, -1);
   return `${head}${/^\{\s*$/.test(head) ? '' : ','}${parts.join(',')}}`;
+}
+
+/** How many leading characters of an id name its Redis Cluster slot (see slotTag). */
+export const SLOT_TAG_LENGTH = 3;
+
+/**
+ * The Redis Cluster hash tag of a key built from `id` (a random base64url id or hash): `{` its
+ * first SLOT_TAG_LENGTH characters `}`. Redis Cluster places a key by the text between its first
+ * `{` and the next `}`, so keys of one id (and of ids that share those characters) share one slot,
+ * which a multi-key script needs; 64³ tags spread over the 16384 slots. Outside a cluster it is
+ * only part of the name.
+ */
+export function slotTag(id: string): string {
+  return `{${id.slice(0, SLOT_TAG_LENGTH)}}`;
 }

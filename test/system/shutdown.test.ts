@@ -98,7 +98,7 @@ describe('shutdown on SIGTERM (the real process)', function () {
         PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'development', LOG_LEVEL: 'info',
         GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), H5_PORT: String(ports.h5),
         PRODUCTS_PORT: String(ports.products), DEMO_PORT: String(ports.demo),
-        AUTH_KEYS_FILE: '', REDIS_URL: redis.url,
+        AUTH_KEYS_FILE: '', REDIS_URL: redis.url, WORKERS: '1',
       },
     });
     proc.stdout!.on('data', (d) => (output += d));

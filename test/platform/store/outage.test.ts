@@ -472,7 +472,7 @@ describe('store outage: Redis killed (kill -9) under concurrent flows, then rest
       // What else may be left: ATs spent without a VT received (the redeem ran, its answer was
       // lost: the one loss decision 4 accepts). The redeem writes the tombstone and the VT record
       // in one step, so the VT records no client received are exactly those such tombstones name.
-      const records = (await raw.keys(`${PREFIX}vt:*`)).map((k) => k.slice(`${PREFIX}vt:`.length));
+      const records = (await raw.keys(`${PREFIX}vt:*`)).map((k) => k.slice(`${PREFIX}vt:`.length).replace(/^\{[^}]*\}/, ''));
       const orphans = records.filter((jti) => !receivedJtis.has(jti));
       const tombstones = (await Promise.all((await raw.keys(`${PREFIX}at:*`)).map((k) => raw.get(k)))).filter((v) => v?.startsWith(TOMBSTONE_PREFIX));
       const spentWithoutVt = tombstones.filter((t) => !receivedJtis.has(tombstoneJti(t)!));
