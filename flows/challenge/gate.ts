@@ -15,7 +15,7 @@ import { createChallenge, verifySolution, type AltchaChallenge } from './altcha.
 import { checkPass } from './pass.ts';
 import type { SecretRing } from './records.ts';
 import { difficultyFor } from './difficulty.ts';
-import { challengeMetrics, countFailure } from './metrics.ts';
+import { countEvent, countFailure } from './metrics.ts';
 import type { ChallengeConfig } from './settings.ts';
 
 /** The request header that carries a solution: base64(JSON {algorithm, challenge, number, salt, signature}). */
@@ -60,7 +60,7 @@ export function createGate(deps: GateDeps, routeName: string) {
     if (pass) {
       const checked = await checkPass(deps.store, deps.secrets, pass, ctx.get('origin') || undefined, now);
       if (checked.ok) {
-        challengeMetrics.bypassed++;
+        countEvent('bypassed');
         return next();
       }
       why = 'The pass sent is not valid here (expired, revoked, for another origin, or not ours).';
@@ -69,7 +69,7 @@ export function createGate(deps: GateDeps, routeName: string) {
     if (solution) {
       const result = await verifySolution(deps.store, deps.secrets, solution, { method: ctx.method, path: ctx.path }, now);
       if (result.ok) {
-        challengeMetrics.solved++;
+        countEvent('solved');
         return next();
       }
       countFailure(result.reason);
@@ -79,7 +79,7 @@ export function createGate(deps: GateDeps, routeName: string) {
     const { maxnumber } = await difficultyFor(deps.store, deps.config, addressSubject(client.address));
     const keys = await deps.secrets.current(now);
     const challenge = createChallenge(keys, { method: ctx.method, path: ctx.path }, maxnumber, now + deps.config.ttlSeconds);
-    challengeMetrics.issued++;
+    countEvent('issued');
     throw new Problem('pow_required', `${why} ${WHAT_TO_DO}`, {
       headers: { 'WWW-Authenticate': powChallengeHeader(challenge) },
       extensions: { altcha: challenge },

@@ -1,9 +1,22 @@
 /**
- * The gate's counters, kept in this process: challenges issued, solutions accepted (`solved`),
- * solutions refused (`failed`, also by reason), requests let through by a valid pass (`bypassed`),
- * and passes issued and refreshed. Plain numbers, so that a metrics registry (prom-client's
- * `/metrics`, issue 15) can read them with a collect callback; nothing else depends on them.
+ * The gate's counters: challenges issued, solutions accepted (`solved`), solutions refused
+ * (`failed`, also by reason), requests let through by a valid pass (`bypassed`), and passes issued
+ * and refreshed. Kept as plain numbers in this process (the tests read them) and as Prometheus
+ * series on `/metrics` (`broker_challenge_events_total{event}` and
+ * `broker_challenge_failures_total{reason}`, docs/metrics.md), summed over workers there.
  */
+import { counter } from '../../platform/metrics/index.ts';
+
+const events = counter('broker_challenge_events_total', 'Proof-of-work gate events: issued, solved, failed, bypassed (a valid pass), pass_issued, pass_refreshed', ['event']);
+const failures = counter('broker_challenge_failures_total', 'Refused proof-of-work solutions, by reason', ['reason']);
+
+/** Counts one gate event in both forms. */
+export function countEvent(event: 'issued' | 'solved' | 'bypassed' | 'passesIssued' | 'passesRefreshed'): void {
+  challengeMetrics[event]++;
+  events.inc({ event: EVENT_NAMES[event] });
+}
+
+const EVENT_NAMES = { issued: 'issued', solved: 'solved', bypassed: 'bypassed', passesIssued: 'pass_issued', passesRefreshed: 'pass_refreshed' } as const;
 export interface ChallengeMetrics {
   issued: number;
   solved: number;
@@ -20,5 +33,7 @@ export const challengeMetrics: ChallengeMetrics = {
 
 export function countFailure(reason: string): void {
   challengeMetrics.failed++;
+  events.inc({ event: 'failed' });
+  failures.inc({ reason });
   challengeMetrics.failedBy[reason] = (challengeMetrics.failedBy[reason] ?? 0) + 1;
 }

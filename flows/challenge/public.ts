@@ -17,7 +17,7 @@ import type { VisitTokenChecker } from '../visit-token/checker.ts';
 import { createSecretRing, nonceKey, passKey, type SecretRing } from './records.ts';
 import { newSid, openPass, p256Thumbprint, pairwiseId, passRecord, refreshMessage, signPass, verifyKeyProof, type PassClaims, type PassRecord } from './pass.ts';
 import { createGate, PASS_COOKIE, PASS_COOKIE_SECURE, PASS_HEADER, passOf, SOLUTION_HEADER } from './gate.ts';
-import { challengeMetrics } from './metrics.ts';
+import { countEvent } from './metrics.ts';
 import type { ChallengeConfig, GatedRoute } from './settings.ts';
 
 /** How long a refresh nonce may be used (s). */
@@ -106,7 +106,7 @@ function issuePass(deps: GatewayDeps, config: ChallengeConfig, secrets: SecretRi
     const record: PassRecord = { typ: 'pass', app: live.claims.app, sub, jkt, org: origin, auth: now };
     await deps.store.setIfAbsent(passKey(sid), JSON.stringify(record), config.passMaxAgeSeconds);
     const { pass, claims } = await signPass(secrets, { sid, sub, app: record.app, org: origin, jkt, auth: now, iat: now, exp: now + config.passTtlSeconds }, now);
-    challengeMetrics.passesIssued++;
+    countEvent('passesIssued');
     ctx.status = 201;
     sendPass(ctx, config, pass, claims, secure, now);
   };
@@ -156,7 +156,7 @@ function refreshPass(deps: GatewayDeps, config: ChallengeConfig, secrets: Secret
     const spent = await deps.store.consume(nonceKey(body.nonce), { tombstone: `${TOMBSTONE_PREFIX}nonce`, ttlSeconds: NONCE_TTL_SECONDS, now, require: { sid: c.sid } });
     if (spent.outcome !== 'consumed') throw passInvalid('The nonce is unknown, expired, used, or for another pass.');
     const { pass, claims } = await signPass(secrets, { sid: c.sid, sub: c.sub, app: c.app, org: c.org, jkt: c.jkt, auth: c.auth, iat: now, exp: now + config.passTtlSeconds }, now);
-    challengeMetrics.passesRefreshed++;
+    countEvent('passesRefreshed');
     sendPass(ctx, config, pass, claims, secure, now);
   };
 }

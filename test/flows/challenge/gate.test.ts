@@ -13,6 +13,13 @@ import { createChallenge, type AltchaChallenge } from '../../../flows/challenge/
 import { createSecretRing, lengthPrefixed } from '../../../flows/challenge/records.ts';
 import { refreshMessage, signPass } from '../../../flows/challenge/pass.ts';
 import { challengeMetrics } from '../../../flows/challenge/metrics.ts';
+import { metricsText } from '../../../platform/metrics/index.ts';
+
+/** A sample's value in this process's Prometheus text (0 before its first count). */
+async function promValue(series: string): Promise<number> {
+  const line = (await metricsText()).body.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
 import { RedisStore } from '../../../platform/store/index.ts';
 import { nowSeconds } from '../../../platform/time.ts';
 
@@ -93,10 +100,13 @@ describe('the proof-of-work gate (flows/challenge, Redis)', function () {
       `BrokerPoW realm="h5-broker", algorithm="SHA-256", challenge="${ch.challenge}", maxnumber=${ch.maxnumber}, salt="${ch.salt}", signature="${ch.signature}"`,
     );
     const solved = challengeMetrics.solved;
+    const solvedSeries = await promValue('broker_challenge_events_total{event="solved"}');
     const ok = await postExchange(sealed.envelope, { 'broker-pow': await solve(ch) });
     expect(ok.status, JSON.stringify(ok.data)).to.equal(200);
     expect(openReply(ok.data.envelope, sealed.r).productId).to.equal('city-pass');
     expect(challengeMetrics.solved).to.equal(solved + 1);
+    // The same count on /metrics (docs/metrics.md).
+    expect(await promValue('broker_challenge_events_total{event="solved"}')).to.equal(solvedSeries + 1);
   });
 
   it('a random hash (no solution), a replayed solution and a solution for another route are refused', async function () {
