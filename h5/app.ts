@@ -110,6 +110,9 @@ export function createH5App(deps: H5Deps): Koa {
   });
   router.get('/h5/token-app', pageHeaders, async function tokenAppPage(ctx) {
     ctx.type = 'text/html; charset=utf-8';
+    // The camera for the token app's own origin only (never a frame of another origin); the
+    // stream goes to the <video> as an object, which the CSP's media-src does not govern.
+    ctx.set('Permissions-Policy', 'camera=(self)');
     ctx.body = renderTokenAppPage();
   });
   router.get('/h5/assets/:name', async function serveAsset(ctx) {

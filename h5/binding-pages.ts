@@ -41,7 +41,10 @@ export function renderBindingPage(gatewayUrl: string): string {
   return doc('Bind your token app', attrs, main, '/h5/assets/binding.js');
 }
 
-/** The token app: confirms a binding from the QR payload, then shows the current code. */
+/**
+ * The token app: confirms a binding from the QR payload (the fragment, its camera where the browser
+ * has a QR-reading `BarcodeDetector`, or pasted text), then shows the current code.
+ */
 export function renderTokenAppPage(): string {
   const main = `<main id="app" aria-live="polite">
 <section class="notice">
@@ -49,7 +52,8 @@ export function renderTokenAppPage(): string {
 <div id="ta-paste" hidden>
 <p class="notice-text">Scan the code with your camera app, or paste its text here:</p>
 <p><textarea id="ta-text" rows="4" cols="40"></textarea></p>
-<p><button id="ta-read" type="button">Read</button></p>
+<p><button id="ta-read" type="button">Read</button> <button id="ta-scan" type="button" hidden>Scan with camera</button></p>
+<p><video id="ta-video" width="240" height="240" muted playsinline hidden></video></p>
 </div>
 <div id="ta-confirm" hidden>
 <p class="notice-text">The page at <strong id="ta-origin"></strong> asks to bind this phone to <strong id="ta-account"></strong>.</p>

@@ -1,10 +1,12 @@
 /**
  * The token app (browser entry, bundled to /h5/assets/token-app.js): reads the QR payload from the
- * URL fragment (a tapped link or the camera app's) or from a pasted text, shows what it confirms
+ * URL fragment (a tapped link or the camera app's), from its own camera where the browser has a
+ * QR-reading `BarcodeDetector` (h5/client/camera.ts), or from a pasted text, shows what it confirms
  * (the page's origin, the masked account) before it sends anything, sends the phone's keyed hash,
  * then shows the current 6-digit code of the key.
  */
 import { maskAccount, parseBindingUri, scanInput, type BindingPayload } from '../../protocol/binding.ts';
+import { canScanQr, scanQr, type CameraGlobals } from './camera.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
 
@@ -27,6 +29,8 @@ async function code(key: string, seconds: number): Promise<string> {
 }
 
 function show(payload: BindingPayload): void {
+  $('ta-paste').hidden = true;
+  $('ta-status').textContent = '';
   $('ta-origin').textContent = payload.origin;
   $('ta-account').textContent = maskAccount(payload.account);
   $('ta-confirm').hidden = false;
@@ -59,11 +63,30 @@ function start(): void {
   history.replaceState(null, '', location.pathname);
   if (fromUrl) return show(fromUrl);
   $('ta-paste').hidden = false;
-  $('ta-read').onclick = () => {
-    const p = parseBindingUri(($('ta-text') as HTMLTextAreaElement).value);
+  // A pasted text and a scanned code take the same path: nothing is sent before the user confirms.
+  const read = (text: string): boolean => {
+    const p = parseBindingUri(text);
     if (p) show(p);
     else $('ta-status').textContent = 'That is not a binding code.';
+    return !!p;
   };
+  $('ta-read').onclick = () => void read(($('ta-text') as HTMLTextAreaElement).value);
+  void canScanQr(globalThis as CameraGlobals).then((ok) => {
+    const button = $('ta-scan') as HTMLButtonElement;
+    button.hidden = !ok;
+    document.body.dataset.camera = ok ? 'available' : 'none';
+    button.onclick = () => {
+      button.disabled = true;
+      $('ta-status').textContent = 'Point the camera at the code.';
+      scanQr($('ta-video') as HTMLVideoElement, read).then(
+        () => (document.body.dataset.camera = 'done'),
+        () => {
+          button.disabled = false;
+          $('ta-status').textContent = 'The camera is not available: paste the text instead.';
+        },
+      );
+    };
+  });
 }
 
 start();
