@@ -1,6 +1,7 @@
 /**
  * The gate: a Koa middleware for one route. A request passes with a valid pass (cookie or
- * `Broker-Pass` header) or a valid, unspent solution (`Broker-PoW` header) to a challenge issued
+ * `Broker-Pass` header; or a user pass, a single-use JWS signed by a registered device key, in the
+ * header: user-pass.ts) or a valid, unspent solution (`Broker-PoW` header) to a challenge issued
  * for this method and path; anything else is `401 pow_required` with a fresh challenge, in the
  * body (`altcha`, ALTCHA v1's challenge JSON) and in `WWW-Authenticate: BrokerPoW …`.
  */
