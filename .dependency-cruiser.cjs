@@ -18,7 +18,7 @@ const DEPLOYABLES = ['gateway', 'auth', 'h5', 'third-party-demo', 'system', 'scr
  * `flows/deps.ts` (GatewayDeps/AuthDeps) and `flows/audit.ts` (the audit event list) are shared by all flows.
  */
 const FLOW_USES = {
-  challenge: ['visit-token/checker.ts', 'rate-limit/limiter.ts'],
+  challenge: ['visit-token/checker.ts', 'rate-limit/limiter.ts', 'countersign/registry.ts'],
   'access-token': ['apps/audience.ts', 'apps/profile.ts', 'apps/registry.ts', 'rate-limit/limiter.ts'],
   apps: ['rate-limit/limiter.ts'],
   binding: ['keys/keys.ts', 'visit-token/checker.ts'],

@@ -1,6 +1,7 @@
 /**
  * The gate: a Koa middleware for one route. A request passes with a valid pass (cookie or
- * `Broker-Pass` header) or a valid, unspent solution (`Broker-PoW` header) to a challenge issued
+ * `Broker-Pass` header; or a user pass, a single-use JWS signed by a registered device key, in the
+ * header: user-pass.ts) or a valid, unspent solution (`Broker-PoW` header) to a challenge issued
  * for this method and path; anything else is `401 pow_required` with a fresh challenge, in the
  * body (`altcha`, ALTCHA v1's challenge JSON) and in `WWW-Authenticate: BrokerPoW …`.
  */
@@ -13,6 +14,8 @@ import type { RequestContext } from '../../platform/http/state.ts';
 import { addressSubject } from '../rate-limit/limiter.ts';
 import { createChallenge, verifySolution, type AltchaChallenge } from './altcha.ts';
 import { checkPass } from './pass.ts';
+import { checkUserPass, looksLikeUserPass } from './user-pass.ts';
+import type { KeyRegistry } from '../countersign/registry.ts';
 import type { SecretRing } from './records.ts';
 import { difficultyFor } from './difficulty.ts';
 import { countEvent, countFailure } from './metrics.ts';
@@ -47,6 +50,8 @@ export interface GateDeps {
   secrets: SecretRing;
   config: ChallengeConfig;
   trustedProxies?: readonly string[];
+  /** The countersign flow's registered device keys: a user pass (`Broker-Pass` header, a compact JWS) is checked against them. */
+  deviceKeys?: KeyRegistry;
 }
 
 /** The gate for one route; `routeName` is what the log and the metrics call it. */
@@ -57,7 +62,16 @@ export function createGate(deps: GateDeps, routeName: string) {
     const now = nowSeconds();
     let why = 'This route asks for a proof of work.';
     const pass = passOf(ctx);
-    if (pass) {
+    const header = ctx.get(PASS_HEADER.toLowerCase());
+    if (header && deps.deviceKeys && looksLikeUserPass(header)) {
+      // The user variant: signed by the client's registered device key, single-use, in the header only.
+      const checked = await checkUserPass({ store: deps.store, secrets: deps.secrets, registry: deps.deviceKeys }, header, { origin: ctx.get('origin') || undefined, method: ctx.method, path: ctx.path }, now);
+      if (checked.ok) {
+        countEvent('bypassed');
+        return next();
+      }
+      why = 'The user pass sent is not valid here (expired, used, for another origin or route, its nonce stale, or its key not an active device key of that user).';
+    } else if (pass) {
       const checked = await checkPass(deps.store, deps.secrets, pass, ctx.get('origin') || undefined, now);
       if (checked.ok) {
         countEvent('bypassed');

@@ -18,6 +18,8 @@ import { createSecretRing, nonceKey, passKey, type SecretRing } from './records.
 import { newSid, openPass, p256Thumbprint, pairwiseId, passRecord, refreshMessage, signPass, verifyKeyProof, type PassClaims, type PassRecord } from './pass.ts';
 import { createGate, PASS_COOKIE, PASS_COOKIE_SECURE, PASS_HEADER, passOf, SOLUTION_HEADER } from './gate.ts';
 import { countEvent } from './metrics.ts';
+import { issueUserNonce } from './user-pass.ts';
+import { createStoreKeyRegistry, type KeyRegistry } from '../countersign/registry.ts';
 import type { ChallengeConfig, GatedRoute } from './settings.ts';
 
 /** How long a refresh nonce may be used (s). */
@@ -36,7 +38,7 @@ export const CHALLENGE_EXPOSE_HEADERS = ['WWW-Authenticate'] as const;
 const passInvalid = (detail: string) => new Problem('pass_invalid', detail);
 
 /** Mounts the pass's routes and returns the gate. `config.challenge` absent or naming no route: nothing is gated and no pass route is served. */
-export function mountChallengePublic(router: AppRouter, deps: GatewayDeps, shared: { visitTokens: VisitTokenChecker; browserOrigins: ReadonlySet<string> }): ChallengeGateway {
+export function mountChallengePublic(router: AppRouter, deps: GatewayDeps, shared: { visitTokens: VisitTokenChecker; browserOrigins: ReadonlySet<string>; deviceKeys?: KeyRegistry }): ChallengeGateway {
   const config: ChallengeConfig | undefined = deps.config.challenge;
   const secrets = createSecretRing(deps.store);
   const secure = (deps.config.publicUrl ?? deps.config.issuer).startsWith('https:');
@@ -50,17 +52,20 @@ export function mountChallengePublic(router: AppRouter, deps: GatewayDeps, share
   });
 
   if (config?.routes.length) {
-    const routes = { pass: '/v1/challenge/pass', nonce: '/v1/challenge/nonce', refresh: '/v1/challenge/refresh', revoke: '/v1/challenge/revoke' };
+    const routes = { pass: '/v1/challenge/pass', nonce: '/v1/challenge/nonce', refresh: '/v1/challenge/refresh', revoke: '/v1/challenge/revoke', userNonce: '/v1/challenge/user-nonce' };
     for (const path of Object.values(routes)) router.options(path, passCors);
     router.post(routes.pass, passCors, issuePass(deps, config, secrets, shared, secure));
     router.post(routes.nonce, passCors, issueNonce(deps, config, secrets));
     router.post(routes.refresh, passCors, refreshPass(deps, config, secrets, secure));
     router.post(routes.revoke, passCors, revokePass(deps, secrets, secure));
+    router.post(routes.userNonce, passCors, userNonce(secrets, shared.browserOrigins));
   }
+  // The user variant's keys: the countersign flow's device keys, in the same store.
+  const deviceKeys = shared.deviceKeys ?? createStoreKeyRegistry(deps.store);
 
   const gates = new Map<GatedRoute, Middleware>();
   for (const route of config?.routes ?? []) {
-    gates.set(route, createGate({ store: deps.store, secrets, config: config!, trustedProxies: deps.config.trustedProxies }, route) as unknown as Middleware);
+    gates.set(route, createGate({ store: deps.store, secrets, config: config!, trustedProxies: deps.config.trustedProxies, deviceKeys }, route) as unknown as Middleware);
   }
   return {
     guarded(route, corsMw) {
@@ -158,6 +163,20 @@ function refreshPass(deps: GatewayDeps, config: ChallengeConfig, secrets: Secret
     const { pass, claims } = await signPass(secrets, { sid: c.sid, sub: c.sub, app: c.app, org: c.org, jkt: c.jkt, auth: c.auth, iat: now, exp: now + config.passTtlSeconds }, now);
     countEvent('passesRefreshed');
     sendPass(ctx, config, pass, claims, secure, now);
+  };
+}
+
+/**
+ * `POST /v1/challenge/user-nonce`, from an H5 origin: a nonce for a user pass (flows/challenge/user-pass.ts),
+ * bound to that origin, valid USER_NONCE_TTL_SECONDS, reusable within it (each pass's `jti` is the
+ * single-use part). Stateless: nothing is written, so asking costs the gateway one HMAC.
+ */
+function userNonce(secrets: SecretRing, browserOrigins: ReadonlySet<string>) {
+  return async function nonce(ctx: RequestContext): Promise<void> {
+    noStore(ctx);
+    const origin = ctx.get('origin');
+    if (!origin || !browserOrigins.has(origin)) throw new Problem('forbidden', 'A user-pass nonce is issued to an H5 origin only: its Origin must be one of the broker\'s H5 origins.');
+    ctx.body = await issueUserNonce(secrets, origin, nowSeconds());
   };
 }
 

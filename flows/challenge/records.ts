@@ -3,7 +3,7 @@
  * HMAC secrets (one per UTC day, shared by every gateway on the store) sign challenges and passes;
  * a stable secret derives the pairwise user ids.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { TokenStore } from '../../platform/store/index.ts';
 
 /** The secret of key period `kid` (a UTC day number), base64url. */
@@ -16,6 +16,8 @@ export const spentKey = (challenge: string) => `challenge:spent:${challenge}`;
 export const passKey = (sid: string) => `challenge:pass:${sid}`;
 /** A refresh nonce handed out and not yet used. */
 export const nonceKey = (nonce: string) => `challenge:nonce:${nonce}`;
+/** A spent user pass (flows/challenge/user-pass.ts): its device key's kid and the SHA-256 of its `jti`, kept until the pass's expiry. */
+export const userPassJtiKey = (kid: string, jti: string) => `challenge:user-jti:${kid}:${createHash('sha256').update(jti).digest('base64url')}`;
 /** The difficulty tiers' counters per client address (TokenStore.rateLimit). */
 export const tierKey = (tier: number, perMinute: number, subject: string) => `challenge:tier:${tier}:${perMinute}:${subject}`;
 
