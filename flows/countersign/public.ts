@@ -47,7 +47,7 @@ export function mountCountersignPublic(router: AppRouter, deps: GatewayDeps, sha
   router.post('/v1/products/:productId/payments', shared.browserCors, async function confirmPayment(ctx: RequestContext) {
     noStore(ctx);
     const vt = bearerJws(ctx);
-    const invalid = () => new Problem('vt_invalid', 'The visit token is missing, unknown, expired or revoked.', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+    const invalid = () => new Problem('vt_invalid', 'The visit token is missing, unknown, expired or revoked.');
     if (!vt) throw invalid();
     let claims;
     try {
