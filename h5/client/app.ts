@@ -14,6 +14,7 @@
  * "The page's retry"), where a new R would count as a replay and revoke it.
  */
 import { showError, showLoading, showProduct } from './render.ts';
+import { takeAccessToken } from './access-token.ts';
 import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { encryptionJwksFrom, fetchJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
@@ -44,22 +45,6 @@ interface Session {
   key: PageKey | null;
   /** The session chunk, loading, where this browser can keep a session; else null. */
   api: Promise<SessionApi> | null;
-}
-
-/** Longest AT the page will send; a real one is a few dozen characters. */
-const MAX_AT_LENGTH = 4096;
-
-/** Reads `#at=<AT>` and erases the fragment at once, so the AT stays in neither history nor a copied link. */
-function takeAccessToken(): string | null {
-  const hash = location.hash;
-  if (!hash) return null;
-  const at = new URLSearchParams(hash.slice(1)).get('at');
-  try {
-    history.replaceState(null, '', location.pathname + location.search);
-  } catch {
-    location.hash = ''; // leaves a bare '#', but no token
-  }
-  return at && at.length <= MAX_AT_LENGTH ? at : null;
 }
 
 function readConfig(): PageConfig | null {

@@ -4,6 +4,7 @@
  * code and as a tappable link (same device), waits on the event stream (polling where streams
  * fail), checks the phone's hash against the first key itself, confirms, and shows "bound".
  */
+import { takeAccessToken } from './access-token.ts';
 import QRCode from 'qrcode';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { fetchEncryptionJwks, postEnvelope, toVisitToken } from './gateway-api.ts';
@@ -30,8 +31,7 @@ function setState(state: string, text: string): void {
 }
 
 async function visitToken(gateway: string, forgeSrc: string): Promise<string> {
-  const at = new URLSearchParams(location.hash.slice(1)).get('at');
-  history.replaceState(null, '', location.pathname);
+  const at = takeAccessToken();
   if (!at) throw new Error('at_missing');
   const impl = await loadEnvelope(forgeSrc);
   const sealed = await sealToPreferredKey(impl, await fetchEncryptionJwks(gateway, impl.algorithms), at, Math.floor(Date.now() / 1000));

@@ -9,6 +9,7 @@
  * Served as an ES module (`/h5/assets/h5-sdk.mjs`) and as one classic script
  * (`/h5/assets/h5-sdk.js`, global `H5Broker`). The AT, R and the VT live only in the session.
  */
+import { takeAccessToken } from './access-token.ts';
 import { FINAL_CODES, PAGE_CODES, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
 import { fetchEncryptionJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
@@ -53,22 +54,11 @@ export interface H5Session {
   onEnd(listener: (code: string) => void): void;
 }
 
-const MAX_AT_LENGTH = 4096;
 const UNKNOWN_OUTCOME = new Set([PAGE_CODES.network, 'store_unavailable', 'upstream_unavailable', 'starting']);
 const scriptSrc = typeof document !== 'undefined' && document.currentScript instanceof HTMLScriptElement ? document.currentScript.src : '';
 
-/** Reads `#at=<AT>` and erases the fragment, so the AT stays in neither history nor a copied link. */
-export function takeAccessToken(): string | null {
-  const hash = location.hash;
-  if (!hash) return null;
-  const at = new URLSearchParams(hash.slice(1)).get('at');
-  try {
-    history.replaceState(null, '', location.pathname + location.search);
-  } catch {
-    location.hash = '';
-  }
-  return at && at.length <= MAX_AT_LENGTH ? at : null;
-}
+/** The SDK's reader of `#at=<AT>`, the page's own (it erases the fragment at once). */
+export { takeAccessToken };
 
 const toH5Error = (e: unknown): H5Error => {
   if (e instanceof H5Error) return e;
