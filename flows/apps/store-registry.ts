@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type { TokenStore } from '../../platform/store/types.ts';
 import { createRegistry, type AppEntry, type AppRegistry, type BackendEntry } from './registry.ts';
+import { pollInBackground } from '../../platform/poll.ts';
 
 export const REGISTRY_KEY = 'apps:registry';
 export const REGISTRY_VERSION_KEY = 'apps:registry:version';
@@ -79,7 +80,7 @@ export async function seedRegistryDoc(store: TokenStore, doc: RegistryDoc): Prom
 export class StoreRegistry implements AppRegistry {
   private current: AppRegistry = createRegistry({ apps: [] });
   private installed = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private stopPolling: (() => void) | undefined;
   private inFlight: Promise<void> | undefined;
 
   constructor(private readonly store: TokenStore, private readonly opts: { pollMs: number; log?: Logger }) {}
@@ -88,15 +89,12 @@ export class StoreRegistry implements AppRegistry {
   async start(): Promise<this> {
     await this.refresh();
     if (this.installed === 0) throw new Error('the store holds no app registry (APPS_SOURCE=store): import one with npm run admin -- import');
-    this.timer = setInterval(() => {
-      this.refresh().catch((err) => this.opts.log?.warn({ err: (err as Error).message }, 'reading the app registry failed; keeping the last one'));
-    }, this.opts.pollMs);
-    this.timer.unref();
+    this.stopPolling = pollInBackground(() => this.refresh(), this.opts.pollMs, (err) => this.opts.log?.warn({ err: err.message }, 'reading the app registry failed; keeping the last one'));
     return this;
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopPolling?.();
   }
 
   /** The version this process holds (0: none yet). */

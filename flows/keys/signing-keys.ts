@@ -23,6 +23,7 @@ import type { TokenStore } from '../../platform/store/index.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import { parseKeySet, RETIRE_MARGIN_SECONDS, SIGNING_KEYS_PRIVATE, SIGNING_KEYS_PUBLIC, type KeyStage, type SealedPrivateKeys, type SigningKeySet, type StagedPublicKey } from './key-set.ts';
 import { counter, gauge } from '../../platform/metrics/index.ts';
+import { pollInBackground } from '../../platform/poll.ts';
 
 /** Each new version of the signing key set a process installed (its stages changed: a rotation, a retirement). */
 const keySetChanges = counter('broker_signing_key_set_changes_total', 'New versions of the signing key set this process installed (stage changes; the first read counts)');
@@ -195,7 +196,7 @@ export class SigningKeyRing {
   private set: SigningKeySet | undefined;
   private publicKeys = new Map<string, { key: KeyObject; staged: StagedPublicKey }>();
   private signing: SigningKey | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private stopPolling: (() => void) | undefined;
   private lastRead = -Infinity;
   private inFlight: Promise<void> | undefined;
   private readonly now: () => number;
@@ -207,15 +208,12 @@ export class SigningKeyRing {
   /** Reads the set once (it may not exist yet on a gateway started before auth) and starts polling. */
   async start(): Promise<this> {
     await this.refresh();
-    this.timer = setInterval(() => {
-      this.refresh().catch((err) => this.opts.log?.warn({ err: (err as Error).message }, 'reading the signing key set failed; keeping the last one'));
-    }, this.opts.pollMs);
-    this.timer.unref();
+    this.stopPolling = pollInBackground(() => this.refresh(), this.opts.pollMs, (err) => this.opts.log?.warn({ err: err.message }, 'reading the signing key set failed; keeping the last one'));
     return this;
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopPolling?.();
   }
 
   /** The version of the set this process holds (0: none yet). */
