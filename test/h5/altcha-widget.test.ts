@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { chromium, type Browser } from 'playwright-core';
 import { MemoryStore } from '../../platform/store/index.ts';
 import type { RunningSystem } from '../../system/start.ts';
-import { requireChromium } from '../support/env.ts';
+import { CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { http } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 
@@ -24,7 +24,7 @@ describe('the stock altcha widget in Chromium solves the gate\'s challenges', fu
   before(async function () {
     const executablePath = requireChromium(this);
     system = await startTestSystem({ store, env: { CHALLENGE_ROUTES: 'exchange', CHALLENGE_HASH_RATE: '5000' } });
-    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'], headless: true });
+    browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], headless: true });
   });
   after(async function () {
     await browser?.close();

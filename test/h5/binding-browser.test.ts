@@ -11,14 +11,13 @@ import { expect } from 'chai';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { RunningSystem } from '../../system/start.ts';
 import type { RedisStore } from '../../platform/store/redis.ts';
-import { connectTestRedis, requireChromium } from '../support/env.ts';
+import { connectTestRedis, CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { parseBindingUri } from '../../protocol/binding.ts';
 import { sendScan } from '../../scripts/token-app.ts';
 import { base32, totp } from '../../flows/binding/totp.ts';
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 /**
  * Takes a screenshot for the README: written to docs/screenshots/binding-<name>.png when that file

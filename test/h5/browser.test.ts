@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { MemoryStore } from '../../platform/store/index.ts';
 import type { RunningSystem } from '../../system/start.ts';
-import { requireChromium } from '../support/env.ts';
+import { CHROMIUM_ARGS as BASE_CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { freePort } from '../../scripts/free-port.ts';
@@ -17,8 +17,7 @@ import { PROBLEMS } from '../../protocol/problems.ts';
 import { http } from '../support/clients.ts';
 
 export const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
+  ...BASE_CHROMIUM_ARGS,
   // A host name that is not loopback makes the H5 origin a plain-http, non-secure context, where
   // browsers hide crypto.subtle: the real condition the node-forge path exists for.
   '--host-resolver-rules=MAP h5.test 127.0.0.1',

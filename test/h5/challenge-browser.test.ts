@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { chromium, type Browser, type Page, type Request } from 'playwright-core';
 import { MemoryStore } from '../../platform/store/index.ts';
 import type { RunningSystem } from '../../system/start.ts';
-import { requireChromium } from '../support/env.ts';
+import { CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { freePort } from '../../scripts/free-port.ts';
@@ -26,10 +26,6 @@ const RECORD_PROGRESS = `
   }).observe(document, { subtree: true, childList: true, attributes: true });
 `;
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
-];
 
 describe('H5 page in Chromium behind the proof-of-work gate', function () {
   this.timeout(90_000);

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { MemoryStore } from '../../platform/store/index.ts';
 import type { RunningSystem } from '../../system/start.ts';
-import { requireChromium } from '../support/env.ts';
+import { CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { channelPair } from '../../flows/countersign/channel.ts';
@@ -21,7 +21,6 @@ import { es256Sign } from '../../flows/countersign/jws.ts';
 import { fullFlow } from '../support/clients.ts';
 import { registerKey } from '../flows/countersign/support.ts';
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 describe('H5 page in Chromium: confirm a payment with the device (countersign)', function () {
   this.timeout(60_000);

@@ -16,7 +16,7 @@ import QRCode from 'qrcode';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { RunningSystem } from '../../system/start.ts';
 import type { RedisStore } from '../../platform/store/redis.ts';
-import { connectTestRedis, requireChromium } from '../support/env.ts';
+import { connectTestRedis, CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { maskAccount, parseBindingUri } from '../../protocol/binding.ts';
@@ -77,7 +77,7 @@ describe('token app in Chromium with a fake camera showing the QR code', functio
     browser = await chromium.launch({
       executablePath,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      args: [...CHROMIUM_ARGS,
         '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
     });
   });

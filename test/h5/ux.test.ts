@@ -14,17 +14,13 @@ import { expect } from 'chai';
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { MemoryStore } from '../../platform/store/index.ts';
 import type { RunningSystem } from '../../system/start.ts';
-import { requireChromium } from '../support/env.ts';
+import { CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { freePort } from '../../scripts/free-port.ts';
 import { checkedReturnUrl } from '../../h5/app.ts';
 import { PRODUCTS } from '../../h5/products.ts';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
-];
 const PHONE = { width: 390, height: 844 };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 /**
@@ -185,7 +181,7 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
     const executablePath = requireChromium(this);
     const port = await freePort();
     system = await startTestSystem({ store, env: { H5_PORT: String(port), H5_PUBLIC_URL: `http://127.0.0.1:${port}` } });
-    browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, headless: true });
+    browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], headless: true });
     light = await browser.newContext({ viewport: PHONE, colorScheme: 'light', locale: 'en-US' });
     dark = await browser.newContext({ viewport: PHONE, colorScheme: 'dark', locale: 'en-US' });
     mkdirSync(SCREENSHOTS, { recursive: true });

@@ -8,6 +8,14 @@ import { RedisStore } from '../../platform/store/index.ts';
 export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
 export const TEST_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+/**
+ * The flags every browser test launches Chromium with: root in a sandboxless container, no GPU,
+ * and no background connections (this machine's network is closed; they would be refused).
+ */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic',
+];
 
 /**
  * A RedisStore on the test Redis under a fresh key prefix (or `prefix`). Where Redis cannot be reached the test
