@@ -7,7 +7,7 @@ import { RATE_LIMIT_HEADERS } from '../flows/rate-limit/limiter.ts';
 import { createService } from '../platform/http/service.ts';
 import type { AppRouter, RequestState } from '../platform/http/state.ts';
 import { mountVisitTokenPublic } from '../flows/visit-token/public.ts';
-import { mountProductApiPublic } from '../flows/product-api/public.ts';
+import { mountProductApiPublic, productPrefetcher } from '../flows/product-api/public.ts';
 import { mountTokenAdminPublic } from '../flows/token-admin/public.ts';
 import { mountAccessTokenPublic } from '../flows/access-token/public.ts';
 import { mountKeysPublic } from '../flows/keys/public.ts';
@@ -59,7 +59,8 @@ export function createGatewayApp(deps: GatewayDeps): Koa<RequestState> {
   mountAccessTokenPublic(router, deps);
   // The proof-of-work gate runs after the CORS layer of the routes CHALLENGE_ROUTES names.
   const challenge = mountChallengePublic(router, deps, { visitTokens, browserOrigins });
-  mountVisitTokenPublic(router, deps, { browserCors: challenge.guarded('exchange', browserCors) });
+  // The exchange may carry the product document (`include: "product"`), fetched as product-api does.
+  mountVisitTokenPublic(router, deps, { browserCors: challenge.guarded('exchange', browserCors), prefetchProduct: productPrefetcher(deps) });
   mountProductApiPublic(router, deps, { browserCors: challenge.guarded('product', browserCors), visitTokens });
   mountTokenAdminPublic(router, deps, { visitTokens });
   mountBindingPublic(router, deps, { browserCors, visitTokens });

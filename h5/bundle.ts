@@ -41,7 +41,7 @@ async function bundle(entry: string, as: { format: 'iife' | 'esm'; globalName?: 
     globalName: as.globalName,
     // Old WebViews are who the node-forge path is for.
     target: 'es2017',
-    minify: true,
+    minify: !process.env.H5_NO_MINIFY,
     write: false,
     legalComments: 'none',
     logLevel: 'silent',

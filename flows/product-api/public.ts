@@ -121,13 +121,39 @@ function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
 
     async function forwardToProductBackend(ctx: ProductCallContext): Promise<void> {
       const v = ctx.state.visit;
-      const answer = await deps.products.request(ctx.state.requestId, 'GET', `/products/${encodeURIComponent(v.productId)}`, {
-        headers: {
-          [IDENTITY_HEADERS.app]: v.claims.app, [IDENTITY_HEADERS.user]: v.claims.sub, [IDENTITY_HEADERS.product]: v.productId,
-          [VT_HEADER]: v.vt,
-        },
-      });
-      relay(ctx, answer, [200]);
+      relay(ctx, await askProductBackend(deps, ctx.state.requestId, { vt: v.vt, app: v.claims.app, sub: v.claims.sub, productId: v.productId }), [200]);
     },
   ];
+}
+
+/** The product backend's answer for one product, asked with the VT and the identity it names. */
+function askProductBackend(deps: GatewayDeps, requestId: string, visit: { vt: string; app: string; sub: string; productId: string }) {
+  return deps.products.request(requestId, 'GET', `/products/${encodeURIComponent(visit.productId)}`, {
+    headers: {
+      [IDENTITY_HEADERS.app]: visit.app, [IDENTITY_HEADERS.user]: visit.sub, [IDENTITY_HEADERS.product]: visit.productId,
+      [VT_HEADER]: visit.vt,
+    },
+  });
+}
+
+/**
+ * Fetches a product document for a VT the gateway has just received from auth in an exchange
+ * (protocol section 2, `include: "product"`): the same backend call as `GET /v1/products/:id`,
+ * counted against the VT's rate limit the same way. The VT never left the server, so there is no
+ * proof of possession to check and no liveness to read. Resolves to the document, or to undefined
+ * on any failure (over the limit, the backend down or refusing): the exchange's answer never
+ * depends on it, and the page then asks `GET /v1/products/:id` itself.
+ */
+export function productPrefetcher(deps: GatewayDeps): (requestId: string, visit: { vt: string; jti: string; app: string; sub: string; productId: string }) => Promise<unknown> {
+  const perVisitToken = createRateLimiter(deps.store, 'product', deps.config.rateLimits?.product, deps.log);
+  return async function prefetchProduct(requestId, visit) {
+    try {
+      if (!PRODUCT_ID_RE.test(visit.productId) || !(await perVisitToken.take(visit.jti))) return undefined;
+      const answer = await askProductBackend(deps, requestId, visit);
+      return answer.status === 200 && answer.data && typeof answer.data === 'object' ? answer.data : undefined;
+    } catch (err) {
+      deps.log.warn({ reqId: requestId, err: (err as Error).message }, 'product prefetch failed');
+      return undefined;
+    }
+  };
 }

@@ -70,6 +70,11 @@ export interface RateLimiter {
    * is StoreUnavailable (503), as for every other store step of these routes.
    */
   enforce(ctx: ParameterizedContext<RequestState>, subject: string, refusal: RateLimitRefusal): Promise<void>;
+  /**
+   * Counts one request of `subject` done on the caller's behalf inside another answer (no headers,
+   * no refusal): true when it is within the limit (or the limit is off), false when over it.
+   */
+  take(subject: string): Promise<boolean>;
 }
 
 /** `RateLimit-Policy: "<policy>";q=<limit>;w=<window s>`. */
@@ -113,7 +118,7 @@ export function addressSubject(address: string): string {
  * during a change count apart rather than misread each other's state.
  */
 export function createRateLimiter(store: TokenStore, policy: RateLimitPolicy, rule: RateLimitRule | undefined, log: Logger): RateLimiter {
-  if (!rule) return { policy, async enforce() {} };
+  if (!rule) return { policy, async enforce() {}, async take() { return true; } };
   const policyValue = policyHeader(policy, rule);
   const windowMs = rule.windowSeconds * 1000;
   const keyPrefix = `rl:${policy}:${rule.limit}/${rule.windowSeconds}:`;
@@ -129,6 +134,11 @@ export function createRateLimiter(store: TokenStore, policy: RateLimitPolicy, ru
       refusals.inc({ policy });
       audit(log, 'rate.limited', { policy, ...refusal.audit, retryAfter, reqId: ctx.state.requestId });
       throw new Problem('rate_limited', refusal.detail, { headers: { 'Retry-After': String(retryAfter) } });
+    },
+    async take(subject) {
+      const result = await store.rateLimit(keyPrefix + subject, rule.limit, windowMs);
+      if (!result.allowed) refusals.inc({ policy });
+      return result.allowed;
     },
   };
 }

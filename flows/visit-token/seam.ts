@@ -9,6 +9,21 @@ import { unexpectedAnswer, type InternalClient, type InternalRoute } from '../..
 /** What auth answers for an exchange: the reply, sealed under the page's R. */
 export interface ExchangedVisitToken {
   envelope: string;
+  /**
+   * The VT in the clear, for the gateway only and only when it asked (`withVisitToken`): what it
+   * needs to fetch the product document into the same answer (protocol section 2, `include`).
+   * Never sent to the page outside the sealed `envelope`.
+   */
+  visitToken?: IssuedVisitToken;
+}
+
+/** A VT just issued (or issued again), with the claims the gateway passes to the product backend. */
+export interface IssuedVisitToken {
+  vt: string;
+  jti: string;
+  app: string;
+  sub: string;
+  productId: string;
 }
 
 /** What the exchange may ask of the transport that carries it. */
@@ -18,6 +33,8 @@ export interface ExchangeOptions {
    * before the AT is spent, so that an exchange nobody can receive does not spend it.
    */
   clientGone?: () => boolean;
+  /** The gateway asks for the VT in the clear beside the sealed reply (ExchangedVisitToken.visitToken). */
+  withVisitToken?: boolean;
 }
 
 /** Auth's operations of this flow. Each throws Problem. */
@@ -37,11 +54,13 @@ export const VISIT_TOKEN_ROUTES = {
 /** VisitTokenService over HTTP: auth in another process. */
 export function visitTokenClient(auth: InternalClient): VisitTokenService {
   return {
-    async exchange(envelope, requestId) {
-      const data = await auth.call(VISIT_TOKEN_ROUTES.exchange, { envelope }, requestId);
+    async exchange(envelope, requestId, opts) {
+      const data = await auth.call(VISIT_TOKEN_ROUTES.exchange, { envelope, ...(opts?.withVisitToken && { withVisitToken: true }) }, requestId);
       const reply = data as Partial<ExchangedVisitToken> | undefined;
       if (typeof reply?.envelope !== 'string') throw unexpectedAnswer(auth.name, 'not an exchanged visit token');
-      return { envelope: reply.envelope };
+      const issued = reply.visitToken;
+      const ok = !!issued && [issued.vt, issued.jti, issued.app, issued.sub, issued.productId].every((v) => typeof v === 'string');
+      return { envelope: reply.envelope, ...(opts?.withVisitToken && ok && { visitToken: issued }) };
     },
   };
 }

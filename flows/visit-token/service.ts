@@ -133,14 +133,16 @@ function visitTokenExchanger(deps: AuthDeps) {
   }
 
   /** The reply for a VT: its claims from the AT record (bound to `vt.jkt` when set), sealed under R with a fresh IV. */
-  function sealedReply(signingKey: SigningKey, atRecord: AccessTokenRecord, r: Buffer, vt: { jti: string; iat: number; exp: number; jkt?: string }): ExchangedVisitToken {
+  function sealedReply(signingKey: SigningKey, atRecord: AccessTokenRecord, r: Buffer, vt: { jti: string; iat: number; exp: number; jkt?: string }, withVisitToken?: boolean): ExchangedVisitToken {
     const { vt: signed } = signVisitToken(signingKey, {
       issuer: config.issuer, userId: atRecord.userId, appId: atRecord.appId, productId: atRecord.productId,
       audience: atRecord.audience, profile: atRecord.profile, attributes: atRecord.attributes,
       ttlSeconds: vt.exp - vt.iat, now: vt.iat, jti: vt.jti, jkt: vt.jkt,
     });
     const reply = JSON.stringify({ vt: signed, expiresIn: vt.exp - vt.iat, productId: atRecord.productId, userId: atRecord.userId });
-    return { envelope: encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r }) };
+    const envelope = encryptCompact({ header: { alg: 'dir', enc: 'A256GCM' }, plaintext: reply, key: r });
+    if (!withVisitToken) return { envelope };
+    return { envelope, visitToken: { vt: signed, jti: vt.jti, app: atRecord.appId, sub: atRecord.userId, productId: atRecord.productId } };
   }
 
   /**
@@ -148,14 +150,14 @@ function visitTokenExchanger(deps: AuthDeps) {
    * again with the same claims (same `jti`, `iat`, `exp`, and `cnf` from the record) and sealed under R with a new IV; while
    * the AT's lifetime lasts and the VT is live (not revoked), else at_invalid. Writes nothing.
    */
-  async function reissue(atHash: string, jti: string, r: Buffer, now: number, requestId?: string): Promise<ExchangedVisitToken> {
+  async function reissue(atHash: string, jti: string, r: Buffer, now: number, requestId?: string, withVisitToken?: boolean): Promise<ExchangedVisitToken> {
     const [raw, record] = await Promise.all([store.get(redeemedKey(atHash)), findVisitToken(store, jti, now)]);
     const atRecord = raw ? parseAccessTokenRecord(raw) : undefined;
     if (!atRecord || atRecord.exp <= now || !record || record.appId !== atRecord.appId || record.userId !== atRecord.userId) {
       audit(log, 'at.retry_refused', { appId: atRecord?.appId, reqId: requestId });
       throw atInvalid();
     }
-    const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp, jkt: record.jkt });
+    const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp, jkt: record.jkt }, withVisitToken);
     exchanged.inc({ how: 'reissued' });
     audit(log, 'vt.reissued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     return reply;
@@ -192,7 +194,7 @@ function visitTokenExchanger(deps: AuthDeps) {
         throw atInvalid();
       case 'used': {
         const tombstone = readTombstone(result.tombstone);
-        if (sameR(tombstone.rDigest, r)) return reissue(atHash, tombstone.jti, r, now, requestId);
+        if (sameR(tombstone.rDigest, r)) return reissue(atHash, tombstone.jti, r, now, requestId, opts.withVisitToken);
         await revokeOnReplay(store, result.tombstone, deps, requestId);
         throw atInvalid();
       }
@@ -200,7 +202,7 @@ function visitTokenExchanger(deps: AuthDeps) {
         throw new Problem('internal_error', undefined, { cause: new Error('VT collision') });
     }
     const atRecord = parseAccessTokenRecord(result.value)!;
-    const reply = sealedReply(signingKey, atRecord, r, { jti, iat: now, exp: now + config.vtTtlSeconds, jkt });
+    const reply = sealedReply(signingKey, atRecord, r, { jti, iat: now, exp: now + config.vtTtlSeconds, jkt }, opts.withVisitToken);
     exchanged.inc({ how: 'issued' });
     audit(log, 'vt.issued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     return reply;
@@ -230,7 +232,7 @@ export function mountVisitTokenService(router: AppRouter, service: VisitTokenSer
   mountInternalRoute(router, VISIT_TOKEN_ROUTES.exchange, internal, async function exchangeVisitTokenAction(ctx) {
     const { body } = await readJsonBody(ctx, { limit: MAX_ENVELOPE_LENGTH + 256 });
     // Over HTTP the client is the gateway: gone when it gave up on this call (its timeout).
-    const reply = await service.exchange(body.envelope, ctx.state.requestId, { clientGone: () => clientGone(ctx) });
+    const reply = await service.exchange(body.envelope, ctx.state.requestId, { clientGone: () => clientGone(ctx), withVisitToken: body.withVisitToken === true });
     noStore(ctx);
     return reply;
   });

@@ -17,7 +17,7 @@ import { showError, showLoading, showProduct } from './render.ts';
 import { takeAccessToken } from './access-token.ts';
 import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
 import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
-import { encryptionJwksFrom, fetchJwks, fetchProduct, postEnvelope, toVisitToken } from './gateway-api.ts';
+import { encryptionJwksFrom, fetchJwks, fetchProduct, postExchange, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 import { loadChunk } from './script-loader.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
@@ -59,7 +59,7 @@ function readConfig(): PageConfig | null {
  * while a retry may need it (the same envelope, so the same R) and dropped once the exchange is
  * settled either way.
  */
-async function exchange(config: PageConfig, session: Session): Promise<string> {
+async function exchange(config: PageConfig, session: Session): Promise<{ vt: string; product?: unknown }> {
   const at = session.at;
   if (!at) throw new PageError(PAGE_CODES.atMissing);
   if (!session.sealed) {
@@ -76,17 +76,18 @@ async function exchange(config: PageConfig, session: Session): Promise<string> {
     document.body.dataset.envelopeAlg = session.sealed.alg;
   }
   const sealed = session.sealed;
-  const reply = await postEnvelope(config.gateway, sealed.jwe, () => {
+  // The product document comes in the same answer (one round trip to a rendered product).
+  const reply = await postExchange(config.gateway, sealed.jwe, () => {
     session.at = null; // accepted: the AT is spent
     session.sealed = null;
-  });
-  const { vt, expiresIn } = toVisitToken(await sealed.openReply(reply));
+  }, 'product');
+  const { vt, expiresIn } = toVisitToken(await sealed.openReply(reply.envelope));
   // Kept for a reload while the product call goes out (not on its critical path).
   const key = session.key;
   if (session.api && key) void session.api.then((api) => api.save(config.productId, { vt, key }, expiresIn));
   // Where the gateway asked for a proof of work: a pass, so that the next calls skip it.
   await obtainPass(vt);
-  return vt;
+  return { vt, product: reply.product };
 }
 
 function hasSecondFactorActions(raw: unknown): boolean {
@@ -97,10 +98,11 @@ function hasSecondFactorActions(raw: unknown): boolean {
 async function run(root: HTMLElement, config: PageConfig, session: Session): Promise<void> {
   showLoading(root);
   try {
-    if (!session.vt) session.vt = await exchange(config, session);
+    let prefetched: unknown;
+    if (!session.vt) ({ vt: session.vt, product: prefetched } = await exchange(config, session));
     const { vt, key, api } = session;
     const proofFor = key && api ? async (url: string) => (await api).proof(key, 'GET', url, vt) : undefined;
-    const raw = await fetchProduct(config.gateway, config.productId, vt, proofFor);
+    const raw = prefetched ?? await fetchProduct(config.gateway, config.productId, vt, proofFor);
     const product = parseProduct(raw);
     showProduct(root, product);
     // The demo action "Confirm payment" (countersign flow), only where WebCrypto and a relay bridge

@@ -125,10 +125,20 @@ export async function fetchEncryptionJwks(gateway: string, algorithms: readonly 
  * happens to the body.
  */
 export async function postEnvelope(gateway: string, envelope: string, onAccepted: () => void): Promise<string> {
+  return (await postExchange(gateway, envelope, onAccepted)).envelope;
+}
+
+/**
+ * The same, asking for the product document in the same answer (`include: "product"`, protocol
+ * section 2): one round trip to a rendered product. `product` is the raw document, as
+ * `GET /v1/products/:id` answers it, or undefined when the gateway left it out (the page then
+ * asks for it itself).
+ */
+export async function postExchange(gateway: string, envelope: string, onAccepted: () => void, include?: 'product'): Promise<{ envelope: string; product?: unknown }> {
   const res = await gated((extra, credentials) => call(`${gateway}/v1/visit-tokens`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extra },
-    body: JSON.stringify({ envelope }),
+    body: JSON.stringify(include ? { envelope, include } : { envelope }),
   }, false, credentials));
   if (!res.ok) throw await problem(res);
   onAccepted();
@@ -139,7 +149,7 @@ export async function postEnvelope(gateway: string, envelope: string, onAccepted
     throw new PageError(PAGE_CODES.replyInvalid, res.status);
   }
   if (!isObject(body) || typeof body.envelope !== 'string') throw new PageError(PAGE_CODES.replyInvalid, res.status);
-  return body.envelope;
+  return { envelope: body.envelope, ...(include && isObject(body.product) && { product: body.product }) };
 }
 
 /** The opened exchange reply. */
