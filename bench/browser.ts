@@ -78,7 +78,7 @@ function staticHtml(rendered: string): string {
   return `<!doctype html>\n${rendered
     .replace(/<script\b[^>]*>[\s\S]*?<\/script>/g, '')
     .replace(/<link rel="(?:preload|preconnect)"[^>]*>/g, '')
-    .replace(/ data-(?:gateway|forge-src|session-src)="[^"]*"/g, '')}`;
+    .replace(/ data-(?:gateway|forge-src|webcrypto-src|session-src)="[^"]*"/g, '')}`;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
@@ -24,14 +26,19 @@ export interface H5Deps {
   extraFrameAncestors?: readonly string[];
   assets: Map<string, Asset>;
   log: Logger;
+  /** The gateway's JWKS as last read (h5/jwks.ts), carried inline by the product page; undefined until read. */
+  jwks?: () => unknown;
 }
 
-/** CSP of the H5 pages: our own script and style only, API calls to the gateway only. */
-export function pageCsp(gatewayUrl: string, frameAncestors: readonly string[]): string {
+/**
+ * CSP of the H5 pages: our own script and style only (and the inline scripts whose sha256 is
+ * listed: the product page's boot script), API calls to the gateway only.
+ */
+export function pageCsp(gatewayUrl: string, frameAncestors: readonly string[], scriptHashes: readonly string[] = []): string {
   const ancestors = frameAncestors.length ? `'self' ${frameAncestors.join(' ')}` : "'self'";
   return [
     "default-src 'none'",
-    "script-src 'self'",
+    `script-src 'self'${scriptHashes.map((h) => ` 'sha256-${h}'`).join('')}`,
     "style-src 'self'",
     `connect-src ${new URL(gatewayUrl).origin}`,
     "img-src 'self' data:",
@@ -40,6 +47,25 @@ export function pageCsp(gatewayUrl: string, frameAncestors: readonly string[]): 
     `frame-ancestors ${ancestors}`,
   ].join('; ');
 }
+
+/**
+ * A page's HTML compressed for the browser (brotli, else gzip; a few kilobytes, a fraction of a
+ * millisecond): on a slow link every kilobyte of the page delays everything after it. The pages
+ * hold no secret (the AT travels in the fragment, never to the server), so compressing them beside
+ * reflected input (BREACH) discloses nothing.
+ */
+function compressPage(ctx: Context): void {
+  if (typeof ctx.body !== 'string' || ctx.body.length < 1024) return;
+  const encoding = pickEncoding(ctx.get('accept-encoding'), { br: EMPTY, gzip: EMPTY });
+  ctx.vary('Accept-Encoding');
+  if (encoding === 'identity') return;
+  const raw = Buffer.from(ctx.body, 'utf8');
+  const type = ctx.type;
+  ctx.body = encoding === 'br' ? brotliCompressSync(raw, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length } }) : gzipSync(raw, { level: 6 });
+  ctx.type = type;
+  ctx.set('Content-Encoding', encoding);
+}
+const EMPTY = Buffer.alloc(0);
 
 /** Longest `returnUrl` the page server accepts. */
 const MAX_RETURN_URL_LENGTH = 1024;
@@ -67,7 +93,10 @@ export function createH5App(deps: H5Deps): Koa {
   const router = new Router();
   // Native WebViews load the page top-level; frames are allowed only for registered app origins.
   const ancestors = [...new Set([...deps.registry.all().flatMap((a) => a.allowedOrigins), ...(deps.extraFrameAncestors ?? [])])];
-  const csp = pageCsp(deps.gatewayUrl, ancestors);
+  // The product page's boot script, inlined: allowed by its hash, never by 'unsafe-inline'.
+  const bootScript = deps.assets.get('boot.js')?.body.toString('utf8');
+  if (bootScript !== undefined && /<\/script|<!--/i.test(bootScript)) throw new Error('boot.js cannot be inlined: it contains </script or <!--');
+  const csp = pageCsp(deps.gatewayUrl, ancestors, bootScript === undefined ? [] : [createHash('sha256').update(bootScript, 'utf8').digest('base64')]);
   const returnOrigins = new Set(ancestors);
 
   async function pageHeaders(ctx: Context, next: Next): Promise<void> {
@@ -77,6 +106,7 @@ export function createH5App(deps: H5Deps): Koa {
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
     await next();
+    compressPage(ctx);
   }
 
   router.get('/healthz', async function health(ctx) {
@@ -91,7 +121,11 @@ export function createH5App(deps: H5Deps): Koa {
       return;
     }
     const returnUrl = checkedReturnUrl(ctx.query.returnUrl, returnOrigins);
-    ctx.body = renderProductPage({ gatewayUrl: deps.gatewayUrl, productId: product.id, product, returnUrl });
+    ctx.body = renderProductPage({
+      gatewayUrl: deps.gatewayUrl, productId: product.id, product, returnUrl,
+      ...(bootScript !== undefined && { boot: { script: bootScript, jwks: deps.jwks?.() } }),
+      priceFormat: { locale: product.locale, currency: product.price.currency },
+    });
   });
   router.get('/h5/legal/:productId/:docId', pageHeaders, async function legalPage(ctx) {
     const found = findLegalDocument(ctx.params.productId ?? '', ctx.params.docId ?? '');

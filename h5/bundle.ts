@@ -73,16 +73,20 @@ async function asset(body: Buffer, type: string): Promise<Asset> {
 
 /** Builds every asset the H5 pages load, keyed by file name. */
 export async function buildAssets(): Promise<Map<string, Asset>> {
-  const [app, forge, session, secondFactor, countersign, binding, tokenApp, sdk, sdkModule, challenge, powWorker] = await Promise.all([
-    bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/session.ts'), bundle('./client/second-factor-actions.ts'), bundle('./client/countersign.ts'),
+  const [boot, webcrypto, app, forge, session, secondFactor, countersign, binding, tokenApp, sdk, sdkModule, challenge, powWorker] = await Promise.all([
+    bundle('./client/boot.ts'), bundle('./client/webcrypto-entry.ts'), bundle('./client/app.ts'), bundle('./client/envelope-forge.ts'), bundle('./client/session.ts'), bundle('./client/second-factor-actions.ts'), bundle('./client/countersign.ts'),
     bundle('./client/binding-page.ts'), bundle('./client/token-app.ts'),
     // The H5 SDK for product teams (docs/h5-products.md): one classic script (global H5Broker) and an ES module.
     bundle('./client/sdk.ts', { format: 'iife', globalName: 'H5Broker' }), bundle('./client/sdk.ts', { format: 'esm' }),
     bundle('./client/challenge-entry.ts'), bundle('./client/pow-worker.ts'),
   ]);
   const sources: [string, Buffer, string][] = [
+    // Inlined in the product page's <head> (its sha256 in the CSP); served too, for inspection.
+    ['boot.js', boot, 'application/javascript; charset=utf-8'],
     ['app.js', app, 'application/javascript; charset=utf-8'],
     ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
+    // The WebCrypto envelope, for a product page whose boot script did not run (app.js loads it).
+    ['envelope-webcrypto.js', webcrypto, 'application/javascript; charset=utf-8'],
     // The page's key, DPoP proofs and IndexedDB: only where WebCrypto is (app.js loads it).
     ['session.js', session, 'application/javascript; charset=utf-8'],
     ['second-factor.js', secondFactor, 'application/javascript; charset=utf-8'],

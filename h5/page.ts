@@ -12,6 +12,8 @@ import { PROVIDER, type Product } from './products.ts';
 export const H5_ASSETS = {
   app: '/h5/assets/app.js',
   envelopeForge: '/h5/assets/envelope-forge.js',
+  /** The WebCrypto envelope, loaded by app.js only where the inline boot script did not run. */
+  envelopeWebCrypto: '/h5/assets/envelope-webcrypto.js',
   session: '/h5/assets/session.js',
   /** Loaded only by a product that lists actions needing the second factor. */
   secondFactor: '/h5/assets/second-factor.js',
@@ -29,6 +31,8 @@ interface DocumentOptions {
   dir?: 'ltr' | 'rtl';
   /** Extra <head> lines (already escaped). */
   head?: string;
+  /** <head> lines after the stylesheet and the script (already escaped). */
+  afterScript?: string;
 }
 
 function documentHtml(opts: DocumentOptions): string {
@@ -43,7 +47,7 @@ function documentHtml(opts: DocumentOptions): string {
 <title>${escapeHtml(opts.title)}</title>
 <link rel="icon" href="data:,">
 ${opts.head ?? ''}<link rel="stylesheet" href="${H5_ASSETS.css}">
-${opts.script ? `<script defer src="${escapeHtml(opts.script)}"></script>\n` : ''}</head>
+${opts.script ? `<script defer src="${escapeHtml(opts.script)}"></script>\n` : ''}${opts.afterScript ?? ''}</head>
 <body ${opts.bodyAttributes}>
 ${brandHeader()}
 ${opts.main}
@@ -61,6 +65,19 @@ export function accentClass(accent: string): string {
   return `accent-${accent.replace(/^#/, '').toLowerCase()}`;
 }
 
+/** The boot script the product page carries inline (h5/client/boot.ts) and what it reads. */
+export interface PageBoot {
+  /** boot.js as built: the exact text whose sha256 the CSP allows. */
+  script: string;
+  /** The gateway's JWKS as the page server last read it, or undefined (the boot script fetches it). */
+  jwks?: unknown;
+}
+
+/** A value as JSON inside a <script> data block: `<`, `>`, `&` and the line separators escaped. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface ProductPageOptions {
   gatewayUrl: string;
   productId: string;
@@ -70,6 +87,10 @@ export interface ProductPageOptions {
   returnUrl?: string;
   /** @deprecated the product's name; use `product`. */
   title?: string;
+  /** The boot script, inlined (the page then starts the exchange while it is parsed). */
+  boot?: PageBoot;
+  /** The locale and currency of the product's prices (for the boot script to warm Intl up). */
+  priceFormat?: { locale: string; currency: string };
 }
 
 /**
@@ -84,6 +105,7 @@ export function renderProductPage(opts: ProductPageOptions): string {
     `data-gateway="${escapeHtml(gateway)}"`,
     `data-product-id="${escapeHtml(opts.productId)}"`,
     `data-forge-src="${escapeHtml(H5_ASSETS.envelopeForge)}"`,
+    `data-webcrypto-src="${escapeHtml(H5_ASSETS.envelopeWebCrypto)}"`,
     `data-second-factor-src="${escapeHtml(H5_ASSETS.secondFactor)}"`,
     `data-countersign-src="${escapeHtml(H5_ASSETS.countersign)}"`,
     `data-session-src="${escapeHtml(H5_ASSETS.session)}"`,
@@ -104,10 +126,17 @@ export function renderProductPage(opts: ProductPageOptions): string {
   // The JWKS loads with the page, in parallel with the scripts (app.js takes it up from the preload);
   // so does the session chunk, which app.js loads where WebCrypto and IndexedDB exist (about 1 KB
   // gzipped, fetched for nothing on the forge path; a round trip saved on the WebCrypto path).
+  // The boot script starts the exchange as soon as the page is parsed: an inline module script
+  // with `async` runs at once, held back neither by the stylesheet nor by app.js (a browser without
+  // modules skips it, and app.js does it all). Its data block carries the JWKS when the page
+  // server has it; otherwise the JWKS preload serves the boot script too.
+  const boot = opts.boot
+    ? `<script type="application/json" id="h5-boot">${scriptJson({ gateway, ...(opts.boot.jwks !== undefined && { jwks: opts.boot.jwks }), ...opts.priceFormat })}</script>
+<script type="module" async>${opts.boot.script}</script>\n`
+    : '';
   const head = `<link rel="preconnect" href="${escapeHtml(new URL(gateway).origin)}" crossorigin="anonymous">
-<link rel="preload" href="${escapeHtml(gateway)}/.well-known/jwks.json" as="fetch" crossorigin="anonymous">
-<link rel="preload" href="${H5_ASSETS.session}" as="script">\n`;
-  return documentHtml({ title: name, bodyAttributes: attrs, main, script: H5_ASSETS.app, lang: opts.product?.lang, dir: opts.product?.dir, head });
+${opts.boot?.jwks !== undefined ? '' : `<link rel="preload" href="${escapeHtml(gateway)}/.well-known/jwks.json" as="fetch" crossorigin="anonymous">\n`}<link rel="preload" href="${H5_ASSETS.session}" as="script">\n`;
+  return documentHtml({ title: name, bodyAttributes: attrs, main, script: H5_ASSETS.app, lang: opts.product?.lang, dir: opts.product?.dir, head, afterScript: boot });
 }
 
 /** A friendly 404 page (no script). */

@@ -240,11 +240,15 @@ export async function startSystem(config: Readonly<BrokerConfig>, opts: SystemOp
       });
     }
     if (components.has('h5')) {
-      const [{ createH5App }, { buildAssets }] = await Promise.all([import('../h5/app.ts'), import('../h5/bundle.ts')]);
+      const [{ createH5App }, { buildAssets }, { createJwksSource }] = await Promise.all([import('../h5/app.ts'), import('../h5/bundle.ts'), import('../h5/jwks.ts')]);
       // The demo app (when it runs here) may frame the H5 pages wherever it listens.
       // A loopback demo is reachable as both 127.0.0.1 and localhost: both may frame the pages.
       const extraAncestors = components.has('demo') ? loopbackAliases(new URL(urls.demo).origin) : [];
-      apps.h5 = createH5App({ gatewayUrl: urls.gateway, registry, extraFrameAncestors: extraAncestors, assets: await buildAssets(), log: log.child({ component: 'h5' }) });
+      // The gateway's JWKS, read from the URL the pages use, carried inline by the product page.
+      const h5Log = log.child({ component: 'h5' });
+      const jwks = createJwksSource(urls.gateway, h5Log);
+      pollers.push(jwks);
+      apps.h5 = createH5App({ gatewayUrl: urls.gateway, registry, extraFrameAncestors: extraAncestors, assets: await buildAssets(), log: h5Log, jwks: () => jwks.current() });
     }
     if (components.has('demo')) {
       const [{ createDemoApp }, { BrokerClient }, { findProduct }] = await Promise.all([

@@ -16,12 +16,12 @@
 import { showError, showLoading, showProduct } from './render.ts';
 import { takeAccessToken } from './access-token.ts';
 import { FINAL_CODES, PAGE_CODES, PageError, toPageError } from './errors.ts';
-import { loadEnvelope, sealToPreferredKey } from './envelope-loader.ts';
+import { sealToPreferredKey } from './seal-preferred.ts';
 import { encryptionJwksFrom, fetchJwks, fetchProduct, postExchange, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 import { loadChunk } from './script-loader.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
-import type { PageKey, SealedEnvelope, SessionApi } from './jwe-compact.ts';
+import type { BootExchange, EnvelopeImpl, PageKey, SealedEnvelope, SessionApi } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
 import type { CountersignChunk } from './countersign.ts';
 
@@ -32,6 +32,7 @@ interface PageConfig {
   secondFactorSrc: string;
   countersignSrc: string;
   sessionSrc: string;
+  webcryptoSrc: string;
 }
 
 interface Session {
@@ -45,13 +46,25 @@ interface Session {
   key: PageKey | null;
   /** The session chunk, loading, where this browser can keep a session; else null. */
   api: Promise<SessionApi> | null;
+  /** What the boot script started for the AT (boot.ts), until the exchange takes it up. */
+  boot: Promise<BootExchange> | null;
 }
 
 function readConfig(): PageConfig | null {
   const data = document.body.dataset;
   const gateway = (data.gateway ?? '').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(gateway) || !data.productId) return null;
-  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js', countersignSrc: data.countersignSrc || '/h5/assets/countersign.js', sessionSrc: data.sessionSrc || '/h5/assets/session.js' };
+  return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js', countersignSrc: data.countersignSrc || '/h5/assets/countersign.js', sessionSrc: data.sessionSrc || '/h5/assets/session.js', webcryptoSrc: data.webcryptoSrc || '/h5/assets/envelope-webcrypto.js' };
+}
+
+/**
+ * The envelope code: WebCrypto's as the boot script handed it over (or its chunk, where the boot
+ * script did not run), node-forge's where WebCrypto is missing; each a same-origin script (CSP
+ * script-src 'self').
+ */
+function loadPageEnvelope(config: PageConfig): Promise<EnvelopeImpl> {
+  if (!(window.crypto && window.crypto.subtle)) return loadChunk<EnvelopeImpl>(config.forgeSrc, '__h5EnvelopeForge');
+  return window.__h5WebCrypto ? Promise.resolve(window.__h5WebCrypto) : loadChunk<EnvelopeImpl>(config.webcryptoSrc, '__h5WebCrypto');
 }
 
 /**
@@ -62,11 +75,23 @@ function readConfig(): PageConfig | null {
 async function exchange(config: PageConfig, session: Session): Promise<{ vt: string; product?: unknown }> {
   const at = session.at;
   if (!at) throw new PageError(PAGE_CODES.atMissing);
+  let sent: Promise<Response | undefined> | undefined;
+  const boot = session.boot && (await session.boot.catch(() => null));
+  session.boot = null;
+  if (!session.sealed && boot) {
+    // Sealed and sent by the boot script while app.js was on its way: its answer is read below.
+    session.key = boot.key;
+    session.sealed = boot.sealed;
+    sent = boot.answer;
+    document.body.dataset.envelope = 'webcrypto';
+    document.body.dataset.envelopeAlg = boot.sealed.alg;
+    document.body.dataset.boot = 'sent';
+  }
   if (!session.sealed) {
     // The JWKS, the envelope code (forge only where WebCrypto is missing) and the session chunk
     // (with the page's new key) load in parallel.
     const [impl, jwks, key] = await Promise.all([
-      loadEnvelope(config.forgeSrc), fetchJwks(config.gateway), session.api && session.api.then((api) => api.createKey()),
+      loadPageEnvelope(config), fetchJwks(config.gateway), session.api && session.api.then((api) => api.createKey()),
     ]);
     session.key = key;
     document.body.dataset.envelope = impl.name;
@@ -80,7 +105,7 @@ async function exchange(config: PageConfig, session: Session): Promise<{ vt: str
   const reply = await postExchange(config.gateway, sealed.jwe, () => {
     session.at = null; // accepted: the AT is spent
     session.sealed = null;
-  }, 'product');
+  }, 'product', sent);
   const { vt, expiresIn } = toVisitToken(await sealed.openReply(reply.envelope));
   // Kept for a reload while the product call goes out (not on its critical path).
   const key = session.key;
@@ -135,7 +160,10 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
 function start(): void {
   const root = document.getElementById('app');
   if (!root) return;
-  const session: Session = { at: takeAccessToken(), sealed: null, vt: null, key: null, api: null };
+  // The boot script (inlined in the page) may have taken the AT and started the exchange already.
+  const boot = window.__h5Boot;
+  delete window.__h5Boot;
+  const session: Session = { at: boot ? boot.at : takeAccessToken(), sealed: null, vt: null, key: null, api: null, boot: boot ? boot.exchange : null };
   const config = readConfig();
   if (!config) return showError(root, PAGE_CODES.config);
   // The proof-of-work client and its worker sit beside the forge script (/h5/assets/).

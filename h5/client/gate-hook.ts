@@ -36,7 +36,15 @@ export function configureGate(assetsUrl: string): void {
  */
 export async function gated(send: GatedSend): Promise<Response> {
   if (client) return client.gated(send);
-  const first = await send({}, 'omit');
+  return gatedAfter(await send({}, 'omit'), send);
+}
+
+/**
+ * The same for a call whose first attempt was already sent (without credentials or extra headers:
+ * the boot script's exchange): `first` is its answer.
+ */
+export async function gatedAfter(first: Response, send: GatedSend): Promise<Response> {
+  if (client) return client.gatedFrom(first, send);
   if (first.status !== 401 || !/^BrokerPoW /.test(first.headers.get('WWW-Authenticate') || '')) return first;
   if (!window.__h5Challenge) {
     await new Promise((done) => {

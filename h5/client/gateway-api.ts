@@ -7,7 +7,7 @@
  */
 import type { EncryptionJwk, EnvelopeAlg } from './jwe-compact.ts';
 import { PAGE_CODES, PageError, type PageErrorDetails } from './errors.ts';
-import { gated } from './gate-hook.ts';
+import { gated, gatedAfter } from './gate-hook.ts';
 
 /** Gives up on a call after this long and reports it as a network failure. */
 const TIMEOUT_MS = 15_000;
@@ -132,14 +132,18 @@ export async function postEnvelope(gateway: string, envelope: string, onAccepted
  * The same, asking for the product document in the same answer (`include: "product"`, protocol
  * section 2): one round trip to a rendered product. `product` is the raw document, as
  * `GET /v1/products/:id` answers it, or undefined when the gateway left it out (the page then
- * asks for it itself).
+ * asks for it itself). `sent`: the answer of the boot script's request for this envelope.
  */
-export async function postExchange(gateway: string, envelope: string, onAccepted: () => void, include?: 'product'): Promise<{ envelope: string; product?: unknown }> {
-  const res = await gated((extra, credentials) => call(`${gateway}/v1/visit-tokens`, {
+export async function postExchange(gateway: string, envelope: string, onAccepted: () => void, include?: 'product', sent?: Promise<Response | undefined>): Promise<{ envelope: string; product?: unknown }> {
+  const send = (extra: Record<string, string>, credentials: RequestCredentials) => call(`${gateway}/v1/visit-tokens`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extra },
     body: JSON.stringify(include ? { envelope, include } : { envelope }),
-  }, false, credentials));
+  }, false, credentials);
+  // The answer to this very envelope the boot script already sent, when one came; else sent now
+  // (the same envelope, so the same R: a retry, never a second spend).
+  const first = sent && (await sent);
+  const res = first ? await gatedAfter(first, send) : await gated(send);
   if (!res.ok) throw await problem(res);
   onAccepted();
   let body: unknown;

@@ -72,6 +72,13 @@ export interface PageKey {
   jwk: PageKeyJwk;
 }
 
+/** What the boot script started: the page's key, the sealed envelope and the gateway's answer (undefined: none came). */
+export interface BootExchange {
+  key: PageKey;
+  sealed: SealedEnvelope;
+  answer: Promise<Response | undefined>;
+}
+
 /** A session picked up again after a reload: the bound VT and its key. */
 export interface StoredSession {
   vt: string;
@@ -96,8 +103,12 @@ declare global {
   interface Window {
     /** Set by the envelope-forge bundle when it has loaded. */
     __h5EnvelopeForge?: EnvelopeImpl;
+    /** Set by the boot script, or by the envelope-webcrypto bundle when it has loaded. */
+    __h5WebCrypto?: EnvelopeImpl;
     /** Set by the session bundle when it has loaded. */
     __h5Session?: SessionApi;
+    /** Set by the boot script (boot.ts) when it took the AT: app.js takes it up once. */
+    __h5Boot?: { at: string | null; exchange: Promise<BootExchange> };
   }
 }
 

@@ -9,11 +9,11 @@
  * object as such (structured clone keeps it non-extractable). The VT is stored beside it: it is
  * bound to the key (`cnf.jkt`), so the VT alone, copied out of storage, opens nothing.
  */
-import { b64uEncode, utf8Encode, type PageKey, type SessionApi, type StoredSession } from './jwe-compact.ts';
+import { b64uEncode, utf8Encode, type SessionApi, type StoredSession } from './jwe-compact.ts';
+import { createPageKey } from './page-key.ts';
 
 const DB_NAME = 'h5-session';
 const STORE = 'sessions';
-const ES256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
 let opening: Promise<IDBDatabase> | undefined;
 
@@ -51,12 +51,7 @@ interface Stored extends StoredSession {
 const now = () => Math.floor(Date.now() / 1000);
 
 const api: SessionApi = {
-  async createKey(): Promise<PageKey> {
-    const pair = (await crypto.subtle.generateKey(ES256, false, ['sign'])) as CryptoKeyPair;
-    const pub = await crypto.subtle.exportKey('jwk', pair.publicKey);
-    if (typeof pub.x !== 'string' || typeof pub.y !== 'string') throw new Error('no public key');
-    return { privateKey: pair.privateKey, jwk: { kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y } };
-  },
+  createKey: createPageKey,
 
   async save(productId, s, expiresIn) {
     try {

@@ -1,0 +1,8 @@
+/**
+ * The WebCrypto envelope as a chunk of its own (envelope-webcrypto.js): the product page's boot
+ * script carries it and hands it over (`window.__h5WebCrypto`); app.js loads this chunk only where
+ * the boot script did not run (a browser without module scripts).
+ */
+import { webCryptoEnvelope } from './envelope-webcrypto.ts';
+
+window.__h5WebCrypto = webCryptoEnvelope;
