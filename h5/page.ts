@@ -31,8 +31,6 @@ interface DocumentOptions {
   dir?: 'ltr' | 'rtl';
   /** Extra <head> lines (already escaped). */
   head?: string;
-  /** <head> lines after the stylesheet and the script (already escaped). */
-  afterScript?: string;
 }
 
 function documentHtml(opts: DocumentOptions): string {
@@ -47,7 +45,7 @@ function documentHtml(opts: DocumentOptions): string {
 <title>${escapeHtml(opts.title)}</title>
 <link rel="icon" href="data:,">
 ${opts.head ?? ''}<link rel="stylesheet" href="${H5_ASSETS.css}">
-${opts.script ? `<script defer src="${escapeHtml(opts.script)}"></script>\n` : ''}${opts.afterScript ?? ''}</head>
+${opts.script ? `<script defer src="${escapeHtml(opts.script)}"></script>\n` : ''}</head>
 <body ${opts.bodyAttributes}>
 ${brandHeader()}
 ${opts.main}
@@ -126,17 +124,19 @@ export function renderProductPage(opts: ProductPageOptions): string {
   // The JWKS loads with the page, in parallel with the scripts (app.js takes it up from the preload);
   // so does the session chunk, which app.js loads where WebCrypto and IndexedDB exist (about 1 KB
   // gzipped, fetched for nothing on the forge path; a round trip saved on the WebCrypto path).
-  // The boot script starts the exchange as soon as the page is parsed: an inline module script
-  // with `async` runs at once, held back neither by the stylesheet nor by app.js (a browser without
-  // modules skips it, and app.js does it all). Its data block carries the JWKS when the page
-  // server has it; otherwise the JWKS preload serves the boot script too.
+  // The boot script starts the exchange while the page is parsed: a classic inline script before
+  // the stylesheet (a stylesheet still loading would hold it back) and before app.js, so it always
+  // runs first; it only reads its data block and starts work that goes on asynchronously. Its data
+  // block carries the JWKS when the page server has it; otherwise the JWKS preload serves the boot
+  // script too.
   const boot = opts.boot
     ? `<script type="application/json" id="h5-boot">${scriptJson({ gateway, ...(opts.boot.jwks !== undefined && { jwks: opts.boot.jwks }), ...opts.priceFormat })}</script>
-<script type="module" async>${opts.boot.script}</script>\n`
+<script>${opts.boot.script}</script>\n`
     : '';
   const head = `<link rel="preconnect" href="${escapeHtml(new URL(gateway).origin)}" crossorigin="anonymous">
-${opts.boot?.jwks !== undefined ? '' : `<link rel="preload" href="${escapeHtml(gateway)}/.well-known/jwks.json" as="fetch" crossorigin="anonymous">\n`}<link rel="preload" href="${H5_ASSETS.session}" as="script">\n`;
-  return documentHtml({ title: name, bodyAttributes: attrs, main, script: H5_ASSETS.app, lang: opts.product?.lang, dir: opts.product?.dir, head, afterScript: boot });
+${opts.boot?.jwks !== undefined ? '' : `<link rel="preload" href="${escapeHtml(gateway)}/.well-known/jwks.json" as="fetch" crossorigin="anonymous">\n`}<link rel="preload" href="${H5_ASSETS.session}" as="script">
+${boot}`;
+  return documentHtml({ title: name, bodyAttributes: attrs, main, script: H5_ASSETS.app, lang: opts.product?.lang, dir: opts.product?.dir, head });
 }
 
 /** A friendly 404 page (no script). */

@@ -106,13 +106,15 @@ async function exchange(config: PageConfig, session: Session): Promise<{ vt: str
     session.at = null; // accepted: the AT is spent
     session.sealed = null;
   }, 'product', sent);
-  const { vt, expiresIn } = toVisitToken(await sealed.openReply(reply.envelope));
+  const { vt, expiresIn, productId } = toVisitToken(await sealed.openReply(reply.envelope));
   // Kept for a reload while the product call goes out (not on its critical path).
   const key = session.key;
   if (session.api && key) void session.api.then((api) => api.save(config.productId, { vt, key }, expiresIn));
   // Where the gateway asked for a proof of work: a pass, so that the next calls skip it.
   await obtainPass(vt);
-  return { vt, product: reply.product };
+  // The document is the VT's product: used only when that is this page's (a token for another
+  // product gets forbidden_product from the page's own call, as before).
+  return { vt, product: productId === config.productId ? reply.product : undefined };
 }
 
 function hasSecondFactorActions(raw: unknown): boolean {

@@ -38,6 +38,8 @@ async function h5Frame(page: Page): Promise<Frame> {
 function sessionKept(productId: string): Promise<boolean> {
   return new Promise((resolve) => {
     const open = indexedDB.open('h5-session');
+    // Never creates the database itself (an empty one would have no store for the page to use).
+    open.onupgradeneeded = () => open.transaction?.abort();
     open.onerror = () => resolve(false);
     open.onsuccess = () => {
       try {
@@ -46,6 +48,8 @@ function sessionKept(productId: string): Promise<boolean> {
         get.onerror = () => resolve(false);
       } catch {
         resolve(false);
+      } finally {
+        open.result.close();
       }
     };
   });

@@ -5,8 +5,9 @@
  * format win over the device's, long words wrap at 320 px, dark mode is dark, and the demo says
  * names and real outcomes. Writes the README screenshots (into docs/screenshots/ with UPDATE_SCREENSHOTS=1).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
@@ -18,7 +19,9 @@ import { CHROMIUM_ARGS, requireChromium } from '../support/env.ts';
 import { demoClient } from '../support/clients.ts';
 import { startTestSystem } from '../support/system.ts';
 import { freePort } from '../../scripts/free-port.ts';
-import { checkedReturnUrl } from '../../h5/app.ts';
+import { checkedReturnUrl, createH5App } from '../../h5/app.ts';
+import { buildAssets } from '../../h5/bundle.ts';
+import { pino } from 'pino';
 import { PRODUCTS } from '../../h5/products.ts';
 
 const PHONE = { width: 390, height: 844 };
@@ -130,6 +133,8 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
 function sessionKept(productId: string): Promise<boolean> {
   return new Promise((resolve) => {
     const open = indexedDB.open('h5-session');
+    // Never creates the database itself (an empty one would have no store for the page to use).
+    open.onupgradeneeded = () => open.transaction?.abort();
     open.onerror = () => resolve(false);
     open.onsuccess = () => {
       try {
@@ -138,6 +143,8 @@ function sessionKept(productId: string): Promise<boolean> {
         get.onerror = () => resolve(false);
       } catch {
         resolve(false);
+      } finally {
+        open.result.close();
       }
     };
   });
@@ -158,6 +165,8 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
   let browser: Browser;
   let system: RunningSystem;
   let light: BrowserContext;
+  /** Ports for page servers of a test's own (allowed by the gateway's CORS_ORIGINS). */
+  let extraPagePorts: number[] = [];
   let dark: BrowserContext;
   const store = new MemoryStore();
 
@@ -180,7 +189,11 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
   before(async function () {
     const executablePath = requireChromium(this);
     const port = await freePort();
-    system = await startTestSystem({ store, env: { H5_PORT: String(port), H5_PUBLIC_URL: `http://127.0.0.1:${port}` } });
+    extraPagePorts = [await freePort(), await freePort()];
+    system = await startTestSystem({
+      store,
+      env: { H5_PORT: String(port), H5_PUBLIC_URL: `http://127.0.0.1:${port}`, CORS_ORIGINS: extraPagePorts.map((p) => `http://127.0.0.1:${p}`).join(',') },
+    });
     browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], headless: true });
     light = await browser.newContext({ viewport: PHONE, colorScheme: 'light', locale: 'en-US' });
     dark = await browser.newContext({ viewport: PHONE, colorScheme: 'dark', locale: 'en-US' });
@@ -268,16 +281,88 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
       expect(html).to.match(/<link rel="preconnect" href="http:\/\/127\.0\.0\.1:\d+" crossorigin="anonymous">/);
     });
 
-    it('the JWKS loads with the page (preload), once, before the script; forge is not loaded where WebCrypto exists', async function () {
+    /** The product page's HTML once the page server has read the gateway's JWKS (it reads it on the first page). */
+    async function pageWithJwks(productId: string): Promise<{ html: string; csp: string }> {
+      for (let i = 0; ; i++) {
+        const res = await rawGet(`${system.urls.h5}/h5/products/${productId}`, {});
+        const html = res.body.toString();
+        if (html.includes('"jwks":') || i === 50) return { html, csp: String(res.headers['content-security-policy']) };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+
+    it('one round trip to the product: the inline boot script (allowed by its sha256, before the stylesheet) seals to the JWKS the page carries and gets the product with the VT', async function () {
+      const { html, csp } = await pageWithJwks('city-pass');
+      // The JWKS the page carries is the gateway's.
+      const data = JSON.parse(/<script type="application\/json" id="h5-boot">([^<]*)<\/script>/.exec(html)![1]!) as { gateway: string; jwks: unknown; locale: string; currency: string };
+      const gatewayJwks = JSON.parse((await rawGet(`${system.urls.gateway}/.well-known/jwks.json`, {})).body.toString());
+      expect(data.jwks).to.deep.equal(gatewayJwks);
+      expect(data).to.include({ gateway: system.urls.gateway, locale: 'en-IE', currency: 'EUR' });
+      // The inline script is allowed by its hash only: no 'unsafe-inline'.
+      const boot = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
+      const hash = createHash('sha256').update(boot, 'utf8').digest('base64');
+      expect(csp).to.contain(`script-src 'self' 'sha256-${hash}'`);
+      expect(csp).to.not.contain('unsafe-inline');
+      expect(html.indexOf('id="h5-boot"')).to.be.lessThan(html.indexOf('<link rel="stylesheet"'));
+
       const page = await light.newPage();
-      const requests: string[] = [];
-      page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+      const requests: { path: string; method: string; body: string | null }[] = [];
+      page.on('request', (r) => requests.push({ path: new URL(r.url()).pathname, method: r.method(), body: r.postData() }));
+      const violations: string[] = [];
+      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
       await page.goto(await pageUrl('city-pass'));
       await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
-      expect(requests.filter((p) => p === '/.well-known/jwks.json')).to.have.length(1);
-      expect(requests.indexOf('/.well-known/jwks.json')).to.be.lessThan(requests.indexOf('/h5/assets/app.js'));
-      expect(requests).to.not.include('/h5/assets/envelope-forge.js');
+      expect(await page.getAttribute('body', 'data-boot')).to.equal('sent');
+      const paths = requests.map((r) => r.path);
+      // No JWKS round trip, no second call for the product, no envelope code fetched.
+      expect(paths).to.not.include('/.well-known/jwks.json');
+      expect(requests.filter((r) => r.path.startsWith('/v1/products/'))).to.deep.equal([]);
+      expect(paths).to.not.include('/h5/assets/envelope-forge.js');
+      expect(paths).to.not.include('/h5/assets/envelope-webcrypto.js');
+      const exchanges = requests.filter((r) => r.path === '/v1/visit-tokens' && r.method === 'POST');
+      expect(exchanges).to.have.length(1);
+      expect(JSON.parse(exchanges[0]!.body!)).to.have.property('include', 'product');
+      expect(violations).to.deep.equal([]);
       await page.close();
+    });
+
+    it('without the inline JWKS the boot script fetches it; without the boot script app.js does it all (the WebCrypto envelope as a chunk)', async function () {
+      const assets = await buildAssets();
+      const withoutBoot = new Map([...assets].filter(([name]) => name !== 'boot.js'));
+      const variants = [
+        // A page server that has not read the JWKS (the gateway was down when it tried).
+        { variant: 'no-jwks', deps: { assets }, port: extraPagePorts[0]! },
+        // A browser where the boot script cannot run (no ES2017) is served what this server serves.
+        { variant: 'no-boot', deps: { assets: withoutBoot }, port: extraPagePorts[1]! },
+      ];
+      for (const { variant, deps, port } of variants) {
+        const app = createH5App({ gatewayUrl: system.urls.gateway, registry: system.registry, log: pino({ level: 'silent' }), ...deps });
+        const server = createServer(app.callback());
+        await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+        try {
+          const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'city-pass' });
+          const page = await light.newPage();
+          const paths: string[] = [];
+          page.on('request', (r) => paths.push(new URL(r.url()).pathname));
+          await page.goto(`http://127.0.0.1:${port}/h5/products/city-pass#at=${token.at}`);
+          await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+          expect(await page.textContent('h1.product-name'), variant).to.equal('Lisbon City Pass');
+          expect(paths.filter((p) => p === '/.well-known/jwks.json'), variant).to.have.length(1);
+          expect(paths.filter((p) => p.startsWith('/v1/products/')), variant).to.deep.equal([]);
+          expect(paths, variant).to.not.include('/h5/assets/envelope-forge.js');
+          expect(await page.getAttribute('body', 'data-envelope'), variant).to.equal('webcrypto');
+          if (variant === 'no-jwks') {
+            expect(await page.getAttribute('body', 'data-boot')).to.equal('sent');
+            expect(paths).to.not.include('/h5/assets/envelope-webcrypto.js');
+          } else {
+            expect(await page.getAttribute('body', 'data-boot')).to.equal(null);
+            expect(paths).to.include('/h5/assets/envelope-webcrypto.js');
+          }
+          await page.close();
+        } finally {
+          server.close();
+        }
+      }
     });
 
     it('no horizontal overflow at 320 px with the long-word fixture (German compounds, a long URL)', async function () {
@@ -342,7 +427,8 @@ describe('H5 page as a user meets it (issue 14), Chromium at a phone viewport', 
     it('a reload with no session kept (no AT any more, none in IndexedDB) does not blame the user and offers Back to the app, which follows the returnUrl', async function () {
       const back = `${system.urls.demo}/`;
       const page = await openProduct(light, 'city-pass', { returnUrl: back });
-      // The session a reload would pick up is gone (ended, or storage cleared).
+      // The session a reload would pick up is gone (ended, or storage cleared): once it was kept.
+      await page.waitForFunction(sessionKept, 'city-pass', { timeout: 10_000 });
       await page.evaluate(forgetSession);
       await page.reload();
       await page.waitForSelector('body[data-state="error"]');
