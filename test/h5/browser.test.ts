@@ -139,18 +139,23 @@ for (const c of cases) {
         const exchanges: string[] = [];
         const productCalls: Record<string, string>[] = [];
         page.on('request', (r) => {
-          if (r.url().endsWith('/v1/visit-tokens') && r.method() === 'POST') exchanges.push(r.url());
+          if (r.url().endsWith('/v1/visit-tokens') && r.method() === 'POST') exchanges.push(r.postData() ?? '');
           if (r.url().includes('/v1/products/') && r.method() === 'GET') productCalls.push(r.headers());
         });
         await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
         await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+        // The first render needs no product call: the product came with the exchange's answer.
+        expect(productCalls).to.have.length(0);
+        expect(JSON.parse(exchanges[0]!)).to.have.property('include', 'product');
         await page.waitForFunction(sessionKept, 'city-pass', { timeout: 10_000 });
-        await page.reload();
-        await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
-        expect(await page.getAttribute('body', 'data-session')).to.equal('restored');
-        expect(await page.textContent('h1.product-name')).to.equal('Lisbon City Pass');
-        expect(exchanges, 'one exchange: the reload spent no AT').to.have.length(1);
-        expect(productCalls).to.have.length(2);
+        for (const _ of [1, 2]) {
+          await page.reload();
+          await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+          expect(await page.getAttribute('body', 'data-session')).to.equal('restored');
+          expect(await page.textContent('h1.product-name')).to.equal('Lisbon City Pass');
+        }
+        expect(exchanges, 'one exchange: the reloads spent no AT').to.have.length(1);
+        expect(productCalls, 'a product call with its own proof on each reload').to.have.length(2);
         for (const h of productCalls) {
           expect(h.authorization).to.match(/^DPoP [\w-]+\.[\w-]+\.[\w-]+$/);
           expect(h.dpop).to.be.a('string');
@@ -184,6 +189,10 @@ for (const c of cases) {
         });
         await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
         await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+        // The product came with the exchange; a reload makes the page call the product API with its VT and a proof.
+        await page.waitForFunction(sessionKept, 'city-pass', { timeout: 10_000 });
+        await page.reload();
+        await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
         const vt = seen[0]!.authorization!.slice('DPoP '.length);
         const url = `${system.urls.gateway}/v1/products/city-pass`;
         const replay = (headers: Record<string, string>) => http.get(url, { headers });
@@ -212,8 +221,8 @@ for (const c of cases) {
         });
         await page.goto(`${system.urls.h5}/h5/products/city-pass#at=${token.at}`);
         await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
-        // A bearer VT, in memory only.
-        expect(product[0]).to.match(/^Bearer /);
+        // The product came with the exchange (a bearer VT, in memory only): no product call.
+        expect(product).to.deep.equal([]);
         await page.reload();
         await page.waitForSelector('body[data-state="error"]', { timeout: 30_000 });
         expect(await page.getAttribute('body', 'data-error-code')).to.equal('session_not_kept');
@@ -230,11 +239,14 @@ for (const c of cases) {
       const token = await demoClient(system.urls.gateway).requestAccessToken({ userId: 'alice', productId: 'city-pass' });
       const page = await browser.newPage();
       const sent: string[] = [];
+      // On the WebCrypto path the boot script sends the envelope and app.js, finding its answer
+      // lost, sends the same envelope once by itself: both answers are lost here.
+      const lost = c.envelope === 'webcrypto' ? 2 : 1;
       await page.route('**/v1/visit-tokens', async (route) => {
         if (route.request().method() !== 'POST') return route.continue();
         sent.push(route.request().postData() ?? '');
-        if (sent.length > 1) return route.continue();
-        // The first one reaches the gateway, which spends the AT; its answer never reaches the page.
+        if (sent.length > lost) return route.continue();
+        // It reaches the gateway (the first spends the AT); its answer never reaches the page.
         const answer = await route.fetch();
         expect(answer.status()).to.equal(200);
         await route.abort('connectionreset');
@@ -245,8 +257,8 @@ for (const c of cases) {
       await page.click('button:has-text("Try again")');
       await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
       expect(await page.textContent('h1.product-name')).to.equal('Lisbon City Pass');
-      expect(sent).to.have.length(2);
-      expect(sent[1], 'the same envelope').to.equal(sent[0]);
+      expect(sent).to.have.length(lost + 1);
+      for (const again of sent.slice(1)) expect(again, 'the same envelope').to.equal(sent[0]);
       await page.close();
     });
   });
