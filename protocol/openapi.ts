@@ -124,15 +124,27 @@ const SCHEMAS: Record<string, Json> = {
   },
   VisitTokenRequest: {
     type: 'object', required: ['envelope'],
-    properties: { envelope: { type: 'string', maxLength: 8192, pattern: COMPACT_JWE, description: 'JWE (`RSA-OAEP-256` or `ECDH-ES+A256KW`, `A256GCM`) with CEK R and plaintext exactly `{"at": "<AT>", "iat": <positive integer>}`.' } },
+    properties: {
+      envelope: { type: 'string', maxLength: 8192, pattern: COMPACT_JWE, description: 'JWE (`RSA-OAEP-256` or `ECDH-ES+A256KW`, `A256GCM`) with CEK R and plaintext `{"at": "<AT>", "iat": <positive integer>}`, optionally with `"jwk"` (an EnvelopePlaintext).' },
+      include: { type: 'string', enum: ['product'], description: 'Asks for the product document of the VT\'s product in the same answer (`product`); any other value is `invalid_request`, and the AT is not spent.' },
+    },
   },
   EnvelopePlaintext: {
     type: 'object', required: ['at', 'iat'], additionalProperties: false,
-    properties: { at: { type: 'string' }, iat: { type: 'integer', minimum: 1 } },
+    properties: {
+      at: { type: 'string' }, iat: { type: 'integer', minimum: 1 },
+      jwk: {
+        type: 'object', required: ['kty', 'crv', 'x', 'y'], additionalProperties: false, description: 'The page\'s P-256 public key: the VT is then bound to it (`cnf.jkt`) and used with DPoP proofs.',
+        properties: { kty: { const: 'EC' }, crv: { const: 'P-256' }, x: { type: 'string' }, y: { type: 'string' } },
+      },
+    },
   },
   VisitTokenResponse: {
     type: 'object', required: ['envelope'], additionalProperties: false,
-    properties: { envelope: { type: 'string', pattern: COMPACT_JWE, description: 'JWE `{"alg":"dir","enc":"A256GCM"}` under R; its plaintext is a ReplyPlaintext.' } },
+    properties: {
+      envelope: { type: 'string', pattern: COMPACT_JWE, description: 'JWE `{"alg":"dir","enc":"A256GCM"}` under R; its plaintext is a ReplyPlaintext.' },
+      product: { type: 'object', description: 'With `include: "product"`: the VT\'s product document, as `GET /v1/products/{productId}` answers it with that VT. Absent when it could not be had (the page then asks for it).' },
+    },
   },
   ReplyPlaintext: {
     type: 'object', required: ['vt', 'expiresIn', 'productId', 'userId'], additionalProperties: false,

@@ -2,6 +2,7 @@
  * Security headers on every answer: API answers (2xx and problems) and the H5 pages. The pages'
  * CSP allows no inline script or style; every answer that carries a token is never cached.
  */
+import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import nodeHttp from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -77,7 +78,11 @@ describe('security headers on every answer', function () {
     expect(raw).not.to.match(/unsafe-inline|unsafe-eval|unsafe-hashes|\*/);
     const csp = directives(raw);
     expect(csp.get('default-src')).to.deep.equal(["'none'"]);
-    expect(csp.get('script-src')).to.deep.equal(["'self'"]);
+    // Our origin, and the one inline script by its hash (the boot script, decision 87).
+    const html = String(res.data);
+    const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
+    expect(inline).to.have.length(1);
+    expect(csp.get('script-src')).to.deep.equal(["'self'", `'sha256-${createHash('sha256').update(inline[0]!, 'utf8').digest('base64')}'`]);
     expect(csp.get('style-src')).to.deep.equal(["'self'"]);
     expect(csp.get('connect-src')).to.deep.equal([new URL(env.system.urls.gateway).origin]);
     expect(csp.get('base-uri')).to.deep.equal(["'none'"]);
@@ -85,10 +90,10 @@ describe('security headers on every answer', function () {
     expect(h['x-content-type-options']).to.equal('nosniff');
     expect(h['referrer-policy']).to.equal('no-referrer');
     expect(h['cache-control']).to.equal('no-store');
-    // Nothing inline that the CSP would have to allow.
-    const html = String(res.data);
+    // Nothing else inline that the CSP would have to allow: the other scripts are files, or the
+    // boot script's JSON data block, which never runs.
     expect(html).to.match(/<script[^>]+src=/);
-    expect(html).not.to.match(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).not.to.match(/<script(?![^>]*\bsrc=)(?![^>]*type="application\/json")[^>]+>/);
     expect(html).not.to.match(/\son[a-z]+=|\sstyle=|<style/i);
   });
 
