@@ -7,7 +7,7 @@
  * learns of it by publish/subscribe, then re-reads the store. See README.md.
  */
 import type { Middleware } from 'koa';
-import { bearerJws, noStore, readJsonBody, safeEqual } from '../../platform/http/body.ts';
+import { noStore, readJsonBody, safeEqual } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { onServerStopping } from '../../platform/http/server.ts';
 import { createNetworkList, resolveClientAddress } from '../../platform/net/client-address.ts';
@@ -52,9 +52,8 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
   const browserOrigins = new Set([deps.config.h5Origin, ...deps.config.corsOrigins]);
 
   async function viewer(ctx: Ctx): Promise<{ app: string; sub: string; acct: string }> {
-    const vt = bearerJws(ctx);
-    const checked = vt ? await shared.visitTokens.check(ctx, vt) : undefined;
-    if (!checked) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>".');
+    const checked = await shared.visitTokens.presented(ctx);
+    if (!checked) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>" (or "DPoP <VT>" with a DPoP proof when it is bound to a key).');
     return { app: checked.claims.app, sub: checked.claims.sub, acct: accountId(checked.claims.app, checked.claims.sub) };
   }
 
@@ -386,9 +385,9 @@ export function mountBindingPublic(router: AppRouter, deps: GatewayDeps, shared:
   router.options('/v1/products/:productId/actions/:action', cors);
   router.post('/v1/products/:productId/actions/:action', cors, async function secondFactorAction(ctx: Ctx) {
     noStore(ctx);
-    const vt = bearerJws(ctx);
-    const checked = vt ? await shared.visitTokens.check(ctx, vt) : undefined;
-    if (!vt || !checked) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>".');
+    const checked = await shared.visitTokens.presented(ctx);
+    if (!checked) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>" (or "DPoP <VT>" with a DPoP proof when it is bound to a key).');
+    const vt = checked.vt;
     const productId = ctx.params.productId ?? '';
     const action = ctx.params.action ?? '';
     if (checked.record.productId !== productId) throw new Problem('forbidden_product', 'This visit token is for another product.');

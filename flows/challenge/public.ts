@@ -6,7 +6,7 @@
  */
 import type { Middleware, Next } from 'koa';
 import cors from '@koa/cors';
-import { bearerJws, noStore, readJsonBody } from '../../platform/http/body.ts';
+import { noStore, readJsonBody } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { randomBytesPooled } from '../../platform/crypto/random.ts';
 import { nowSeconds } from '../../platform/time.ts';
@@ -45,7 +45,7 @@ export function mountChallengePublic(router: AppRouter, deps: GatewayDeps, share
   const passCors: Middleware = cors({
     origin: (ctx) => (shared.browserOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
     allowMethods: ['POST'],
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', PASS_HEADER],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'DPoP', PASS_HEADER],
     exposeHeaders: ['X-Request-Id'],
     maxAge: 600,
     credentials: true,
@@ -99,9 +99,8 @@ function issuePass(deps: GatewayDeps, config: ChallengeConfig, secrets: SecretRi
     if (!origin || !shared.browserOrigins.has(origin)) {
       throw new Problem('forbidden', 'A pass is issued to an H5 page only: its Origin must be one of the broker\'s H5 origins.');
     }
-    const vt = bearerJws(ctx);
-    const live = vt ? await shared.visitTokens.check(ctx, vt) : undefined;
-    if (!live) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>".');
+    const live = await shared.visitTokens.presented(ctx);
+    if (!live) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>" (or "DPoP <VT>" with a DPoP proof when it is bound to a key).');
     const { body } = await readJsonBody(ctx, { limit: 2048 });
     const jkt = p256Thumbprint(body.jwk);
     if (!jkt) throw new Problem('invalid_request', '"jwk" must be the page\'s P-256 public key as a JWK (kty, crv, x, y; no private part).');

@@ -9,8 +9,7 @@
  * the product backend, which redeems the grant in it before it acts.
  */
 import type { Middleware } from 'koa';
-import { bearerJws, noStore, readJsonBody } from '../../platform/http/body.ts';
-import { JwsError } from '../../platform/crypto/jws.ts';
+import { noStore, readJsonBody } from '../../platform/http/body.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { relay } from '../../platform/http/upstream.ts';
 import type { AppRouter, RequestContext } from '../../platform/http/state.ts';
@@ -32,7 +31,14 @@ export function mountCountersignPublic(router: AppRouter, deps: GatewayDeps, sha
     const action = async function forwardCountersign(ctx: RequestContext): Promise<void> {
       const { body } = await readJsonBody(ctx, { limit: MAX_COUNTERSIGN_BODY });
       noStore(ctx);
-      const authorization = ctx.get('authorization') || undefined;
+      let authorization = ctx.get('authorization') || undefined;
+      // The page's calls: a VT bound to the page's key comes as `DPoP <VT>` with its proof, checked
+      // here (auth checks the VT again, as a bearer VT from the gateway); one that does not verify
+      // goes on as sent, for auth to refuse in its own words.
+      if (authorization && BROWSER_OPS.includes(op)) {
+        const presented = await shared.visitTokens.presented(ctx);
+        if (presented) authorization = `Bearer ${presented.vt}`;
+      }
       ctx.body = await deps.auth.countersign[op]({ authorization, body }, ctx.state.requestId);
       ctx.status = COUNTERSIGN_ROUTES[op].status;
     };
@@ -46,18 +52,10 @@ export function mountCountersignPublic(router: AppRouter, deps: GatewayDeps, sha
   router.options('/v1/products/:productId/payments', shared.browserCors);
   router.post('/v1/products/:productId/payments', shared.browserCors, async function confirmPayment(ctx: RequestContext) {
     noStore(ctx);
-    const vt = bearerJws(ctx);
-    const invalid = () => new Problem('vt_invalid', 'The visit token is missing, unknown, expired or revoked.');
-    if (!vt) throw invalid();
-    let claims;
-    try {
-      claims = await shared.visitTokens.verify(ctx, vt);
-    } catch (err) {
-      if (err instanceof JwsError) throw invalid();
-      throw err;
-    }
-    const record = await shared.visitTokens.live(claims);
-    if (!record) throw invalid();
+    // Checked as the product API checks it: a bound VT only with its DPoP proof for this request.
+    const presented = await shared.visitTokens.presented(ctx);
+    if (!presented) throw new Problem('vt_invalid', 'The visit token is missing, unknown, expired or revoked.');
+    const { vt, claims, record } = presented;
     const productId = ctx.params.productId ?? '';
     if (!PRODUCT_ID_RE.test(productId) || !hasAudience(claims, productId) || record.productId !== productId) {
       throw new Problem('forbidden_product', 'This visit token is for another product.');

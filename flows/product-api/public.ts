@@ -1,13 +1,13 @@
 import type { Middleware, Next } from 'koa';
 import { noStore } from '../../platform/http/body.ts';
-import { JwsError, MAX_JWS_LENGTH } from '../../platform/crypto/jws.ts';
+import { JwsError } from '../../platform/crypto/jws.ts';
 import { checkDpopProof, dpopInvalid } from '../visit-token/dpop.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createRateLimiter } from '../rate-limit/limiter.ts';
 import { hasAudience, type VisitTokenClaims } from '../visit-token/records.ts';
 import type { GatewayDeps } from '../deps.ts';
 import { relay } from '../../platform/http/upstream.ts';
-import type { VisitTokenChecker } from '../visit-token/checker.ts';
+import { authorizationVt, type VisitTokenChecker } from '../visit-token/checker.ts';
 import type { AppRouter, RequestContext, RequestState } from '../../platform/http/state.ts';
 
 const PRODUCT_ID_RE = /^[a-z0-9-]{1,64}$/;
@@ -20,18 +20,6 @@ export const VT_HEADER = 'x-broker-vt';
 function vtInvalid(detail = 'The visit token is missing, unknown, expired or revoked.'): Problem {
   // The challenge is the problem table's (protocol/problems.ts), as for every 401.
   return new Problem('vt_invalid', detail);
-}
-
-/**
- * `Authorization: Bearer <VT>` (a VT bound to nothing) or `DPoP <VT>` (a VT bound to a key, RFC
- * 9449 section 7.1). The scheme is matched case-insensitively (RFC 9110 section 11.1).
- */
-const AUTHORIZATION_RE = /^(Bearer|DPoP) ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
-
-/** The scheme and VT of the Authorization header, or undefined when it is missing, malformed or too long. */
-function authorizationVt(header: string): { scheme: 'Bearer' | 'DPoP'; vt: string } | undefined {
-  const m = header.length <= MAX_JWS_LENGTH + 7 ? AUTHORIZATION_RE.exec(header) : null;
-  return m ? { scheme: m[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', vt: m[2]! } : undefined;
 }
 
 /** The request state of `GET /v1/products/:productId`, each key set by the step named, read after it. */

@@ -10,6 +10,27 @@ import type { SigningKeyRing } from '../keys/signing-keys.ts';
 import { findVisitToken, verifyVisitToken, type VisitTokenClaims, type VisitTokenRecord } from './records.ts';
 import { nowSeconds } from '../../platform/time.ts';
 import type { TokenStore } from '../../platform/store/index.ts';
+import { MAX_JWS_LENGTH } from '../../platform/crypto/jws.ts';
+import { checkDpopProof, dpopInvalid } from './dpop.ts';
+
+/**
+ * `Authorization: Bearer <VT>` (a VT bound to nothing) or `DPoP <VT>` (a VT bound to a key, RFC
+ * 9449 section 7.1). The scheme is matched case-insensitively (RFC 9110 section 11.1).
+ */
+const AUTHORIZATION_RE = /^(Bearer|DPoP) ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+
+/** The scheme and VT of an Authorization header, or undefined when it is missing, malformed or too long. */
+export function authorizationVt(header: string): { scheme: 'Bearer' | 'DPoP'; vt: string } | undefined {
+  const m = header.length <= MAX_JWS_LENGTH + 7 ? AUTHORIZATION_RE.exec(header) : null;
+  return m ? { scheme: m[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', vt: m[2]! } : undefined;
+}
+
+/** A VT as a request presented it, verified, live, and with its proof of possession where it is bound. */
+export interface PresentedVisitToken {
+  vt: string;
+  claims: VisitTokenClaims;
+  record: VisitTokenRecord;
+}
 
 export interface VisitTokenChecker {
   /** Claims of a VT whose signature, typ, alg, iss and exp hold, or JwsError. */
@@ -18,6 +39,14 @@ export interface VisitTokenChecker {
   live(claims: VisitTokenClaims): Promise<VisitTokenRecord | undefined>;
   /** Claims and live record of a VT that verifies and is also live (not revoked), or undefined. */
   check(ctx: Context, vt: string): Promise<{ claims: VisitTokenClaims; record: VisitTokenRecord } | undefined>;
+  /**
+   * The VT of this request's Authorization header, checked as a browser route must: signature and
+   * claims, then the binding (a VT bound to a key, `cnf.jkt`, only as `DPoP <VT>` with a DPoP proof
+   * of that key for this method and URL, spent here; a VT bound to nothing only as `Bearer <VT>`),
+   * then liveness. Undefined for a missing, malformed, refused or dead VT, or an unbound one sent
+   * as DPoP (the caller answers vt_invalid); throws `dpop_invalid` for a bound VT without its proof.
+   */
+  presented(ctx: Context): Promise<PresentedVisitToken | undefined>;
 }
 
 /** How many verified VTs the gateway remembers (a few MB at most). */
@@ -59,6 +88,27 @@ export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; sto
   return {
     verify,
     live,
+    async presented(ctx) {
+      const sent = authorizationVt(ctx.get('authorization'));
+      if (!sent) return undefined;
+      let claims: VisitTokenClaims;
+      try {
+        claims = await verify(ctx, sent.vt);
+      } catch (err) {
+        if (err instanceof JwsError) return undefined;
+        throw err;
+      }
+      if (!claims.cnf) {
+        if (sent.scheme !== 'Bearer') return undefined;
+      } else {
+        if (sent.scheme !== 'DPoP') throw dpopInvalid('bearer scheme');
+        await checkDpopProof({
+          proof: ctx.get('dpop') || undefined, jkt: claims.cnf.jkt, method: ctx.method, url: `${deps.issuer.replace(/\/+$/, '')}${ctx.path}`, vt: sent.vt, store: deps.store,
+        });
+      }
+      const record = await live(claims);
+      return record && { vt: sent.vt, claims, record };
+    },
     async check(ctx, vt) {
       let claims: VisitTokenClaims;
       try {

@@ -21,7 +21,7 @@ import { encryptionJwksFrom, fetchJwks, fetchProduct, postExchange, toVisitToken
 import { parseProduct } from './product.ts';
 import { loadChunk } from './script-loader.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
-import type { BootExchange, EnvelopeImpl, PageKey, SealedEnvelope, SessionApi } from './jwe-compact.ts';
+import type { Authorize, BootExchange, EnvelopeImpl, PageKey, SealedEnvelope, SessionApi } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
 import type { CountersignChunk } from './countersign.ts';
 
@@ -55,6 +55,14 @@ function readConfig(): PageConfig | null {
   const gateway = (data.gateway ?? '').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(gateway) || !data.productId) return null;
   return { gateway, productId: data.productId, forgeSrc: data.forgeSrc || '/h5/assets/envelope-forge.js', secondFactorSrc: data.secondFactorSrc || '/h5/assets/second-factor.js', countersignSrc: data.countersignSrc || '/h5/assets/countersign.js', sessionSrc: data.sessionSrc || '/h5/assets/session.js', webcryptoSrc: data.webcryptoSrc || '/h5/assets/envelope-webcrypto.js' };
+}
+
+/** Authorization for calls with `vt`: bound to the page's key (a DPoP proof per call) where the session has one. */
+function authorizer(vt: string, key: PageKey | null, api: Promise<SessionApi> | null): Authorize {
+  return async (method, url): Promise<Record<string, string>> => {
+    if (!key || !api) return { Authorization: `Bearer ${vt}` };
+    return { Authorization: `DPoP ${vt}`, DPoP: await (await api).proof(key, method, url, vt) };
+  };
 }
 
 /**
@@ -111,7 +119,7 @@ async function exchange(config: PageConfig, session: Session): Promise<{ vt: str
   const key = session.key;
   if (session.api && key) void session.api.then((api) => api.save(config.productId, { vt, key }, expiresIn));
   // Where the gateway asked for a proof of work: a pass, so that the next calls skip it.
-  await obtainPass(vt);
+  await obtainPass(authorizer(vt, session.key, session.api));
   // The document is the VT's product: used only when that is this page's (a token for another
   // product gets forbidden_product from the page's own call, as before).
   return { vt, product: productId === config.productId ? reply.product : undefined };
@@ -136,12 +144,12 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
     // exist: a chunk of its own, loaded only then.
     if (product.price && window.crypto?.subtle && window.countersignRelay) {
       const chunk = await loadChunk<CountersignChunk>(config.countersignSrc, '__h5Countersign');
-      chunk.offerPaymentConfirmation(root, { gateway: config.gateway, productId: config.productId, vt: session.vt, ...product.price, payee: product.name });
+      chunk.offerPaymentConfirmation(root, { gateway: config.gateway, productId: config.productId, vt, authorize: authorizer(vt, key, api), ...product.price, payee: product.name });
     }
     // The second-factor actions are a chunk of their own, loaded only for a product that has any.
     if (hasSecondFactorActions(raw)) {
       const chunk = await loadChunk<SecondFactorChunk>(config.secondFactorSrc, '__h5SecondFactor');
-      chunk.mountSecondFactorActions(root, config.gateway, config.productId, session.vt, raw);
+      chunk.mountSecondFactorActions(root, config.gateway, config.productId, authorizer(vt, key, api), raw);
     }
   } catch (e) {
     const error = toPageError(e);

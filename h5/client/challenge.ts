@@ -7,6 +7,7 @@
  * in slices where there is no Worker. After the exchange the page asks for a pass bound to a P-256
  * key it makes (non-extractable) and refreshes it against a server nonce before it expires.
  */
+import type { Authorize } from './jwe-compact.ts';
 import { PageError } from './errors.ts';
 import type { GatedSend } from './gate-hook.ts';
 import { isAltchaChallenge, searchSlice, SLICE, solutionPayload, type AltchaChallenge } from './pow-solver.ts';
@@ -203,13 +204,13 @@ async function takePass(res: Response): Promise<void> {
  * private half cannot leave the browser. Without crypto.subtle (old WebViews, plain-http origins)
  * there is no key, so no pass: such a page solves a challenge when asked. Never fails the page.
  */
-export async function obtainPass(vt: string): Promise<void> {
+export async function obtainPass(authorize: Authorize): Promise<void> {
   if (!state.gateOn || state.pass || typeof crypto === 'undefined' || !crypto.subtle) return;
   try {
     state.key = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
     const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', state.key.publicKey);
     state.jwk = { kty, crv, x, y };
-    await takePass(await passCall('/v1/challenge/pass', { jwk: state.jwk }, { Authorization: `Bearer ${vt}` }));
+    await takePass(await passCall('/v1/challenge/pass', { jwk: state.jwk }, await authorize('POST', `${state.gateway}/v1/challenge/pass`)));
   } catch {
     state.pass = null;
   }

@@ -10,6 +10,7 @@
  *
  * Kept out of app.ts and render.ts (one call from app.ts): its own section below the product.
  */
+import type { Authorize } from './jwe-compact.ts';
 import { friendlyMessage, type FriendlyMessage } from './errors.ts';
 import type { ProblemCode } from '../../protocol/problems.ts';
 
@@ -57,6 +58,8 @@ export interface PaymentOffer {
   gateway: string;
   productId: string;
   vt: string;
+  /** The Authorization headers for a call with the VT (its DPoP proof where it is bound). */
+  authorize: Authorize;
   amount: string;
   currency: string;
   payee: string;
@@ -99,8 +102,9 @@ function ensureDeviceKey(offer: PaymentOffer): Promise<DeviceKey> {
     const pair = (await crypto.subtle.generateKey(ECDSA, false, ['sign', 'verify'])) as CryptoKeyPair;
     const jwk = await crypto.subtle.exportKey('jwk', pair.publicKey);
     const kid = await sha256(JSON.stringify({ crv: 'P-256', kty: 'EC', x: jwk.x, y: jwk.y }));
-    const res = await call(`${offer.gateway}${COUNTERSIGN_PATHS.registerKey}`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${offer.vt}` },
+    const url = `${offer.gateway}${COUNTERSIGN_PATHS.registerKey}`;
+    const res = await call(url, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...(await offer.authorize('POST', url)) },
       body: JSON.stringify({ kind: 'device', jwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } }),
     });
     if (res.status !== 201) throw new Error(((await res.json().catch(() => ({}))) as { code?: string }).code ?? 'device_key_invalid');
@@ -223,8 +227,9 @@ export function offerPaymentConfirmation(root: HTMLElement, offer: PaymentOffer)
     const result = await toRelay(bridge, { type: 'countersignature', auth_req_id: answer.auth_req_id, countersignature: `${input}.${b64u(signature)}` });
     if (result.status !== 'approved' || typeof result.grant !== 'string') return setState('failed', `Not confirmed (${String(result.code ?? result.status)}).`);
     // Online again: the product backend acts on the grant, which the broker redeems once.
-    const res = await call(`${offer.gateway}/v1/products/${encodeURIComponent(offer.productId)}/payments`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${offer.vt}` },
+    const paymentUrl = `${offer.gateway}/v1/products/${encodeURIComponent(offer.productId)}/payments`;
+    const res = await call(paymentUrl, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...(await offer.authorize('POST', paymentUrl)) },
       body: JSON.stringify({ ...params, grant: result.grant }),
     });
     const body = (await res.json().catch(() => ({}))) as { status?: string; code?: string };

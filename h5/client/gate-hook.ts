@@ -4,6 +4,7 @@
  * (`challenge.js`, a same-origin script: CSP script-src 'self'), which then handles this call and
  * every later one (credentials, the pass, solving with progress).
  */
+import type { Authorize } from './jwe-compact.ts';
 /** Sends a gated request with these extra headers and credentials mode; the raw answer. */
 export type GatedSend = (headers: Record<string, string>, credentials: RequestCredentials) => Promise<Response>;
 
@@ -11,7 +12,7 @@ export type GatedSend = (headers: Record<string, string>, credentials: RequestCr
 export interface ChallengeClient {
   gated(send: GatedSend): Promise<Response>;
   gatedFrom(first: Response, send: GatedSend): Promise<Response>;
-  obtainPass(vt: string): Promise<void>;
+  obtainPass(authorize: Authorize): Promise<void>;
 }
 
 declare global {
@@ -59,6 +60,6 @@ export async function gatedAfter(first: Response, send: GatedSend): Promise<Resp
 }
 
 /** After the exchange: a pass, where the gate is on (else nothing). */
-export async function obtainPass(vt: string): Promise<void> {
-  if (client) await client.obtainPass(vt);
+export async function obtainPass(authorize: Authorize): Promise<void> {
+  if (client) await client.obtainPass(authorize);
 }

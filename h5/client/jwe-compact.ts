@@ -72,6 +72,13 @@ export interface PageKey {
   jwk: PageKeyJwk;
 }
 
+/**
+ * The Authorization headers of one call with the page's VT: `Bearer <VT>` for a VT bound to
+ * nothing, `DPoP <VT>` and a fresh DPoP proof for this method and URL for a VT bound to the page's
+ * key (protocol section 3). Made by app.js, handed to the chunks that call the gateway with the VT.
+ */
+export type Authorize = (method: string, url: string) => Promise<Record<string, string>>;
+
 /** What the boot script started: the page's key, the sealed envelope and the gateway's answer (undefined: none came). */
 export interface BootExchange {
   key: PageKey;

@@ -5,6 +5,7 @@
  * bundled as a chunk of its own (`/h5/assets/second-factor.js`) that registers itself as
  * `window.__h5SecondFactor`: only a product that lists such actions loads it.
  */
+import type { Authorize } from './jwe-compact.ts';
 
 interface Action {
   id: string;
@@ -18,7 +19,7 @@ function actionsOf(raw: unknown): Action[] {
 }
 
 /** Appends the product's second-factor actions (if any) to `root`. */
-export function mountSecondFactorActions(root: HTMLElement, gateway: string, productId: string, vt: string, rawProduct: unknown): void {
+export function mountSecondFactorActions(root: HTMLElement, gateway: string, productId: string, authorize: Authorize, rawProduct: unknown): void {
   for (const action of actionsOf(rawProduct)) {
     const section = document.createElement('section');
     section.className = 'notice';
@@ -38,8 +39,9 @@ export function mountSecondFactorActions(root: HTMLElement, gateway: string, pro
     status.className = 'notice-text';
     status.setAttribute('role', 'status');
     button.onclick = async () => {
-      const res = await fetch(`${gateway}/v1/products/${encodeURIComponent(productId)}/actions/${encodeURIComponent(action.id)}`, {
-        method: 'POST', headers: { Authorization: `Bearer ${vt}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ code: code.value.trim() }),
+      const url = `${gateway}/v1/products/${encodeURIComponent(productId)}/actions/${encodeURIComponent(action.id)}`;
+      const res = await fetch(url, {
+        method: 'POST', headers: { ...(await authorize('POST', url)), 'Content-Type': 'application/json' }, body: JSON.stringify({ code: code.value.trim() }),
       });
       const body = (await res.json().catch(() => ({}))) as { message?: string; code?: string };
       section.dataset.result = res.ok ? 'done' : String(body.code ?? res.status);

@@ -112,6 +112,32 @@ describe('DPoP: the VT bound to the page key (RFC 9449)', function () {
     expectDpopInvalid(await call(vt, { dpop: once }));
   });
 
+  it('every other route that takes the page VT refuses a bound VT without its proof, and takes it with one (payments, second factor, bindings, countersign keys)', async function () {
+    const key = await pageKey();
+    const { vt } = await boundVt(key);
+    const gw = system.urls.gateway;
+    const routes: { method: 'GET' | 'POST'; path: string; body?: unknown }[] = [
+      { method: 'POST', path: '/v1/products/city-pass/payments', body: { amount: '1.00', currency: 'EUR', payee: 'x', grant: 'not-a-grant' } },
+      { method: 'POST', path: '/v1/second-factor', body: { code: '000000', action: 'x' } },
+      { method: 'POST', path: '/v1/products/city-pass/actions/close-account', body: { code: '000000' } },
+      { method: 'POST', path: '/v1/bindings', body: {} },
+      { method: 'GET', path: '/v1/bindings/AAAAAAAAAAAAAAAAAAAAAA' },
+      { method: 'POST', path: '/v1/countersign/keys', body: { kind: 'device', jwk: (await pageKey()).jwk } },
+    ];
+    for (const r of routes) {
+      const url = `${gw}${r.path}`;
+      const send = (headers: Record<string, string>) => http.request({ method: r.method, url, data: r.body, headers: { 'content-type': 'application/json', ...headers } });
+      // As a bearer token, without a proof, with another key's proof, with a proof for another request.
+      expectDpopInvalid(await send({ authorization: `Bearer ${vt}` }));
+      expectDpopInvalid(await send({ authorization: `DPoP ${vt}` }));
+      expectDpopInvalid(await send({ authorization: `DPoP ${vt}`, dpop: await proof(await pageKey(), url, vt, { htm: r.method }) }));
+      expectDpopInvalid(await send({ authorization: `DPoP ${vt}`, dpop: await proof(key, productUrl(), vt) }));
+      // With its proof the VT is taken: whatever the route answers next, it is not about the VT.
+      const ok = await send({ authorization: `DPoP ${vt}`, dpop: await proof(key, url, vt, { htm: r.method }) });
+      expect(['vt_invalid', 'dpop_invalid'], `${r.method} ${r.path}: ${ok.status} ${JSON.stringify(ok.data)}`).to.not.include(ok.data?.code);
+    }
+  });
+
   it('a proof for another htu or htm, with an iat out of the window, a wrong ath, or another typ is refused', async function () {
     const key = await pageKey();
     const { vt } = await boundVt(key);
