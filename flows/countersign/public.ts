@@ -32,12 +32,13 @@ export function mountCountersignPublic(router: AppRouter, deps: GatewayDeps, sha
       const { body } = await readJsonBody(ctx, { limit: MAX_COUNTERSIGN_BODY });
       noStore(ctx);
       let authorization = ctx.get('authorization') || undefined;
-      // The page's calls: a VT bound to the page's key comes as `DPoP <VT>` with its proof, checked
-      // here (auth checks the VT again, as a bearer VT from the gateway); one that does not verify
-      // goes on as sent, for auth to refuse in its own words.
-      if (authorization && BROWSER_OPS.includes(op)) {
+      // The page's calls: the VT checked here as on every browser route (a VT bound to the page's
+      // key only as `DPoP <VT>` with its proof), then passed on to auth as a bearer VT from the
+      // gateway (auth checks it again). One that does not pass here goes no further.
+      if (BROWSER_OPS.includes(op)) {
         const presented = await shared.visitTokens.presented(ctx);
-        if (presented) authorization = `Bearer ${presented.vt}`;
+        if (!presented) throw new Problem('vt_invalid', 'Send a live visit token as "Authorization: Bearer <VT>" (or "DPoP <VT>" with a DPoP proof when it is bound to a key).');
+        authorization = `Bearer ${presented.vt}`;
       }
       ctx.body = await deps.auth.countersign[op]({ authorization, body }, ctx.state.requestId);
       ctx.status = COUNTERSIGN_ROUTES[op].status;

@@ -132,16 +132,30 @@ function askProductBackend(deps: GatewayDeps, requestId: string, visit: { vt: st
  * on any failure (over the limit, the backend down or refusing): the exchange's answer never
  * depends on it, and the page then asks `GET /v1/products/:id` itself.
  */
-export function productPrefetcher(deps: GatewayDeps): (requestId: string, visit: { vt: string; jti: string; app: string; sub: string; productId: string }) => Promise<unknown> {
+export function productPrefetcher(deps: GatewayDeps, deadlineMs = PREFETCH_DEADLINE_MS): (requestId: string, visit: { vt: string; jti: string; app: string; sub: string; productId: string }) => Promise<unknown> {
   const perVisitToken = createRateLimiter(deps.store, 'product', deps.config.rateLimits?.product, deps.log);
+  async function fetchIt(requestId: string, visit: { vt: string; jti: string; app: string; sub: string; productId: string }): Promise<unknown> {
+    if (!PRODUCT_ID_RE.test(visit.productId) || !(await perVisitToken.take(visit.jti))) return undefined;
+    const answer = await askProductBackend(deps, requestId, visit);
+    const data = answer.data;
+    return answer.status === 200 && data && typeof data === 'object' && !Array.isArray(data) ? data : undefined;
+  }
   return async function prefetchProduct(requestId, visit) {
+    // The AT is spent and the VT waits in this answer: a slow backend costs at most the deadline.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), deadlineMs);
+    });
     try {
-      if (!PRODUCT_ID_RE.test(visit.productId) || !(await perVisitToken.take(visit.jti))) return undefined;
-      const answer = await askProductBackend(deps, requestId, visit);
-      return answer.status === 200 && answer.data && typeof answer.data === 'object' ? answer.data : undefined;
+      return await Promise.race([fetchIt(requestId, visit), late]);
     } catch (err) {
       deps.log.warn({ reqId: requestId, err: (err as Error).message }, 'product prefetch failed');
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   };
 }
+
+/** How long the exchange waits for the included product before it answers without it. */
+export const PREFETCH_DEADLINE_MS = 2_000;

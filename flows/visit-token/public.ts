@@ -57,7 +57,7 @@ function exchangeVisitToken(deps: GatewayDeps, prefetchProduct?: ProductPrefetch
       // In auth's process the page's own connection: an exchange whose page has gone does not spend its AT.
       const reply = await deps.auth.visitTokens.exchange(body.envelope, ctx.state.requestId, { clientGone: () => clientGone(ctx), withVisitToken: withProduct });
       // The VT in the clear stays here: the page gets it only sealed under its R.
-      const product = withProduct && reply.visitToken ? await prefetchProduct!(ctx.state.requestId, reply.visitToken) : undefined;
+      const product = withProduct && reply.visitToken && !clientGone(ctx) ? await prefetchProduct!(ctx.state.requestId, reply.visitToken) : undefined;
       ctx.body = { envelope: reply.envelope, ...(product !== undefined && { product }) };
     },
   ];

@@ -10,9 +10,10 @@ import { unexpectedAnswer, type InternalClient, type InternalRoute } from '../..
 export interface ExchangedVisitToken {
   envelope: string;
   /**
-   * The VT in the clear, for the gateway only and only when it asked (`withVisitToken`): what it
-   * needs to fetch the product document into the same answer (protocol section 2, `include`).
-   * Never sent to the page outside the sealed `envelope`.
+   * The VT in the clear, for the gateway only, only when it asked (`withVisitToken`) and only when
+   * this exchange spent the AT (never on a retry with the same R, whose sender may hold only a
+   * copy of the envelope): what it needs to fetch the product document into the same answer
+   * (protocol section 2, `include`). Never sent to the page outside the sealed `envelope`.
    */
   visitToken?: IssuedVisitToken;
 }

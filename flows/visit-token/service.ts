@@ -150,14 +150,16 @@ function visitTokenExchanger(deps: AuthDeps) {
    * again with the same claims (same `jti`, `iat`, `exp`, and `cnf` from the record) and sealed under R with a new IV; while
    * the AT's lifetime lasts and the VT is live (not revoked), else at_invalid. Writes nothing.
    */
-  async function reissue(atHash: string, jti: string, r: Buffer, now: number, requestId?: string, withVisitToken?: boolean): Promise<ExchangedVisitToken> {
+  async function reissue(atHash: string, jti: string, r: Buffer, now: number, requestId?: string): Promise<ExchangedVisitToken> {
     const [raw, record] = await Promise.all([store.get(redeemedKey(atHash)), findVisitToken(store, jti, now)]);
     const atRecord = raw ? parseAccessTokenRecord(raw) : undefined;
     if (!atRecord || atRecord.exp <= now || !record || record.appId !== atRecord.appId || record.userId !== atRecord.userId) {
       audit(log, 'at.retry_refused', { appId: atRecord?.appId, reqId: requestId });
       throw atInvalid();
     }
-    const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp, jkt: record.jkt }, withVisitToken);
+    // Never the VT in the clear here: whoever sends an envelope again may hold only a copy of it
+    // (a logged body), and must get nothing R does not open (no included product, decision 87).
+    const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp, jkt: record.jkt });
     exchanged.inc({ how: 'reissued' });
     audit(log, 'vt.reissued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });
     return reply;
@@ -194,7 +196,7 @@ function visitTokenExchanger(deps: AuthDeps) {
         throw atInvalid();
       case 'used': {
         const tombstone = readTombstone(result.tombstone);
-        if (sameR(tombstone.rDigest, r)) return reissue(atHash, tombstone.jti, r, now, requestId, opts.withVisitToken);
+        if (sameR(tombstone.rDigest, r)) return reissue(atHash, tombstone.jti, r, now, requestId);
         await revokeOnReplay(store, result.tombstone, deps, requestId);
         throw atInvalid();
       }

@@ -20,6 +20,7 @@ import { sealToPreferredKey } from './seal-preferred.ts';
 import { encryptionJwksFrom, fetchJwks, fetchProduct, postExchange, toVisitToken } from './gateway-api.ts';
 import { parseProduct } from './product.ts';
 import { loadChunk } from './script-loader.ts';
+import { createPageKey, signDpopProof } from './page-key.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
 import type { Authorize, BootExchange, EnvelopeImpl, PageKey, SealedEnvelope, SessionApi } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
@@ -58,10 +59,10 @@ function readConfig(): PageConfig | null {
 }
 
 /** Authorization for calls with `vt`: bound to the page's key (a DPoP proof per call) where the session has one. */
-function authorizer(vt: string, key: PageKey | null, api: Promise<SessionApi> | null): Authorize {
+function authorizer(vt: string, key: PageKey | null): Authorize {
   return async (method, url): Promise<Record<string, string>> => {
-    if (!key || !api) return { Authorization: `Bearer ${vt}` };
-    return { Authorization: `DPoP ${vt}`, DPoP: await (await api).proof(key, method, url, vt) };
+    if (!key) return { Authorization: `Bearer ${vt}` };
+    return { Authorization: `DPoP ${vt}`, DPoP: await signDpopProof(key, method, url, vt) };
   };
 }
 
@@ -99,7 +100,7 @@ async function exchange(config: PageConfig, session: Session): Promise<{ vt: str
     // The JWKS, the envelope code (forge only where WebCrypto is missing) and the session chunk
     // (with the page's new key) load in parallel.
     const [impl, jwks, key] = await Promise.all([
-      loadPageEnvelope(config), fetchJwks(config.gateway), session.api && session.api.then((api) => api.createKey()),
+      loadPageEnvelope(config), fetchJwks(config.gateway), session.api ? createPageKey() : null,
     ]);
     session.key = key;
     document.body.dataset.envelope = impl.name;
@@ -117,9 +118,9 @@ async function exchange(config: PageConfig, session: Session): Promise<{ vt: str
   const { vt, expiresIn, productId } = toVisitToken(await sealed.openReply(reply.envelope));
   // Kept for a reload while the product call goes out (not on its critical path).
   const key = session.key;
-  if (session.api && key) void session.api.then((api) => api.save(config.productId, { vt, key }, expiresIn));
+  if (session.api && key) session.api.then((api) => api.save(config.productId, { vt, key }, expiresIn)).catch(() => undefined);
   // Where the gateway asked for a proof of work: a pass, so that the next calls skip it.
-  await obtainPass(authorizer(vt, session.key, session.api));
+  await obtainPass(authorizer(vt, session.key));
   // The document is the VT's product: used only when that is this page's (a token for another
   // product gets forbidden_product from the page's own call, as before).
   return { vt, product: productId === config.productId ? reply.product : undefined };
@@ -135,8 +136,8 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
   try {
     let prefetched: unknown;
     if (!session.vt) ({ vt: session.vt, product: prefetched } = await exchange(config, session));
-    const { vt, key, api } = session;
-    const proofFor = key && api ? async (url: string) => (await api).proof(key, 'GET', url, vt) : undefined;
+    const { vt, key } = session;
+    const proofFor = key ? async (url: string) => signDpopProof(key, 'GET', url, vt) : undefined;
     const raw = prefetched ?? await fetchProduct(config.gateway, config.productId, vt, proofFor);
     const product = parseProduct(raw);
     showProduct(root, product);
@@ -144,12 +145,12 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
     // exist: a chunk of its own, loaded only then.
     if (product.price && window.crypto?.subtle && window.countersignRelay) {
       const chunk = await loadChunk<CountersignChunk>(config.countersignSrc, '__h5Countersign');
-      chunk.offerPaymentConfirmation(root, { gateway: config.gateway, productId: config.productId, vt, authorize: authorizer(vt, key, api), ...product.price, payee: product.name });
+      chunk.offerPaymentConfirmation(root, { gateway: config.gateway, productId: config.productId, vt, authorize: authorizer(vt, key), ...product.price, payee: product.name });
     }
     // The second-factor actions are a chunk of their own, loaded only for a product that has any.
     if (hasSecondFactorActions(raw)) {
       const chunk = await loadChunk<SecondFactorChunk>(config.secondFactorSrc, '__h5SecondFactor');
-      chunk.mountSecondFactorActions(root, config.gateway, config.productId, authorizer(vt, key, api), raw);
+      chunk.mountSecondFactorActions(root, config.gateway, config.productId, authorizer(vt, key), raw);
     }
   } catch (e) {
     const error = toPageError(e);
@@ -158,7 +159,7 @@ async function run(root: HTMLElement, config: PageConfig, session: Session): Pro
     if (error.code === 'at_invalid' || error.code === 'envelope_invalid') session.sealed = null;
     if (error.code === 'vt_invalid' || error.code === 'dpop_invalid') {
       session.vt = null;
-      if (session.api) void session.api.then((api) => api.clear(config.productId));
+      if (session.api) session.api.then((api) => api.clear(config.productId)).catch(() => undefined);
     }
     // Retry the step that failed: the product call when a VT is held, else the exchange while
     // the AT is still unspent. Never anything that would send a spent AT again.

@@ -9,8 +9,8 @@
  * object as such (structured clone keeps it non-extractable). The VT is stored beside it: it is
  * bound to the key (`cnf.jkt`), so the VT alone, copied out of storage, opens nothing.
  */
-import { b64uEncode, utf8Encode, type SessionApi, type StoredSession } from './jwe-compact.ts';
-import { createPageKey } from './page-key.ts';
+import type { SessionApi, StoredSession } from './jwe-compact.ts';
+import { createPageKey, signDpopProof } from './page-key.ts';
 
 const DB_NAME = 'h5-session';
 const STORE = 'sessions';
@@ -81,16 +81,7 @@ const api: SessionApi = {
     }
   },
 
-  async proof(key, method, url, vt) {
-    const header = b64uEncode(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk }));
-    const ath = b64uEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8Encode(vt))));
-    const jti = b64uEncode(crypto.getRandomValues(new Uint8Array(16)));
-    const payload = b64uEncode(JSON.stringify({ jti, htm: method, htu: url.split(/[?#]/)[0], iat: now(), ath }));
-    const input = `${header}.${payload}`;
-    // WebCrypto's ECDSA signature is r || s, 64 bytes: JWS's ES256 form as it is.
-    const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key.privateKey, utf8Encode(input));
-    return `${input}.${b64uEncode(new Uint8Array(signature))}`;
-  },
+  proof: signDpopProof,
 };
 
 window.__h5Session = api;
