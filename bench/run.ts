@@ -337,6 +337,12 @@ async function main(): Promise<void> {
       for (const s of scenarios) {
         const r = runs.get(s.id)!;
         say(`${s.id}: ${median(r.map((x) => x.rps))} req/s median (${r.map((x) => x.rps).join(', ')}), p99 ${median(r.map((x) => x.p99))} ms, errors+non2xx ${r.reduce((n, x) => n + x.errors + x.non2xx, 0)}, CPU ${cpuPerRequest.get(s.id)!.map((x) => Math.round(x)).join(', ')} µs/request`);
+        const a = runs.get(`A:${s.id}`);
+        if (a) {
+          // Paired by round (A ran right before B): the median of the B/A ratios.
+          const ratio = (xs: number[], ys: number[]) => median(xs.map((x, n) => x / ys[n]!)).toFixed(3);
+          say(`  B/A by round: req/s ${ratio(r.map((x) => x.rps), a.map((x) => x.rps))}, CPU per request ${ratio(cpuPerRequest.get(s.id)!, cpuPerRequest.get(`A:${s.id}`)!)}`);
+        }
       }
       // BENCH_PROFILE=1: a profile of each selected one-process scenario, its top functions printed.
       if (process.env.BENCH_PROFILE === '1') {
