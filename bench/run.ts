@@ -179,11 +179,11 @@ interface Broker {
   products: string;
 }
 
-async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string, cwd?: string): Promise<Broker> {
+async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string, cwd?: string, env: Record<string, string> = {}): Promise<Broker> {
   const ports = { gateway: await freePort(), auth: await freePort(), products: await freePort() };
   const child = start('bench/server.ts', {
     NODE_ENV: 'production', LOG_LEVEL: 'info', REDIS_URL, REDIS_PREFIX: prefix, INTERNAL_TOKEN, AUTH_KEYS_FILE: keysFile,
-    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), WORKERS: String(workers),
+    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), WORKERS: String(workers), ...env,
   }, cwd);
   children.push(child);
   const gateway = `http://127.0.0.1:${ports.gateway}`;
@@ -291,8 +291,11 @@ async function main(): Promise<void> {
     let k = 0;
 
     // BENCH_AB_DIR=<another checkout>: its one-process broker too, its scenarios named `A:<id>`
-    // and run right before this checkout's in every round (an interleaved A/B of two versions).
-    const other = process.env.BENCH_AB_DIR && ONLY ? await startBroker(children, 1, prefix, keysFile, process.env.BENCH_AB_DIR) : undefined;
+    // and run next to this checkout's in every round, A first in odd rounds and B first in even
+    // ones (an interleaved A/B of two versions).
+    const other = process.env.BENCH_AB_DIR && ONLY
+      ? await startBroker(children, 1, prefix, keysFile, process.env.BENCH_AB_DIR, process.env.BENCH_AB_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AB_NODE_OPTIONS } : {})
+      : undefined;
     const before = other ? (await brokerScenarios(other, 1, fixtures, store, keysFile)).map((s) => ({ ...s, id: `A:${s.id}`, label: `A: ${s.label}` })) : [];
     const scenarios: Scenario[] = ([
       ...before.filter((s) => ONLY!.has(s.id.slice(2))),
@@ -322,7 +325,8 @@ async function main(): Promise<void> {
     const cpuPerRequest = new Map<string, number[]>(scenarios.map((s) => [s.id, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       if (round > 1) cryptoRounds.push(measureCrypto(800));
-      for (const s of scenarios) {
+      // An A/B alternates which of the two runs first (ABBA), so neither gains from its place.
+      for (const s of other && round % 2 === 0 ? [...scenarios].reverse() : scenarios) {
         say(`round ${round}/${ROUNDS}: ${s.label} (${s.processes} process${s.processes > 1 ? 'es' : ''})`);
         let cpuBefore = 0;
         const result = await runOnce(s, () => { if (ONLY && s.serving) cpuBefore = cpuMs(s.serving); });
