@@ -182,12 +182,12 @@ interface Broker {
   products: string;
 }
 
-async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string, cwd?: string, env: Record<string, string> = {}): Promise<Broker> {
+async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string, cwd?: string, nodeFlags = BROKER_NODE_FLAGS): Promise<Broker> {
   const ports = { gateway: await freePort(), auth: await freePort(), products: await freePort() };
   const child = start('bench/server.ts', {
     NODE_ENV: 'production', LOG_LEVEL: 'info', REDIS_URL, REDIS_PREFIX: prefix, INTERNAL_TOKEN, AUTH_KEYS_FILE: keysFile,
-    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), WORKERS: String(workers), ...env,
-  }, cwd, BROKER_NODE_FLAGS);
+    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), WORKERS: String(workers),
+  }, cwd, nodeFlags);
   children.push(child);
   const gateway = `http://127.0.0.1:${ports.gateway}`;
   await waitFor(`${gateway}/readyz`, 60_000, child);
@@ -297,7 +297,7 @@ async function main(): Promise<void> {
     // and run next to this checkout's in every round, A first in odd rounds and B first in even
     // ones (an interleaved A/B of two versions).
     const other = process.env.BENCH_AB_DIR && ONLY
-      ? await startBroker(children, 1, prefix, keysFile, process.env.BENCH_AB_DIR, process.env.BENCH_AB_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AB_NODE_OPTIONS } : {})
+      ? await startBroker(children, 1, prefix, keysFile, process.env.BENCH_AB_DIR, process.env.BENCH_AB_NODE_FLAGS !== undefined ? process.env.BENCH_AB_NODE_FLAGS.split(' ').filter(Boolean) : BROKER_NODE_FLAGS)
       : undefined;
     const before = other ? (await brokerScenarios(other, 1, fixtures, store, keysFile)).map((s) => ({ ...s, id: `A:${s.id}`, label: `A: ${s.label}` })) : [];
     const scenarios: Scenario[] = ([
@@ -339,7 +339,17 @@ async function main(): Promise<void> {
     }
 
     if (ONLY) {
-      // A partial run: the medians only, nothing written.
+      // A partial run: the medians only, nothing written; and the brokers' peak resident memory.
+      for (const [name, b] of [['B', one], ['A', other]] as const) {
+        if (!b) continue;
+        let hwm: string | undefined;
+        try {
+          hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${b.child.pid}/status`, 'utf8'))?.[1];
+        } catch {
+          continue;
+        }
+        say(`broker ${other ? name + ' ' : ''}peak resident memory: ${Math.round(Number(hwm) / 1024)} MiB`);
+      }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       for (const s of scenarios) {
         const r = runs.get(s.id)!;
