@@ -3,6 +3,8 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# A larger young generation: a third to a half less garbage-collector time under load (decision 88).
+ENV NODE_OPTIONS=--max-semi-space-size=64
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm rebuild esbuild
 COPY protocol protocol

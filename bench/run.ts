@@ -8,7 +8,7 @@
  * fixed duration, and the whole command stops by itself (about 6 minutes with the defaults).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -37,6 +37,13 @@ const BROWSER_RUNS = Number(process.env.BENCH_BROWSER_RUNS || '20');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const INTERNAL_TOKEN = 'bench-internal-token-0123456789abcdefghij';
 const USER = { appId: 'demo-app', userId: 'alice', productId: 'city-pass' };
+/**
+ * `BENCH_ONLY=product-1,ref-koa-proxy`: only these scenarios (by id), for a quick A/B while working
+ * on one path. Only the servers they need are started; no profiles, no Chromium, and no report
+ * written (bench/results stays as it is): the medians are printed.
+ */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim()).filter(Boolean)) : undefined;
+const wanted = (id: string) => !ONLY || ONLY.has(id);
 
 const say = (s: string) => process.stdout.write(`bench: ${s}\n`);
 
@@ -60,9 +67,13 @@ async function waitFor(url: string, ms = 60_000, child?: ChildProcess, up: (stat
   throw new Error(`${url} did not come up in ${ms / 1000} s (last: ${last})`);
 }
 
-function start(script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+/** Node flags of the broker's processes, as `npm start` passes them (package.json; decision 88). */
+const BROKER_NODE_FLAGS = ['--max-semi-space-size=64'];
+
+function start(script: string, env: Record<string, string>, cwd?: string, nodeFlags: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', script], {
     env: { ...process.env, ...env },
+    cwd,
     // Logs at info as in production, written to /dev/null: their cost is part of the figure. The
     // IPC channel carries the profiler's start and stop (bench/server.ts).
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -122,6 +133,7 @@ interface ExchangeFixtures {
 async function exchangeFixtures(store: RedisStore, keys: EncryptionKey[], limits: CryptoLimits): Promise<ExchangeFixtures[]> {
   const out: ExchangeFixtures[] = [];
   for (const key of keys) {
+    if (ONLY && ![1, WORKERS].some((n) => ONLY.has(`exchange-${key.kind}-${n}`))) continue;
     const limit = key.kind === 'RSA' ? limits.rsa2048OaepDecrypt : key.kind === 'X25519' ? limits.x25519Derive : limits.ecdhP256Derive;
     const count = Math.ceil(Math.min(limit, 7000) * Math.min(WORKERS, os.cpus().length) * (SECONDS + WARMUP) * 1.2);
     say(`sealing ${count} ${key.publicJwk.alg} (${key.kind}) envelopes`);
@@ -140,6 +152,22 @@ interface Scenario {
   before?: () => Promise<void>;
   /** The broker process to profile (one process only). */
   profileWith?: ChildProcess;
+  /** The processes that serve it (for the CPU time per request of a partial run, BENCH_ONLY). */
+  serving?: ChildProcess[];
+}
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; 0 elsewhere). */
+function cpuMs(children: ChildProcess[]): number {
+  let ticks = 0;
+  for (const c of children) {
+    try {
+      const fields = readFileSync(`/proc/${c.pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  }
+  return ticks * 10;
 }
 
 const EXCHANGE_LABEL: Record<EncryptionKey['kind'], string> = {
@@ -154,12 +182,12 @@ interface Broker {
   products: string;
 }
 
-async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string): Promise<Broker> {
+async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string, cwd?: string, nodeFlags = BROKER_NODE_FLAGS): Promise<Broker> {
   const ports = { gateway: await freePort(), auth: await freePort(), products: await freePort() };
   const child = start('bench/server.ts', {
     NODE_ENV: 'production', LOG_LEVEL: 'info', REDIS_URL, REDIS_PREFIX: prefix, INTERNAL_TOKEN, AUTH_KEYS_FILE: keysFile,
     GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), WORKERS: String(workers),
-  });
+  }, cwd, nodeFlags);
   children.push(child);
   const gateway = `http://127.0.0.1:${ports.gateway}`;
   await waitFor(`${gateway}/readyz`, 60_000, child);
@@ -179,12 +207,12 @@ async function brokerScenarios(broker: Broker, workers: number, fixtures: Exchan
   });
   const profileWith = workers === 1 ? broker.child : undefined;
   const out: Scenario[] = [{
-    id: `issuance-${workers}`, label: 'AT issuance (signed -> encrypted AT)', processes: workers, kind: 'broker', profileWith,
+    id: `issuance-${workers}`, label: 'AT issuance (signed -> encrypted AT)', processes: workers, kind: 'broker', profileWith, serving: [broker.child],
     opts: () => ({ url: `${gateway}/v1/access-tokens`, method: 'POST', next: signed, seconds: SECONDS }),
   }];
   for (const f of fixtures) {
     out.push({
-      id: `exchange-${f.kind}-${workers}`, label: EXCHANGE_LABEL[f.kind], processes: workers, kind: 'broker', profileWith,
+      id: `exchange-${f.kind}-${workers}`, label: EXCHANGE_LABEL[f.kind], processes: workers, kind: 'broker', profileWith, serving: [broker.child],
       before: async () => {
         await rearmAccessTokens(store, f.ats.slice(0, Math.min(f.used, f.ats.length)), USER);
         f.used = 0;
@@ -201,7 +229,7 @@ async function brokerScenarios(broker: Broker, workers: number, fixtures: Exchan
   const vts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: gateway });
   let j = 0;
   out.push({
-    id: `product-${workers}`, label: 'Product API with a VT, via the gateway', processes: workers, kind: 'broker', profileWith,
+    id: `product-${workers}`, label: 'Product API with a VT, via the gateway', processes: workers, kind: 'broker', profileWith, serving: [broker.child],
     opts: () => ({ url: `${gateway}/v1/products/${USER.productId}`, seconds: SECONDS, next: () => ({ headers: { authorization: `Bearer ${vts[j++ % vts.length]}` } }) }),
   });
   return out;
@@ -218,10 +246,11 @@ async function startPeer(
 }
 
 /** One warm-up and one measured run of a scenario. */
-async function runOnce(s: Scenario): Promise<LoadResult> {
+async function runOnce(s: Scenario, measured?: () => void): Promise<LoadResult> {
   await s.before?.();
   const opts = s.opts();
   await load({ ...opts, seconds: WARMUP });
+  measured?.();
   return load(opts);
 }
 
@@ -235,7 +264,7 @@ async function main(): Promise<void> {
   say('raw crypto limits of one core (first of the rounds)');
   const cryptoRounds: CryptoLimits[] = [measureCrypto(800)];
   say('the proof-of-work gate per request');
-  const challenge = await measureChallenge();
+  const challenge = ONLY ? undefined : await measureChallenge();
 
   const prefix = `bench:${Date.now().toString(36)}:`;
   const dir = mkdtempSync(join(os.tmpdir(), 'broker-bench-'));
@@ -252,43 +281,102 @@ async function main(): Promise<void> {
     const fixtures = await exchangeFixtures(store, keys, cryptoRounds[0]!);
     say('starting the broker (1 process' + (WORKERS > 1 ? ` and ${WORKERS} processes` : '') + ') and the references');
     const one = await startBroker(children, 1, prefix, keysFile);
-    const many = WORKERS > 1 ? await startBroker(children, WORKERS, prefix, keysFile) : undefined;
+    const many = WORKERS > 1 && (!ONLY || [...ONLY].some((id) => id.endsWith(`-${WORKERS}`))) ? await startBroker(children, WORKERS, prefix, keysFile) : undefined;
 
     const basic = 'Basic ' + Buffer.from('bench-client:bench-secret-0123456789abcdefghijklmnopqrstuvwxyz').toString('base64');
-    const oidc = await startPeer(children, 'bench/peers/oidc.ts', {}, (port) => `http://127.0.0.1:${port}/.well-known/openid-configuration`);
-    const koa = await startPeer(children, 'bench/peers/bare-koa.ts', {}, (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`);
+    const none = { port: 0, child: undefined };
+    const oidc = wanted('ref-oidc') ? await startPeer(children, 'bench/peers/oidc.ts', {}, (port) => `http://127.0.0.1:${port}/.well-known/openid-configuration`) : none;
+    const koa = wanted('ref-koa') ? await startPeer(children, 'bench/peers/bare-koa.ts', {}, (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`) : none;
     // Up when the backend's own answer comes back through it (a 401 for no VT).
-    const proxy = await startPeer(children, 'bench/peers/koa-proxy.ts', { BENCH_BACKEND_URL: one.products, INTERNAL_TOKEN },
-      (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`, (status) => status === 401);
+    const proxy = wanted('ref-koa-proxy') ? await startPeer(children, 'bench/peers/koa-proxy.ts', { BENCH_BACKEND_URL: one.products, INTERNAL_TOKEN },
+      (port) => `http://127.0.0.1:${port}/v1/products/${USER.productId}`, (status) => status === 401) : none;
     const proxyVts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: one.gateway });
     let k = 0;
 
-    const scenarios: Scenario[] = [
+    // BENCH_AB_DIR=<another checkout>: its one-process broker too, its scenarios named `A:<id>`
+    // and run next to this checkout's in every round, A first in odd rounds and B first in even
+    // ones (an interleaved A/B of two versions).
+    const other = process.env.BENCH_AB_DIR && ONLY
+      ? await startBroker(children, 1, prefix, keysFile, process.env.BENCH_AB_DIR, process.env.BENCH_AB_NODE_FLAGS !== undefined ? process.env.BENCH_AB_NODE_FLAGS.split(' ').filter(Boolean) : BROKER_NODE_FLAGS)
+      : undefined;
+    const before = other ? (await brokerScenarios(other, 1, fixtures, store, keysFile)).map((s) => ({ ...s, id: `A:${s.id}`, label: `A: ${s.label}` })) : [];
+    const scenarios: Scenario[] = ([
+      ...before.filter((s) => ONLY!.has(s.id.slice(2))),
       ...(await brokerScenarios(one, 1, fixtures, store, keysFile)),
       ...(many ? await brokerScenarios(many, WORKERS, fixtures, store, keysFile) : []),
       {
-        id: 'ref-oidc', label: 'ref: node-oidc-provider client_credentials', processes: 1, kind: 'reference',
+        id: 'ref-oidc', label: 'ref: node-oidc-provider client_credentials', processes: 1, kind: 'reference', serving: [oidc.child!],
         opts: () => ({
           url: `http://127.0.0.1:${oidc.port}/token`, method: 'POST', seconds: SECONDS,
           headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials',
         }),
       },
-      { id: 'ref-koa', label: 'ref: bare Koa + router, same JSON', processes: 1, kind: 'reference', opts: () => ({ url: `http://127.0.0.1:${koa.port}/v1/products/${USER.productId}`, seconds: SECONDS }) },
+      { id: 'ref-koa', label: 'ref: bare Koa + router, same JSON', processes: 1, kind: 'reference', serving: [koa.child!], opts: () => ({ url: `http://127.0.0.1:${koa.port}/v1/products/${USER.productId}`, seconds: SECONDS }) },
       {
         id: 'ref-koa-proxy', label: 'ref: bare Koa + undici proxy hop to the same product backend', processes: 1, kind: 'reference',
+        // The proxy and the one-process broker, whose product backend answers it.
+        serving: [proxy.child!, one.child],
         opts: () => ({ url: `http://127.0.0.1:${proxy.port}/v1/products/${USER.productId}`, seconds: SECONDS, next: () => ({ headers: { authorization: `Bearer ${proxyVts[k++ % proxyVts.length]}` } }) }),
       },
-    ];
+    ] satisfies Scenario[]).filter((s) => s.id.startsWith('A:') || wanted(s.id));
+    // A then B for each scenario, in every round.
+    if (other) scenarios.sort((a, b) => a.id.replace(/^A:/, '').localeCompare(b.id.replace(/^A:/, '')));
 
     const runs = new Map<string, LoadResult[]>(scenarios.map((s) => [s.id, []]));
+    // Partial runs only: CPU µs of the serving processes per request of the measured run (less
+    // sensitive to a busy machine than req/s).
+    const cpuPerRequest = new Map<string, number[]>(scenarios.map((s) => [s.id, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       if (round > 1) cryptoRounds.push(measureCrypto(800));
-      for (const s of scenarios) {
+      // An A/B alternates which of the two runs first (ABBA), so neither gains from its place.
+      for (const s of other && round % 2 === 0 ? [...scenarios].reverse() : scenarios) {
         say(`round ${round}/${ROUNDS}: ${s.label} (${s.processes} process${s.processes > 1 ? 'es' : ''})`);
-        runs.get(s.id)!.push(await runOnce(s));
+        let cpuBefore = 0;
+        const result = await runOnce(s, () => { if (ONLY && s.serving) cpuBefore = cpuMs(s.serving); });
+        if (ONLY && s.serving) cpuPerRequest.get(s.id)!.push((cpuMs(s.serving) - cpuBefore) * 1000 / result.requests);
+        runs.get(s.id)!.push(result);
       }
     }
 
+    if (ONLY) {
+      // A partial run: the medians only, nothing written; and the brokers' peak resident memory.
+      for (const [name, b] of [['B', one], ['A', other]] as const) {
+        if (!b) continue;
+        let hwm: string | undefined;
+        try {
+          hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${b.child.pid}/status`, 'utf8'))?.[1];
+        } catch {
+          continue;
+        }
+        say(`broker ${other ? name + ' ' : ''}peak resident memory: ${Math.round(Number(hwm) / 1024)} MiB`);
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      for (const s of scenarios) {
+        const r = runs.get(s.id)!;
+        say(`${s.id}: ${median(r.map((x) => x.rps))} req/s median (${r.map((x) => x.rps).join(', ')}), p99 ${median(r.map((x) => x.p99))} ms, errors+non2xx ${r.reduce((n, x) => n + x.errors + x.non2xx, 0)}, CPU ${cpuPerRequest.get(s.id)!.map((x) => Math.round(x)).join(', ')} µs/request`);
+        const a = runs.get(`A:${s.id}`);
+        if (a) {
+          // Paired by round (A ran right before B): the median of the B/A ratios.
+          const ratio = (xs: number[], ys: number[]) => median(xs.map((x, n) => x / ys[n]!)).toFixed(3);
+          say(`  B/A by round: req/s ${ratio(r.map((x) => x.rps), a.map((x) => x.rps))}, CPU per request ${ratio(cpuPerRequest.get(s.id)!, cpuPerRequest.get(`A:${s.id}`)!)}`);
+        }
+      }
+      // BENCH_PROFILE=1: a profile of each selected one-process scenario, its top functions printed.
+      if (process.env.BENCH_PROFILE === '1') {
+        for (const s of scenarios.filter((x) => x.profileWith)) {
+          await s.before?.();
+          const opts = s.opts();
+          await load({ ...opts, seconds: WARMUP });
+          await ask(s.profileWith!, { profile: 'start' }, 'profiling');
+          await load({ ...opts, seconds: PROFILE_SECONDS });
+          const path = join(os.tmpdir(), `bench-only-${s.id}.cpuprofile`);
+          await ask(s.profileWith!, { profile: 'stop', path }, 'profiled');
+          say(`${s.id} profile (busy ${Math.round(topFunctions(path, 1).busyShare * 100)}%):`);
+          for (const f of topFunctions(path, 30).top) say(`  ${(f.selfShare * 100).toFixed(1)}% ${f.name} ${f.where}`);
+        }
+      }
+      return;
+    }
     say(`CPU profiles, ${PROFILE_SECONDS} s per one-process scenario (not counted in the figures)`);
     rmSync(PROFILE_DIR, { recursive: true, force: true });
     mkdirSync(PROFILE_DIR, { recursive: true });

@@ -4,7 +4,7 @@ import { JwsError } from '../../platform/crypto/jws.ts';
 import { checkDpopProof, dpopInvalid } from '../visit-token/dpop.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createRateLimiter } from '../rate-limit/limiter.ts';
-import { hasAudience, type VisitTokenClaims } from '../visit-token/records.ts';
+import { hasAudience, type VisitTokenClaims, type VisitTokenRecord } from '../visit-token/records.ts';
 import type { GatewayDeps } from '../deps.ts';
 import { relay } from '../../platform/http/upstream.ts';
 import { authorizationVt, type VisitTokenChecker } from '../visit-token/checker.ts';
@@ -28,6 +28,8 @@ interface ProductCallState extends RequestState {
   vt: string;
   scheme: 'Bearer' | 'DPoP';
   verifiedClaims: VisitTokenClaims;
+  /** limitCallsPerVisitToken: the liveness read, sent with the count (awaited by checkVisitToken). */
+  liveness: Promise<VisitTokenRecord | undefined>;
   /** checkVisitToken: a live VT for this product. */
   visit: { claims: VisitTokenClaims; vt: string; productId: string };
 }
@@ -63,15 +65,21 @@ function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
     },
 
     // Keyed by the `jti` of a VT whose signature verified (a forged token counts for nothing and
-    // cannot use up another's quota), before the liveness read and the product backend: a refused
-    // call costs one store step and reaches no backend. A revoked VT is counted too, so hammering
-    // with one is throttled as well.
+    // cannot use up another's quota), before the product backend: a refused call reaches no
+    // backend. A revoked VT is counted too, so hammering with one is throttled as well. The
+    // liveness read (checkVisitToken's) is sent in the same tick, after the count: node-redis
+    // writes both commands at once, so the call costs one store round trip, not two (decision 87).
     async function limitCallsPerVisitToken(ctx: ProductCallContext, next: Next): Promise<void> {
       const claims = ctx.state.verifiedClaims;
-      await perVisitToken.enforce(ctx, claims.jti, {
+      const counted = perVisitToken.enforce(ctx, claims.jti, {
         detail: 'Too many calls with this visit token; send the request again after Retry-After.',
         audit: { appId: claims.app, route: 'GET /v1/products/:productId' },
       });
+      const liveness = visitTokens.live(claims);
+      // Awaited by checkVisitToken; a refusal before that must not leave its failure unhandled.
+      liveness.catch(() => undefined);
+      await counted;
+      ctx.state.liveness = liveness;
       await next();
     },
 
@@ -96,8 +104,9 @@ function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
 
     async function checkVisitToken(ctx: ProductCallContext, next: Next): Promise<void> {
       const claims = ctx.state.verifiedClaims;
-      // The signature and claims were verified above; what is left is the liveness record.
-      const record = await visitTokens.live(claims);
+      // The signature and claims were verified above; what is left is the liveness record, read
+      // in the rate limit's round trip (after the count, before the backend is asked).
+      const record = await ctx.state.liveness;
       if (!record) throw vtInvalid();
       const productId = ctx.params.productId ?? '';
       if (!PRODUCT_ID_RE.test(productId) || !hasAudience(claims, productId) || record.productId !== productId) {

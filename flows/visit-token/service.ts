@@ -158,7 +158,7 @@ function visitTokenExchanger(deps: AuthDeps) {
       throw atInvalid();
     }
     // Never the VT in the clear here: whoever sends an envelope again may hold only a copy of it
-    // (a logged body), and must get nothing R does not open (no included product, decision 87).
+    // (a logged body), and must get nothing R does not open (no included product, decision 89).
     const reply = sealedReply(deps.signingKeys.current(), atRecord, r, { jti, iat: record.iat, exp: record.exp, jkt: record.jkt });
     exchanged.inc({ how: 'reissued' });
     audit(log, 'vt.reissued', { appId: atRecord.appId, productId: atRecord.productId, userId: atRecord.userId, reqId: requestId });

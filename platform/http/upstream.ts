@@ -13,6 +13,8 @@ import { traceHeadersFor } from './trace.ts';
 export interface UpstreamAnswer {
   status: number;
   data: unknown;
+  /** The body as it came (JSON when not empty: `data` is its parse), for relaying it without re-serialising. */
+  text?: string;
   headers: Record<string, string>;
 }
 
@@ -77,7 +79,7 @@ export function createUpstream(name: string, baseUrl: string, internalToken: str
       const out: Record<string, string> = {};
       const retryAfter = resHeaders['retry-after'];
       if (typeof retryAfter === 'string') out['Retry-After'] = retryAfter;
-      return { status, data, headers: out };
+      return { status, data, text, headers: out };
     },
     async close() {
       await pool.close();
@@ -92,7 +94,11 @@ export function createUpstream(name: string, baseUrl: string, internalToken: str
 export function relay(ctx: Context, answer: UpstreamAnswer, okStatuses: readonly number[]): void {
   const data = answerData(answer, okStatuses);
   ctx.status = answer.status;
-  ctx.body = data;
+  if (answer.text && data !== undefined && data !== null) {
+    // The JSON as the service wrote it (it parsed as `data`): not serialised a second time.
+    ctx.type = 'application/json';
+    ctx.body = answer.text;
+  } else ctx.body = data;
 }
 
 /**

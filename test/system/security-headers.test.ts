@@ -78,7 +78,7 @@ describe('security headers on every answer', function () {
     expect(raw).not.to.match(/unsafe-inline|unsafe-eval|unsafe-hashes|\*/);
     const csp = directives(raw);
     expect(csp.get('default-src')).to.deep.equal(["'none'"]);
-    // Our origin, and the one inline script by its hash (the boot script, decision 87).
+    // Our origin, and the one inline script by its hash (the boot script, decision 89).
     const html = String(res.data);
     const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
     expect(inline).to.have.length(1);
