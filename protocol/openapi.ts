@@ -143,7 +143,7 @@ const SCHEMAS: Record<string, Json> = {
     type: 'object', required: ['envelope'], additionalProperties: false,
     properties: {
       envelope: { type: 'string', pattern: COMPACT_JWE, description: 'JWE `{"alg":"dir","enc":"A256GCM"}` under R; its plaintext is a ReplyPlaintext.' },
-      product: { type: 'object', description: 'With `include: "product"`: the VT\'s product document, as `GET /v1/products/{productId}` answers it with that VT. Absent when it could not be had (the page then asks for it).' },
+      product: { type: 'object', additionalProperties: true, description: 'With `include: "product"`: the VT\'s product document, as `GET /v1/products/{productId}` answers it with that VT. Absent when it could not be had (the page then asks for it).' },
     },
   },
   ReplyPlaintext: {
@@ -261,7 +261,7 @@ export function buildOpenApi(serverUrl: string): Json {
       '/v1/visit-tokens': {
         post: {
           operationId: 'exchangeVisitToken', summary: 'Exchange an envelope for a VT (the H5 page)',
-          description: 'The page seals the AT under R (the CEK it chose) to a `use: "enc"` key of the JWKS; the answer is sealed under the same R. Limited per client address (`exchange`), before anything else. CORS for the H5 origins.',
+          description: 'The page seals the AT under R (the CEK it chose) to a `use: "enc"` key of the JWKS; the answer is sealed under the same R. Limited per client address (`exchange`), before anything else. With `include: "product"` the answer also carries the product document of the VT\'s product (`product`), fetched by the gateway with the VT just issued, only for the exchange that spent the AT (never on a retry with the same R), counted against the VT\'s `product` limit, waited for at most 2 s, and left out on any failure. CORS for the H5 origins.',
           requestBody: jsonBody(ref('VisitTokenRequest'), 'At most 8448 bytes.'),
           responses: {
             200: ok('The reply under R.', ref('VisitTokenResponse'), rateLimitHeaders),
@@ -272,12 +272,15 @@ export function buildOpenApi(serverUrl: string): Json {
       '/v1/products/{productId}': {
         get: {
           operationId: 'callProduct', summary: 'Call a product API with the VT (the H5 page)',
-          description: 'Checks in this order: the Bearer VT (scheme case-insensitive), its signature and claims (`vt_invalid`), the VT\'s rate limit (`product`), its liveness (`vt_invalid`), that `aud` names the product (`forbidden_product`); then the product backend answers. CORS for the H5 origins.',
-          security: [{ visitToken: [] }],
-          parameters: [{ name: 'productId', in: 'path', required: true, schema: { type: 'string' } }],
+          description: 'Checks in this order: the VT as `Authorization: Bearer <VT>` or, for a VT bound to a key (`cnf.jkt`), `Authorization: DPoP <VT>` (schemes case-insensitive), its signature and claims (`vt_invalid`), the VT\'s rate limit (`product`), for a bound VT the `DPoP` proof of its key for this request, spent once (`dpop_invalid`), its liveness (`vt_invalid`), that `aud` names the product (`forbidden_product`); then the product backend answers. CORS for the H5 origins.',
+          security: [{ visitToken: [] }, { dpopVisitToken: [] }],
+          parameters: [
+            { name: 'productId', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'DPoP', in: 'header', required: false, schema: { type: 'string', maxLength: 2048 }, description: 'RFC 9449 proof (`typ: dpop+jwt`, ES256, `jwk`; `jti`, `htm`, `htu`, `iat`, `ath`) for a VT bound to a key; required with the `DPoP` scheme.' },
+          ],
           responses: {
             200: ok("The product backend's JSON object, passed on unchanged.", ref('SampleProduct'), rateLimitHeaders),
-            ...problems(['vt_invalid', 'forbidden_product', 'unknown_product', 'rate_limited', 'store_unavailable', 'upstream_unavailable', 'internal_error'], { rateLimited: true }),
+            ...problems(['vt_invalid', 'dpop_invalid', 'forbidden_product', 'unknown_product', 'rate_limited', 'store_unavailable', 'upstream_unavailable', 'internal_error'], { rateLimited: true }),
           },
         },
       },
@@ -332,7 +335,8 @@ export function buildOpenApi(serverUrl: string): Json {
           type: 'apiKey', in: 'header', name: 'Signature',
           description: 'HTTP Message Signatures (RFC 9421) with `hmac-sha256` keyed by the UTF-8 bytes of the app secret, with `Signature-Input` and `Content-Digest` (RFC 9530). Refusals carry `WWW-Authenticate: Signature realm="h5-broker"`. OpenAPI has no scheme type for RFC 9421; see docs/protocol.md section 1 and docs/signing-guide.md.',
         },
-        visitToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (ES256, typ vt+jwt)', description: 'The VT. Refusals carry `WWW-Authenticate: Bearer realm="h5-broker", error="invalid_token"`.' },
+        visitToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (ES256, typ vt+jwt)', description: 'The VT bound to nothing. Refusals carry `WWW-Authenticate: Bearer realm="h5-broker", error="invalid_token"`.' },
+        dpopVisitToken: { type: 'http', scheme: 'dpop', description: 'A VT bound to the page\'s key (`cnf.jkt`): `Authorization: DPoP <VT>` with a `DPoP` proof header (RFC 9449), on every route that takes the page\'s VT. Refusals of the proof carry `WWW-Authenticate: DPoP realm="h5-broker", error="invalid_dpop_proof", algs="ES256"`.' },
         clientBasic: { type: 'http', scheme: 'basic', description: 'App id and secret, or a product backend\'s client id and secret, each form-urlencoded first. Refusals carry `WWW-Authenticate: Basic realm="h5-broker", charset="UTF-8"`.' },
       },
     },

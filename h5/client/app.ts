@@ -66,6 +66,15 @@ function authorizer(vt: string, key: PageKey | null): Authorize {
   };
 }
 
+/** The gateway's JWKS the page carries in the boot script's data block (`#h5-boot`), if any. */
+function inlineJwks(): unknown {
+  try {
+    return (JSON.parse(document.getElementById('h5-boot')?.textContent || 'null') as { jwks?: unknown } | null)?.jwks ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The envelope code: WebCrypto's as the boot script handed it over (or its chunk, where the boot
  * script did not run), node-forge's where WebCrypto is missing; each a same-origin script (CSP
@@ -100,7 +109,7 @@ async function exchange(config: PageConfig, session: Session): Promise<{ vt: str
     // The JWKS, the envelope code (forge only where WebCrypto is missing) and the session chunk
     // (with the page's new key) load in parallel.
     const [impl, jwks, key] = await Promise.all([
-      loadPageEnvelope(config), fetchJwks(config.gateway), session.api ? createPageKey() : null,
+      loadPageEnvelope(config), inlineJwks() ?? fetchJwks(config.gateway), session.api ? createPageKey() : null,
     ]);
     session.key = key;
     document.body.dataset.envelope = impl.name;
