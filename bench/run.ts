@@ -178,20 +178,29 @@ const EXCHANGE_LABEL: Record<EncryptionKey['kind'], string> = {
 
 interface Broker {
   child: ChildProcess;
+  /** The sample product backend, a process of its own (one process, whatever the broker's count). */
+  backend: ChildProcess;
   gateway: string;
   products: string;
 }
 
 async function startBroker(children: ChildProcess[], workers: number, prefix: string, keysFile: string, cwd?: string, nodeFlags = BROKER_NODE_FLAGS): Promise<Broker> {
   const ports = { gateway: await freePort(), auth: await freePort(), products: await freePort() };
-  const child = start('bench/server.ts', {
+  const env = {
     NODE_ENV: 'production', LOG_LEVEL: 'info', REDIS_URL, REDIS_PREFIX: prefix, INTERNAL_TOKEN, AUTH_KEYS_FILE: keysFile,
-    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products), WORKERS: String(workers),
-  }, cwd, nodeFlags);
+    GATEWAY_PORT: String(ports.gateway), AUTH_PORT: String(ports.auth), PRODUCTS_PORT: String(ports.products),
+  };
+  // The product backend is a product team's service, not the broker: a process of its own, which
+  // the proxy reference forwards to as well (the same backend on both sides of the comparison).
+  const backend = start('bench/server.ts', { ...env, WORKERS: '1', BENCH_COMPONENTS: 'products' }, cwd, nodeFlags);
+  children.push(backend);
+  const child = start('bench/server.ts', { ...env, WORKERS: String(workers), BENCH_COMPONENTS: 'auth,gateway' }, cwd, nodeFlags);
   children.push(child);
   const gateway = `http://127.0.0.1:${ports.gateway}`;
+  const products = `http://127.0.0.1:${ports.products}`;
   await waitFor(`${gateway}/readyz`, 60_000, child);
-  return { child, gateway, products: `http://127.0.0.1:${ports.products}` };
+  await waitFor(`${products}/healthz`, 60_000, backend);
+  return { child, backend, gateway, products };
 }
 
 async function brokerScenarios(broker: Broker, workers: number, fixtures: ExchangeFixtures[], store: RedisStore, keysFile: string): Promise<Scenario[]> {
@@ -229,7 +238,7 @@ async function brokerScenarios(broker: Broker, workers: number, fixtures: Exchan
   const vts = await makeVisitTokens(store, 1000, USER, { key: loadOrCreateSigningKey(keysFile), issuer: gateway });
   let j = 0;
   out.push({
-    id: `product-${workers}`, label: 'Product API with a VT, via the gateway', processes: workers, kind: 'broker', profileWith, serving: [broker.child],
+    id: `product-${workers}`, label: 'Product API with a VT, via the gateway', processes: workers, kind: 'broker', profileWith, serving: [broker.child, broker.backend],
     opts: () => ({ url: `${gateway}/v1/products/${USER.productId}`, seconds: SECONDS, next: () => ({ headers: { authorization: `Bearer ${vts[j++ % vts.length]}` } }) }),
   });
   return out;
@@ -315,7 +324,7 @@ async function main(): Promise<void> {
       {
         id: 'ref-koa-proxy', label: 'ref: bare Koa + undici proxy hop to the same product backend', processes: 1, kind: 'reference',
         // The proxy and the one-process broker, whose product backend answers it.
-        serving: [proxy.child!, one.child],
+        serving: [proxy.child!, one.backend],
         opts: () => ({ url: `http://127.0.0.1:${proxy.port}/v1/products/${USER.productId}`, seconds: SECONDS, next: () => ({ headers: { authorization: `Bearer ${proxyVts[k++ % proxyVts.length]}` } }) }),
       },
     ] satisfies Scenario[]).filter((s) => s.id.startsWith('A:') || wanted(s.id));

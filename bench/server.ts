@@ -10,7 +10,7 @@ import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../system/config.ts';
 import { createBrokerLogger } from '../system/logger.ts';
 import { runComponents } from '../system/run.ts';
-import { startSystem } from '../system/start.ts';
+import { startSystem, type ComponentName } from '../system/start.ts';
 
 /**
  * The load comes from one app, one address (127.0.0.1) and a thousand VTs, far above any real
@@ -26,10 +26,17 @@ for (const [name, value] of Object.entries(UNREACHABLE_LIMITS)) process.env[name
 // BENCH_WORKERS is the older name of the worker count here.
 process.env.WORKERS ||= process.env.BENCH_WORKERS || '1';
 
+/**
+ * Which components this process runs (`BENCH_COMPONENTS`, default all three): the bench runs the
+ * sample product backend in a process of its own (`products`) beside the broker (`auth,gateway`),
+ * as a product team's service runs beside the broker, and points the proxy reference at it too.
+ */
+const COMPONENTS = (process.env.BENCH_COMPONENTS || 'products,auth,gateway').split(',').filter((c): c is ComponentName => ['products', 'auth', 'gateway'].includes(c));
+
 if (Number(process.env.WORKERS) > 1) {
-  await runComponents(['products', 'auth', 'gateway']);
+  await runComponents(COMPONENTS);
 } else {
-  const system = await startSystem(loadConfig(), { components: ['products', 'auth', 'gateway'], log: createBrokerLogger('bench') });
+  const system = await startSystem(loadConfig(), { components: COMPONENTS, log: createBrokerLogger('bench') });
   const stop = async () => {
     await system.close(1000);
     process.exit(0);

@@ -21,7 +21,7 @@ const NAMES = new Set(SETTINGS.map((s) => s.name));
  * Variables that only tests and the benchmark read, never the broker; the README's "Tests" and
  * "Performance" sections name them. (`REDIS_URL` is also a setting: the tests reuse it for their Redis.)
  */
-const TEST_AND_BENCH_VARIABLES = ['CI', 'PROPERTY_RUNS', 'CHROMIUM_PATH', 'UPDATE_SCREENSHOTS', 'BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_WORKERS', 'BENCH_BROWSER_RUNS', 'BENCH_BACKEND_URL', 'BENCH_ONLY', 'BENCH_PROFILE', 'BENCH_AB_DIR', 'BENCH_AB_NODE_FLAGS', 'H5_NO_MINIFY'];
+const TEST_AND_BENCH_VARIABLES = ['CI', 'PROPERTY_RUNS', 'CHROMIUM_PATH', 'UPDATE_SCREENSHOTS', 'BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_WORKERS', 'BENCH_BROWSER_RUNS', 'BENCH_BACKEND_URL', 'BENCH_ONLY', 'BENCH_PROFILE', 'BENCH_AB_DIR', 'BENCH_AB_NODE_FLAGS', 'BENCH_COMPONENTS', 'H5_NO_MINIFY'];
 /** What a test passes through to a child process or a benchmark peer's port; not configuration. */
 const PASSED_THROUGH = ['PATH', 'HOME', 'PORT'];
 
