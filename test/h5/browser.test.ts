@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { accessTokenHash } from '../../platform/crypto/dpop.ts';
 import { PROBLEMS } from '../../protocol/problems.ts';
 import { http } from '../support/clients.ts';
+import { sessionKept } from '../support/page-probes.ts';
 
 export const CHROMIUM_ARGS = [
   ...BASE_CHROMIUM_ARGS,
@@ -32,27 +33,6 @@ async function h5Frame(page: Page): Promise<Frame> {
     await page.waitForTimeout(100);
   }
   throw new Error('the H5 frame did not load');
-}
-
-/** True once the page has kept its session for `productId` in IndexedDB (run in the H5 page; it keeps it beside the product call). */
-function sessionKept(productId: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const open = indexedDB.open('h5-session');
-    // Never creates the database itself (an empty one would have no store for the page to use).
-    open.onupgradeneeded = () => open.transaction?.abort();
-    open.onerror = () => resolve(false);
-    open.onsuccess = () => {
-      try {
-        const get = open.result.transaction('sessions').objectStore('sessions').get(productId);
-        get.onsuccess = () => resolve(!!get.result);
-        get.onerror = () => resolve(false);
-      } catch {
-        resolve(false);
-      } finally {
-        open.result.close();
-      }
-    };
-  });
 }
 
 /** A DPoP proof from Node, by a key the page never had. */

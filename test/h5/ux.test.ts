@@ -23,6 +23,7 @@ import { checkedReturnUrl, createH5App } from '../../h5/app.ts';
 import { buildAssets } from '../../h5/bundle.ts';
 import { pino } from 'pino';
 import { PRODUCTS } from '../../h5/products.ts';
+import { sessionKept } from '../support/page-probes.ts';
 
 const PHONE = { width: 390, height: 844 };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -126,27 +127,6 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-/** True once the page has kept its session for `productId` in IndexedDB (run in the H5 page; it keeps it beside the product call). */
-function sessionKept(productId: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const open = indexedDB.open('h5-session');
-    // Never creates the database itself (an empty one would have no store for the page to use).
-    open.onupgradeneeded = () => open.transaction?.abort();
-    open.onerror = () => resolve(false);
-    open.onsuccess = () => {
-      try {
-        const get = open.result.transaction('sessions').objectStore('sessions').get(productId);
-        get.onsuccess = () => resolve(!!get.result);
-        get.onerror = () => resolve(false);
-      } catch {
-        resolve(false);
-      } finally {
-        open.result.close();
-      }
-    };
   });
 }
 
