@@ -23,7 +23,7 @@ const FLOW_USES = {
   apps: ['rate-limit/limiter.ts'],
   binding: ['keys/keys.ts', 'visit-token/checker.ts'],
   keys: [],
-  'product-api': ['visit-token/checker.ts', 'visit-token/records.ts', 'visit-token/dpop.ts', 'rate-limit/limiter.ts'],
+  'product-api': ['visit-token/checker.ts', 'visit-token/records.ts', 'rate-limit/limiter.ts'],
   'rate-limit': [],
   'token-admin': ['apps/registry.ts', 'visit-token/checker.ts', 'visit-token/records.ts'],
   countersign: ['visit-token/checker.ts', 'visit-token/records.ts', 'product-api/public.ts'],

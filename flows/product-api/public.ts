@@ -1,7 +1,6 @@
 import type { Middleware, Next } from 'koa';
 import { noStore } from '../../platform/http/body.ts';
 import { JwsError } from '../../platform/crypto/jws.ts';
-import { checkDpopProof, dpopInvalid } from '../visit-token/dpop.ts';
 import { Problem } from '../../platform/http/problem.ts';
 import { createRateLimiter } from '../rate-limit/limiter.ts';
 import { hasAudience, type VisitTokenClaims, type VisitTokenRecord } from '../visit-token/records.ts';
@@ -90,15 +89,7 @@ function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
     // with a stolen VT costs one store step, not a signature check.
     async function checkProofOfPossession(ctx: ProductCallContext, next: Next): Promise<void> {
       const { verifiedClaims: claims, scheme, vt } = ctx.state;
-      if (!claims.cnf) {
-        if (scheme !== 'Bearer') throw vtInvalid('This visit token is bound to no key: send it as "Authorization: Bearer <VT>".');
-        return next();
-      }
-      if (scheme !== 'DPoP') throw dpopInvalid('bearer scheme');
-      const proof = ctx.get('dpop');
-      await checkDpopProof({
-        proof: proof || undefined, jkt: claims.cnf.jkt, method: ctx.method, url: `${deps.config.issuer.replace(/\/+$/, '')}${ctx.path}`, vt, store: deps.store,
-      });
+      if (!(await visitTokens.proves(ctx, { scheme, vt }, claims))) throw vtInvalid('This visit token is bound to no key: send it as "Authorization: Bearer <VT>".');
       await next();
     },
 
@@ -123,8 +114,11 @@ function getProduct(deps: GatewayDeps, visitTokens: VisitTokenChecker) {
   ];
 }
 
+/** A VT and the identity it names, as the product backend is asked with them. */
+type Visit = { vt: string; app: string; sub: string; productId: string };
+
 /** The product backend's answer for one product, asked with the VT and the identity it names. */
-function askProductBackend(deps: GatewayDeps, requestId: string, visit: { vt: string; app: string; sub: string; productId: string }) {
+function askProductBackend(deps: GatewayDeps, requestId: string, visit: Visit) {
   return deps.products.request(requestId, 'GET', `/products/${encodeURIComponent(visit.productId)}`, {
     headers: {
       [IDENTITY_HEADERS.app]: visit.app, [IDENTITY_HEADERS.user]: visit.sub, [IDENTITY_HEADERS.product]: visit.productId,
@@ -141,9 +135,9 @@ function askProductBackend(deps: GatewayDeps, requestId: string, visit: { vt: st
  * on any failure (over the limit, the backend down or refusing): the exchange's answer never
  * depends on it, and the page then asks `GET /v1/products/:id` itself.
  */
-export function productPrefetcher(deps: GatewayDeps, deadlineMs = PREFETCH_DEADLINE_MS): (requestId: string, visit: { vt: string; jti: string; app: string; sub: string; productId: string }) => Promise<unknown> {
+export function productPrefetcher(deps: GatewayDeps, deadlineMs = PREFETCH_DEADLINE_MS): (requestId: string, visit: Visit & { jti: string }) => Promise<unknown> {
   const perVisitToken = createRateLimiter(deps.store, 'product', deps.config.rateLimits?.product, deps.log);
-  async function fetchIt(requestId: string, visit: { vt: string; jti: string; app: string; sub: string; productId: string }): Promise<unknown> {
+  async function fetchIt(requestId: string, visit: Visit & { jti: string }): Promise<unknown> {
     if (!PRODUCT_ID_RE.test(visit.productId) || !(await perVisitToken.take(visit.jti))) return undefined;
     const answer = await askProductBackend(deps, requestId, visit);
     const data = answer.data;

@@ -47,6 +47,13 @@ export interface VisitTokenChecker {
    * as DPoP (the caller answers vt_invalid); throws `dpop_invalid` for a bound VT without its proof.
    */
   presented(ctx: Context): Promise<PresentedVisitToken | undefined>;
+  /**
+   * The binding of a VT whose claims verified, for this request: a VT bound to a key (`cnf.jkt`)
+   * only under `DPoP` with a DPoP proof of that key for this method and URL, spent here (else
+   * throws `dpop_invalid`); a VT bound to nothing only under `Bearer` (else false: the caller
+   * answers vt_invalid). True when it holds.
+   */
+  proves(ctx: Context, sent: { scheme: 'Bearer' | 'DPoP'; vt: string }, claims: VisitTokenClaims): Promise<boolean>;
 }
 
 /** How many verified VTs the gateway remembers (a few MB at most). */
@@ -85,9 +92,19 @@ export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; sto
     return record && record.appId === claims.app && record.userId === claims.sub && record.jkt === claims.cnf?.jkt ? record : undefined;
   }
 
+  async function proves(ctx: Context, sent: { scheme: 'Bearer' | 'DPoP'; vt: string }, claims: VisitTokenClaims): Promise<boolean> {
+    if (!claims.cnf) return sent.scheme === 'Bearer';
+    if (sent.scheme !== 'DPoP') throw dpopInvalid('bearer scheme');
+    await checkDpopProof({
+      proof: ctx.get('dpop') || undefined, jkt: claims.cnf.jkt, method: ctx.method, url: `${deps.issuer.replace(/\/+$/, '')}${ctx.path}`, vt: sent.vt, store: deps.store,
+    });
+    return true;
+  }
+
   return {
     verify,
     live,
+    proves,
     async presented(ctx) {
       const sent = authorizationVt(ctx.get('authorization'));
       if (!sent) return undefined;
@@ -98,14 +115,7 @@ export function createVisitTokenChecker(deps: { signingKeys: SigningKeyRing; sto
         if (err instanceof JwsError) return undefined;
         throw err;
       }
-      if (!claims.cnf) {
-        if (sent.scheme !== 'Bearer') return undefined;
-      } else {
-        if (sent.scheme !== 'DPoP') throw dpopInvalid('bearer scheme');
-        await checkDpopProof({
-          proof: ctx.get('dpop') || undefined, jkt: claims.cnf.jkt, method: ctx.method, url: `${deps.issuer.replace(/\/+$/, '')}${ctx.path}`, vt: sent.vt, store: deps.store,
-        });
-      }
+      if (!(await proves(ctx, sent, claims))) return undefined;
       const record = await live(claims);
       return record && { vt: sent.vt, claims, record };
     },
