@@ -21,6 +21,7 @@ import { encryptionJwksFrom, fetchJwks, fetchProduct, postExchange, toVisitToken
 import { parseProduct } from './product.ts';
 import { loadChunk } from './script-loader.ts';
 import { createPageKey, signDpopProof } from './page-key.ts';
+import { readBootData } from './boot-data.ts';
 import type { SecondFactorChunk } from './second-factor-actions.ts';
 import type { Authorize, BootExchange, EnvelopeImpl, PageKey, SealedEnvelope, SessionApi } from './jwe-compact.ts';
 import { configureGate, obtainPass } from './gate-hook.ts';
@@ -66,15 +67,6 @@ function authorizer(vt: string, key: PageKey | null): Authorize {
   };
 }
 
-/** The gateway's JWKS the page carries in the boot script's data block (`#h5-boot`), if any. */
-function inlineJwks(): unknown {
-  try {
-    return (JSON.parse(document.getElementById('h5-boot')?.textContent || 'null') as { jwks?: unknown } | null)?.jwks ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The envelope code: WebCrypto's as the boot script handed it over (or its chunk, where the boot
  * script did not run), node-forge's where WebCrypto is missing; each a same-origin script (CSP
@@ -109,7 +101,7 @@ async function exchange(config: PageConfig, session: Session): Promise<{ vt: str
     // The JWKS, the envelope code (forge only where WebCrypto is missing) and the session chunk
     // (with the page's new key) load in parallel.
     const [impl, jwks, key] = await Promise.all([
-      loadPageEnvelope(config), inlineJwks() ?? fetchJwks(config.gateway), session.api ? createPageKey() : null,
+      loadPageEnvelope(config), readBootData()?.jwks ?? fetchJwks(config.gateway), session.api ? createPageKey() : null,
     ]);
     session.key = key;
     document.body.dataset.envelope = impl.name;

@@ -15,12 +15,10 @@
 import { takeAccessToken } from './access-token.ts';
 import { webCryptoEnvelope } from './envelope-webcrypto.ts';
 import { sealToPreferredKey } from './seal-preferred.ts';
-import { encryptionJwksFrom, fetchJwks } from './gateway-api.ts';
+import { encryptionJwksFrom, fetchJwks, sendExchange } from './gateway-api.ts';
+import { readBootData } from './boot-data.ts';
 import { createPageKey } from './page-key.ts';
 import type { BootExchange } from './jwe-compact.ts';
-
-/** Gives up on the exchange after this long (app.js then sends the same envelope again). */
-const TIMEOUT_MS = 15_000;
 
 interface BootConfig {
   gateway: string;
@@ -31,34 +29,17 @@ interface BootConfig {
 }
 
 function readConfig(): BootConfig | null {
-  try {
-    const raw = JSON.parse(document.getElementById('h5-boot')?.textContent || 'null') as Partial<BootConfig> | null;
-    const gateway = typeof raw?.gateway === 'string' ? raw.gateway.replace(/\/+$/, '') : '';
-    return /^https?:\/\/[^/]+/.test(gateway) ? { ...raw, gateway } : null;
-  } catch {
-    return null;
-  }
-}
-
-/** `POST /v1/visit-tokens` as app.js sends it (no cookie, no Referer); undefined when it fails or times out. */
-function send(gateway: string, jwe: string): Promise<Response | undefined> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
-  return fetch(`${gateway}/v1/visit-tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ envelope: jwe, include: 'product' }),
-    credentials: 'omit',
-    referrerPolicy: 'no-referrer',
-    cache: 'no-store',
-    signal: controller.signal,
-  }).then((res) => res, () => undefined).finally(() => clearTimeout(timer));
+  const raw = readBootData();
+  const gateway = typeof raw?.gateway === 'string' ? raw.gateway.replace(/\/+$/, '') : '';
+  return /^https?:\/\/[^/]+/.test(gateway) ? { ...raw, gateway } : null;
 }
 
 async function prepare(config: BootConfig, at: string): Promise<BootExchange> {
   const [key, jwks] = await Promise.all([createPageKey(), config.jwks ?? fetchJwks(config.gateway)]);
   const sealed = await sealToPreferredKey(webCryptoEnvelope, encryptionJwksFrom(jwks, webCryptoEnvelope.algorithms), at, Math.floor(Date.now() / 1000), key.jwk);
-  const answer = send(config.gateway, sealed.jwe);
+  // The request app.js would send; a failure or a timeout leaves no answer (app.js then sends the
+  // same envelope again).
+  const answer = sendExchange(config.gateway, sealed.jwe, 'product').catch(() => undefined);
   // While the answer travels: the first Intl.NumberFormat of a locale loads its data (tens of
   // milliseconds on a slow phone), which the rendering would otherwise pay.
   setTimeout(() => {

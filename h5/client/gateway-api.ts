@@ -129,17 +129,26 @@ export async function postEnvelope(gateway: string, envelope: string, onAccepted
 }
 
 /**
+ * One `POST /v1/visit-tokens` with `envelope` (and `include`), raw: no cookie unless `credentials`
+ * says so (a gated retry), no Referer, 15 s timeout (a failure is PageError `network_error`). The
+ * boot script sends its exchange with it too, so both send the very same request.
+ */
+export function sendExchange(gateway: string, envelope: string, include?: 'product', extra: Record<string, string> = {}, credentials?: RequestCredentials): Promise<Response> {
+  return call(`${gateway}/v1/visit-tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extra },
+    body: JSON.stringify(include ? { envelope, include } : { envelope }),
+  }, false, credentials);
+}
+
+/**
  * The same, asking for the product document in the same answer (`include: "product"`, protocol
  * section 2): one round trip to a rendered product. `product` is the raw document, as
  * `GET /v1/products/:id` answers it, or undefined when the gateway left it out (the page then
  * asks for it itself). `sent`: the answer of the boot script's request for this envelope.
  */
 export async function postExchange(gateway: string, envelope: string, onAccepted: () => void, include?: 'product', sent?: Promise<Response | undefined>): Promise<{ envelope: string; product?: unknown }> {
-  const send = (extra: Record<string, string>, credentials: RequestCredentials) => call(`${gateway}/v1/visit-tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extra },
-    body: JSON.stringify(include ? { envelope, include } : { envelope }),
-  }, false, credentials);
+  const send = (extra: Record<string, string>, credentials: RequestCredentials) => sendExchange(gateway, envelope, include, extra, credentials);
   // The answer to this very envelope the boot script already sent, when one came; else sent now
   // (the same envelope, so the same R: a retry, never a second spend).
   const first = sent && (await sent);

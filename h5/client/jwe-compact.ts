@@ -94,16 +94,12 @@ export interface StoredSession {
 
 /** The session chunk (session.js, client/session.ts): the page's key, its DPoP proofs, IndexedDB. */
 export interface SessionApi {
-  /** A fresh non-extractable ECDSA P-256 key. */
-  createKey(): Promise<PageKey>;
   /** Keeps the VT and its key for this product until the VT's `exp`; a failure to store is ignored (memory only). */
   save(productId: string, s: StoredSession, expiresIn: number): Promise<void>;
   /** The stored, unexpired session for this product, or null. */
   restore(productId: string): Promise<StoredSession | null>;
   /** Forgets this product's session. */
   clear(productId: string): Promise<void>;
-  /** A DPoP proof (RFC 9449) of `key` for one request with `vt`. */
-  proof(key: PageKey, method: string, url: string, vt: string): Promise<string>;
 }
 
 declare global {

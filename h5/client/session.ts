@@ -1,16 +1,15 @@
 /**
- * The session chunk (bundled apart to /h5/assets/session.js, loaded by app.js in parallel with the
- * JWKS where WebCrypto and IndexedDB exist): the page's own key, the DPoP proofs it signs, and the
- * session kept in IndexedDB so that a reload, or a WebView the system recreated, picks it up again
- * without a new AT (protocol sections 2 and 3).
+ * The session chunk (bundled apart to /h5/assets/session.js, loaded by app.js where WebCrypto and
+ * IndexedDB exist): the session kept in IndexedDB, the VT and the page's key, so that a reload, or
+ * a WebView the system recreated, picks it up again without a new AT (protocol sections 2 and 3).
+ * The key and the DPoP proofs are page-key.ts's (the boot script and app.js carry it).
  *
- * The key is ECDSA P-256 made by WebCrypto with `extractable: false`: its private half can sign,
- * here, and cannot be read out, not even by this page's own script. IndexedDB stores the CryptoKey
+ * The key is ECDSA P-256 made by WebCrypto with `extractable: false`: its private half can sign
+ * and cannot be read out, not even by this page's own script. IndexedDB stores the CryptoKey
  * object as such (structured clone keeps it non-extractable). The VT is stored beside it: it is
  * bound to the key (`cnf.jkt`), so the VT alone, copied out of storage, opens nothing.
  */
 import type { SessionApi, StoredSession } from './jwe-compact.ts';
-import { createPageKey, signDpopProof } from './page-key.ts';
 
 const DB_NAME = 'h5-session';
 const STORE = 'sessions';
@@ -51,7 +50,6 @@ interface Stored extends StoredSession {
 const now = () => Math.floor(Date.now() / 1000);
 
 const api: SessionApi = {
-  createKey: createPageKey,
 
   async save(productId, s, expiresIn) {
     try {
@@ -81,7 +79,6 @@ const api: SessionApi = {
     }
   },
 
-  proof: signDpopProof,
 };
 
 window.__h5Session = api;
