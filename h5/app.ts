@@ -56,7 +56,7 @@ export function pageCsp(gatewayUrl: string, frameAncestors: readonly string[], s
  */
 function compressPage(ctx: Context): void {
   if (typeof ctx.body !== 'string' || ctx.body.length < 1024) return;
-  const encoding = pickEncoding(ctx.get('accept-encoding'), { br: EMPTY, gzip: EMPTY });
+  const encoding = pickEncoding(ctx.get('accept-encoding'), { br: true, gzip: true });
   ctx.vary('Accept-Encoding');
   if (encoding === 'identity') return;
   const raw = Buffer.from(ctx.body, 'utf8');
@@ -65,7 +65,6 @@ function compressPage(ctx: Context): void {
   ctx.type = type;
   ctx.set('Content-Encoding', encoding);
 }
-const EMPTY = Buffer.alloc(0);
 
 /** Longest `returnUrl` the page server accepts. */
 const MAX_RETURN_URL_LENGTH = 1024;

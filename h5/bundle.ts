@@ -16,10 +16,11 @@ export interface Asset {
 }
 
 /**
- * The encoding to send `a` in for this Accept-Encoding: `br`, then `gzip`, else `identity`. A
+ * The encoding to send `a` in for this Accept-Encoding: `br`, then `gzip`, else `identity`, among
+ * the forms `a` has (an asset's compressed bodies, or `true` for a body compressed on demand). A
  * coding with `q=0` is refused; other q-values are not ranked (both codings are better than none).
  */
-export function pickEncoding(acceptEncoding: string, a: Pick<Asset, 'gzip' | 'br'>): 'br' | 'gzip' | 'identity' {
+export function pickEncoding(acceptEncoding: string, a: { gzip?: unknown; br?: unknown }): 'br' | 'gzip' | 'identity' {
   const accepted = new Set<string>();
   for (const part of acceptEncoding.toLowerCase().split(',')) {
     const [name, ...params] = part.trim().split(';');
@@ -87,7 +88,7 @@ export async function buildAssets(): Promise<Map<string, Asset>> {
     ['envelope-forge.js', forge, 'application/javascript; charset=utf-8'],
     // The WebCrypto envelope, for a product page whose boot script did not run (app.js loads it).
     ['envelope-webcrypto.js', webcrypto, 'application/javascript; charset=utf-8'],
-    // The page's key, DPoP proofs and IndexedDB: only where WebCrypto is (app.js loads it).
+    // The session kept in IndexedDB: only where WebCrypto is (app.js loads it).
     ['session.js', session, 'application/javascript; charset=utf-8'],
     ['second-factor.js', secondFactor, 'application/javascript; charset=utf-8'],
     ['countersign.js', countersign, 'application/javascript; charset=utf-8'],

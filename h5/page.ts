@@ -121,9 +121,10 @@ export function renderProductPage(opts: ProductPageOptions): string {
 </article>
 <section class="notice noscript-notice" lang="en" dir="ltr"><h2 class="notice-title">JavaScript is needed</h2><p class="notice-text">This page needs JavaScript to open your product securely. Turn it on and reopen the page from the app.</p></section>
 </main>`;
-  // The JWKS loads with the page, in parallel with the scripts (app.js takes it up from the preload);
-  // so does the session chunk, which app.js loads where WebCrypto and IndexedDB exist (about 1 KB
-  // gzipped, fetched for nothing on the forge path; a round trip saved on the WebCrypto path).
+  // Without an inline JWKS, the JWKS loads with the page, in parallel with the scripts (the boot
+  // script or app.js takes it up from the preload); the session chunk loads with the page too,
+  // which app.js uses where WebCrypto and IndexedDB exist (about 1 KB gzipped, fetched for nothing
+  // on the forge path; a round trip saved on a reload).
   // The boot script starts the exchange while the page is parsed: a classic inline script before
   // the stylesheet (a stylesheet still loading would hold it back) and before app.js, so it always
   // runs first; it only reads its data block and starts work that goes on asynchronously. Its data
